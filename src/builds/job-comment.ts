@@ -1,0 +1,65 @@
+import type { StatusRow } from './job-store.js';
+
+/**
+ * The PR comment of one job, in the seed's shape so EESSI users recognise it: a first line naming
+ * the job, then a `|date|job status|comment|` table, one row per state, plus a hidden marker that
+ * lets the bot find its comment again without relying on the wording.
+ */
+export interface JobCommentView {
+  readonly jobId: string;
+  readonly appName: string;
+  /** e.g. linux/x86_64/amd/zen2 */
+  readonly target: string;
+  /** The job's pr_<N>/<ID> link, as the seed shows it. */
+  readonly jobDirLink: string;
+  readonly rows: readonly StatusRow[];
+}
+
+export function jobMarker(jobId: string, appName: string): string {
+  return `<!-- bot:job ${jobId} ${appName.replace(/--+|[<>\s]/g, '_')} -->`;
+}
+
+/** x86_64-amd-zen2 for linux/x86_64/amd/zen2: the seed drops the OS and joins with '-'. */
+export function archLabel(target: string): string {
+  const parts = target.split('/');
+  return (parts.length > 1 ? parts.slice(1) : parts).join('-');
+}
+
+/** Inline code that survives backticks, pipes and newlines in hostile text. */
+export function codeSpan(text: string): string {
+  const flat = text.replace(/[\r\n]+/g, ' ');
+  const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longestRun + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${flat}${pad}${fence}`;
+}
+
+/** A table cell: a pipe or a newline would break the row. */
+export function tableCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br/>');
+}
+
+export function renderJobComment(view: JobCommentView): string {
+  const lines = [
+    `Job ${codeSpan(view.jobId)} on instance ${codeSpan(view.appName)} for architecture ` +
+      `${codeSpan(archLabel(view.target))} in job dir ${codeSpan(view.jobDirLink)}`,
+    '',
+    '|date|job status|comment|',
+    '|----------|----------|------------------------|',
+    ...view.rows.map((row) => `|${tableCell(row.date)}|${tableCell(row.status)}|${tableCell(row.comment)}|`),
+    '',
+    jobMarker(view.jobId, view.appName),
+  ];
+  return lines.join('\n');
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** The seed's `%b %d %X %Z %Y`, in UTC so that hosts in different zones agree. */
+export function formatRowDate(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${MONTHS[date.getUTCMonth()]} ${pad(date.getUTCDate())} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} UTC ${date.getUTCFullYear()}`
+  );
+}

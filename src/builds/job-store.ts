@@ -1,0 +1,209 @@
+import { Logger } from '@nestjs/common';
+import { mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { decode, encode } from 'ini';
+import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+
+/**
+ * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
+ * handler and the job manager may run on different hosts (see docs/architecture.md, "State on disk").
+ *
+ *   <jobDir>/_bot_job<ID>.metadata        [PR] repo, pr_number, pr_comment_id  + [JOB] details
+ *   <jobDir>/_bot_job<ID>.rows/<n>-<kind>  one file per status row, created exclusively: a row
+ *                                          is written once, whoever writes it, and never lost
+ *   <jobDir>/_bot_job<ID>.posted           sha256 of the comment body last sent to GitHub
+ *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
+ *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
+ */
+export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
+export const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+
+export interface StatusRow {
+  readonly kind: RowKind;
+  readonly date: string;
+  readonly status: string;
+  readonly comment: string;
+}
+
+export interface JobMetadata {
+  readonly repo: string;
+  readonly prNumber: number;
+  readonly commentId?: number;
+  /** Architecture target, e.g. linux/x86_64/amd/zen2. */
+  readonly target: string;
+  readonly appName: string;
+  readonly jobName: string;
+  readonly deliveryId: string;
+}
+
+export interface TrackedJob {
+  readonly jobId: string;
+  readonly jobDir: string;
+}
+
+const JOB_ID = /^\d+(_\d+)?$/;
+
+export function assertJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
+}
+
+export class JobStore {
+  private readonly logger = new Logger(JobStore.name);
+
+  constructor(private readonly jobIdsDir: string) {}
+
+  static metadataPath(jobDir: string, jobId: string): string {
+    return join(jobDir, `_bot_job${jobId}.metadata`);
+  }
+
+  private static rowsDir(jobDir: string, jobId: string): string {
+    return join(jobDir, `_bot_job${jobId}.rows`);
+  }
+
+  private static postedPath(jobDir: string, jobId: string): string {
+    return join(jobDir, `_bot_job${jobId}.posted`);
+  }
+
+  /** Where the job's pr_<N>/<ID> symlink lives: job dirs are pr_<N>/event_<id>/run_<NNN>/<arch>. */
+  static prDirOf(jobDir: string): string {
+    return dirname(dirname(dirname(jobDir)));
+  }
+
+  /** Metadata, the pr_<N>/<ID> link and submitted/<ID>; each step atomic and safe to repeat. */
+  async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
+    assertJobId(jobId);
+    await this.writeMetadata(jobId, jobDir, meta);
+    await symlinkAtomic(jobDir, join(JobStore.prDirOf(jobDir), jobId));
+    await symlinkAtomic(jobDir, join(this.jobIdsDir, 'submitted', jobId));
+  }
+
+  async readMetadata(jobId: string, jobDir: string): Promise<JobMetadata | undefined> {
+    let text: string;
+    try {
+      text = await readFile(JobStore.metadataPath(jobDir, jobId), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
+    const pr = parsed.PR ?? {};
+    const job = parsed.JOB ?? {};
+    const prNumber = Number(pr.pr_number);
+    if (typeof pr.repo !== 'string' || !Number.isInteger(prNumber)) {
+      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: [PR] repo or pr_number missing`);
+    }
+    const commentId = Number(pr.pr_comment_id);
+    return {
+      repo: pr.repo,
+      prNumber,
+      commentId: Number.isInteger(commentId) && commentId > 0 ? commentId : undefined,
+      target: String(job.target ?? ''),
+      appName: String(job.app_name ?? ''),
+      jobName: String(job.job_name ?? ''),
+      deliveryId: String(job.event ?? ''),
+    };
+  }
+
+  async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
+    const meta = await this.readMetadata(jobId, jobDir);
+    if (!meta) throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+    await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
+  }
+
+  private async writeMetadata(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
+    const text = encode({
+      PR: { repo: meta.repo, pr_number: meta.prNumber, pr_comment_id: meta.commentId ?? 0 },
+      JOB: {
+        job_id: jobId,
+        target: meta.target,
+        app_name: meta.appName,
+        job_name: meta.jobName,
+        event: meta.deliveryId,
+      },
+    });
+    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), text);
+  }
+
+  /** Jobs still tracked: the job manager's work list, rebuilt from disk on every tick. */
+  async listSubmitted(): Promise<TrackedJob[]> {
+    const dir = join(this.jobIdsDir, 'submitted');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const jobs: TrackedJob[] = [];
+    for (const name of names) {
+      if (!JOB_ID.test(name)) continue; // temp files of an interrupted link
+      try {
+        jobs.push({ jobId: name, jobDir: await readlink(join(dir, name)) });
+      } catch (error) {
+        this.logger.warn(`job ${name}: cannot read ${join(dir, name)}: ${(error as Error).message}`);
+      }
+    }
+    return jobs.sort((a, b) => Number(a.jobId.split('_')[0]) - Number(b.jobId.split('_')[0]));
+  }
+
+  async isFinished(jobId: string): Promise<boolean> {
+    try {
+      await readlink(join(this.jobIdsDir, 'finished', jobId));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Moves submitted/<ID> to finished/<ID> (one rename: never both, never neither). */
+  async finish(jobId: string): Promise<void> {
+    assertJobId(jobId);
+    await mkdir(join(this.jobIdsDir, 'finished'), { recursive: true });
+    try {
+      await rename(join(this.jobIdsDir, 'submitted', jobId), join(this.jobIdsDir, 'finished', jobId));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId))) return;
+      throw error;
+    }
+  }
+
+  /** Adds a status row unless one of that kind exists; returns whether it was added. */
+  async addRow(jobId: string, jobDir: string, row: StatusRow): Promise<boolean> {
+    const dir = JobStore.rowsDir(jobDir, jobId);
+    const name = `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`;
+    // Claimed exclusively: two writers (event handler, job manager) never both add a row.
+    return writeFileExclusive(join(dir, name), JSON.stringify(row));
+  }
+
+  async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
+    const dir = JobStore.rowsDir(jobDir, jobId);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const rows: StatusRow[] = [];
+    for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
+      try {
+        rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
+      } catch (error) {
+        this.logger.warn(`job ${jobId}: unreadable row ${basename(name)}: ${(error as Error).message}`);
+      }
+    }
+    return rows;
+  }
+
+  async postedHash(jobId: string, jobDir: string): Promise<string | undefined> {
+    try {
+      return (await readFile(JobStore.postedPath(jobDir, jobId), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
+    await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
+  }
+}

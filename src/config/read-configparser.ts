@@ -1,0 +1,186 @@
+/**
+ * A reader for the INI dialect of Python's `configparser` (default settings), so that app.cfg files
+ * written for the upstream Python bot (EESSI/eessi-bot-software-layer) read the same here.
+ * The `ini` package cannot do this: it cuts values at `;`/`#`, coerces `true`, and has no
+ * continuation lines.
+ *
+ * Semantics copied from CPython's `RawConfigParser._read`:
+ * - `[name]` starts a section; names are case-sensitive and kept verbatim.
+ * - `key = value` or `key: value`; the first `=` or `:` splits; keys are lower-cased; values stripped.
+ * - A line indented deeper than its key line continues the value (joined with `\n`), so a JSON map
+ *   may span lines. Blank lines inside such a value are kept; trailing ones are dropped.
+ * - A line whose stripped text starts with `#` or `;` is a comment, even inside a multi-line value.
+ *   There are no inline comments: `;` and `#` after a value's first character are part of it.
+ * - Duplicate sections and keys are errors (configparser's `strict=True`).
+ * Unlike configparser we report every syntax error (not only the first), and warn about text after
+ * a section's closing `]`, which configparser silently drops.
+ */
+
+export interface ConfigEntry {
+  readonly value: string;
+  /** 1-based line of the `key = value` line. */
+  readonly line: number;
+}
+
+export interface ConfigSection {
+  readonly name: string;
+  /** 1-based line of the `[name]` header. */
+  readonly line: number;
+  /** Lower-cased key → entry, in file order. A Map, so keys like `__proto__` stay plain data. */
+  readonly entries: ReadonlyMap<string, ConfigEntry>;
+}
+
+export interface ConfigParserResult {
+  /** Section name → section, in file order. */
+  readonly sections: ReadonlyMap<string, ConfigSection>;
+  /** Syntax errors, each `file:line: what is wrong`. Sections parsed so far are still returned. */
+  readonly errors: readonly string[];
+  /** Lines configparser accepts but that probably do not mean what the author thinks. */
+  readonly warnings: readonly string[];
+}
+
+interface MutableEntry {
+  lines: string[];
+  line: number;
+}
+
+interface MutableSection {
+  name: string;
+  line: number;
+  entries: Map<string, MutableEntry>;
+}
+
+const COMMENT_PREFIXES = ['#', ';'];
+// Greedy up to the last `]`, anything after it dropped: configparser's SECTCRE used with match().
+const SECTION_HEADER = /^\[(.+)\](.*)$/;
+// Non-greedy key up to the first `=` or `:` (configparser's OPTCRE).
+const OPTION_LINE = /^(.*?)\s*[=:]\s*(.*)$/;
+const MAX_QUOTED_LINE = 60;
+
+function quoteLine(text: string): string {
+  const shown = text.length > MAX_QUOTED_LINE ? `${text.slice(0, MAX_QUOTED_LINE)}…` : text;
+  return JSON.stringify(shown);
+}
+
+function indentOf(line: string): number {
+  const match = /\S/.exec(line);
+  return match ? match.index : 0;
+}
+
+/**
+ * Parses configparser-format text. `fileName` only labels error messages.
+ * Never throws on bad input: every problem is returned in `errors`.
+ */
+export function readConfigParser(text: string, fileName: string): ConfigParserResult {
+  const sections = new Map<string, MutableSection>();
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  let current: MutableSection | undefined;
+  let currentEntry: MutableEntry | undefined;
+  let keyIndent = 0;
+
+  // Python reads text files with universal newlines; a UTF-8 BOM is common from Windows editors.
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
+
+  lines.forEach((raw, index) => {
+    const lineNo = index + 1;
+    const stripped = raw.trim();
+    const isComment = COMMENT_PREFIXES.some((prefix) => stripped.startsWith(prefix));
+
+    if (stripped === '' || isComment) {
+      // Blank lines may sit inside a multi-line value; comment lines are skipped without ending it.
+      if (!isComment && currentEntry) currentEntry.lines.push('');
+      return;
+    }
+
+    const indent = indentOf(raw);
+    if (currentEntry && indent > keyIndent) {
+      currentEntry.lines.push(stripped);
+      return;
+    }
+
+    keyIndent = indent;
+    currentEntry = undefined;
+
+    const header = SECTION_HEADER.exec(stripped);
+    if (header) {
+      const name = header[1];
+      if (header[2].trim() !== '') {
+        warnings.push(
+          `${fileName}:${lineNo}: text after [${name}] is ignored: ${quoteLine(header[2].trim())}; put comments on their own line`,
+        );
+      }
+      const existing = sections.get(name);
+      if (existing) {
+        errors.push(
+          `${fileName}:${lineNo}: section [${name}] already defined on line ${existing.line}; merge the two sections`,
+        );
+        // Keep reading into the first one so later keys are still checked.
+        current = existing;
+        return;
+      }
+      current = { name, line: lineNo, entries: new Map() };
+      sections.set(name, current);
+      return;
+    }
+    if (stripped.startsWith('[')) {
+      errors.push(
+        `${fileName}:${lineNo}: malformed section header ${quoteLine(stripped)}; write it as [name] alone on the line`,
+      );
+      current = undefined;
+      return;
+    }
+
+    if (!current) {
+      errors.push(
+        `${fileName}:${lineNo}: ${quoteLine(stripped)} is outside any section; add a [section] header above it`,
+      );
+      return;
+    }
+
+    const option = OPTION_LINE.exec(stripped);
+    if (!option || option[1].trim() === '') {
+      errors.push(
+        `${fileName}:${lineNo}: [${current.name}] cannot parse ${quoteLine(stripped)}; expected 'key = value' or 'key: value'`,
+      );
+      return;
+    }
+
+    const key = option[1].trimEnd().toLowerCase();
+    const existing = current.entries.get(key);
+    if (existing) {
+      errors.push(
+        `${fileName}:${lineNo}: [${current.name}] key '${key}' already set on line ${existing.line}; keep only one (keys are case-insensitive)`,
+      );
+      return;
+    }
+    currentEntry = { lines: [option[2].trim()], line: lineNo };
+    current.entries.set(key, currentEntry);
+  });
+
+  const result = new Map<string, ConfigSection>();
+  for (const section of sections.values()) {
+    const entries = new Map<string, ConfigEntry>();
+    for (const [key, entry] of section.entries) {
+      entries.set(key, { value: entry.lines.join('\n').trim(), line: entry.line });
+    }
+    result.set(section.name, { name: section.name, line: section.line, entries });
+  }
+  return { sections: result, errors, warnings };
+}
+
+/**
+ * Undoes configparser's default BasicInterpolation escape, which the upstream bot's reads go
+ * through: an existing app.cfg writes `%%` for a literal `%` (e.g. `--output=%%j.out`).
+ * `%(name)s` references are not supported and reported; a lone `%` (which configparser rejects)
+ * is kept as written.
+ */
+export function unescapeInterpolation(value: string): { value: string } | { error: string } {
+  const reference = /%\(([^)]*)\)/.exec(value);
+  if (reference) {
+    return {
+      error: `uses configparser interpolation '%(${reference[1]})'; write the value out in full (use %% for a literal %)`,
+    };
+  }
+  return { value: value.replaceAll('%%', '%') };
+}

@@ -1,0 +1,46 @@
+/**
+ * What the bot needs from a batch scheduler, in the bot's words (not sbatch's flags).
+ * SlurmCliAdapter implements it with sbatch/squeue/scontrol; test/fakes/fake-slurm.ts in memory.
+ */
+export interface SubmitRequest {
+  /** Job directory; the job runs there and Slurm writes slurm-<ID>.out there. */
+  readonly workDir: string;
+  /** Operator-given scheduler args: slurm_params words followed by the target's words. */
+  readonly schedulerArgs: readonly string[];
+  /** --job-name that marks the job as this bot instance's. */
+  readonly jobName: string;
+  /** The job script and its own arguments. */
+  readonly script: string;
+  readonly scriptArgs: readonly string[];
+}
+
+/** A job as the scheduler's queue shows it. */
+export interface QueuedJob {
+  readonly id: string;
+  readonly name: string;
+  /** Slurm's state name: PENDING, RUNNING, COMPLETING, CONFIGURING, SUSPENDED, ... */
+  readonly state: string;
+  /** Slurm's reason, e.g. JobHeldUser, Resources, None. */
+  readonly reason: string;
+  /** Held by user or admin: the job manager must release it before it can start. */
+  readonly held: boolean;
+}
+
+/** What the scheduler still knows of a job that may have left the queue. */
+export interface JobEndInfo {
+  /** COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, ... */
+  readonly state: string;
+  /** "exit:signal" as Slurm prints it, when known. */
+  readonly exitCode?: string;
+}
+
+export interface SlurmPort {
+  /** Submits a job that stays held until release(); always held, whatever schedulerArgs say. */
+  submit(req: SubmitRequest): Promise<{ jobId: string }>;
+  /** ONE queue query: this user's jobs named jobName. Throws SlurmCommandError when the scheduler cannot be asked. */
+  listJobs(jobName: string): Promise<QueuedJob[]>;
+  release(jobId: string): Promise<void>;
+  cancel(jobId: string): Promise<void>;
+  /** End state if the scheduler still remembers the job; undefined if it does not. */
+  endState(jobId: string): Promise<JobEndInfo | undefined>;
+}

@@ -1,0 +1,1 @@
+export const SLURM = Symbol('SLURM');
