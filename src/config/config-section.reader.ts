@@ -1,0 +1,215 @@
+import { isAbsolute, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { expandVariables } from './expand-variables.js';
+import { resolveCommand } from './resolve-command.js';
+import {
+  unescapeInterpolation,
+  type ConfigEntry,
+  type ConfigParserResult,
+  type ConfigSection,
+} from './read-configparser.js';
+
+/**
+ * Collects problems and warnings while typed values are pulled out of a parsed app.cfg, so that
+ * loadConfig can report everything wrong at once. Every message is prefixed with where it applies:
+ * `file:line: [section] key: …`.
+ */
+export class ConfigReadContext {
+  readonly problems: string[] = [];
+  readonly warnings: string[] = [];
+
+  constructor(
+    readonly parsed: ConfigParserResult,
+    /** The path as the operator gave it: messages should show what they typed. */
+    readonly fileName: string,
+    /** Directory of the config file; relative paths are resolved against it. */
+    readonly baseDir: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  /**
+   * A reader for one section. A missing required section is one problem (listing what it must hold);
+   * its keys are then not reported one by one.
+   */
+  section(name: string, requiredKeys: readonly string[]): ConfigSectionReader {
+    const section = this.parsed.sections.get(name);
+    if (!section && requiredKeys.length > 0) {
+      this.problems.push(
+        `${this.fileName}: missing section [${name}] (it must set ${requiredKeys.join(', ')}; see app.cfg.example)`,
+      );
+    }
+    return new ConfigSectionReader(this, name, section);
+  }
+
+  /** `$HOME`, `$USER`, `${VAR}`, `~`, `\$`; HOME and USER fall back to this account's passwd entry. */
+  expand(text: string): { value: string; errors: readonly string[] } {
+    return expandVariables(text, this.env, accountVariable);
+  }
+
+  /** Expands, then makes the path absolute against the config file's directory. */
+  expandPath(text: string): { value: string; errors: readonly string[] } {
+    const expanded = this.expand(text);
+    const value = isAbsolute(expanded.value) ? expanded.value : resolve(this.baseDir, expanded.value);
+    return { value, errors: expanded.errors };
+  }
+}
+
+// Cron and some service managers start processes without USER (and occasionally HOME); the
+// account running the bot is still well defined, so `$USER` in a path should not fail there.
+function accountVariable(name: string): string | undefined {
+  try {
+    if (name === 'USER') return userInfo().username;
+    if (name === 'HOME') return userInfo().homedir;
+  } catch {
+    // No passwd entry (e.g. an arbitrary container uid): report the variable as unset.
+  }
+  return undefined;
+}
+
+export class ConfigSectionReader {
+  constructor(
+    private readonly context: ConfigReadContext,
+    readonly name: string,
+    private readonly section: ConfigSection | undefined,
+  ) {}
+
+  get env(): NodeJS.ProcessEnv {
+    return this.context.env;
+  }
+
+  /** The entry for `key` after configparser's `%%` unescaping; undefined when absent or broken. */
+  get(key: string): ConfigEntry | undefined {
+    const entry = this.section?.entries.get(key);
+    if (!entry) return undefined;
+    const unescaped = unescapeInterpolation(entry.value);
+    if ('error' in unescaped) {
+      this.problem(key, entry, unescaped.error);
+      return undefined;
+    }
+    return { value: unescaped.value, line: entry.line };
+  }
+
+  /** Like get(), but a missing or empty value is a problem that says what the key is for. */
+  required(key: string, meaning: string): ConfigEntry | undefined {
+    if (!this.section) return undefined;
+    const raw = this.section.entries.get(key);
+    if (!raw) {
+      this.context.problems.push(
+        `${this.context.fileName}:${this.section.line}: [${this.name}] missing required key '${key}' (${meaning})`,
+      );
+      return undefined;
+    }
+    const entry = this.get(key);
+    if (entry && entry.value === '') {
+      this.problem(key, entry, `is empty; set it to ${meaning}`);
+      return undefined;
+    }
+    return entry;
+  }
+
+  problem(key: string, entry: ConfigEntry | undefined, message: string): void {
+    this.context.problems.push(`${this.where(key, entry)} ${message}`);
+  }
+
+  warn(key: string, entry: ConfigEntry | undefined, message: string): void {
+    this.context.warnings.push(`${this.where(key, entry)} ${message}`);
+  }
+
+  /** An optional string, verbatim (after `%%` unescaping). */
+  string(key: string, fallback: string): string {
+    return this.get(key)?.value ?? fallback;
+  }
+
+  /** A positive integer; `fallback` undefined means the key is required. */
+  positiveInt(key: string, meaning: string, fallback?: number): number | undefined {
+    const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
+    if (!entry) return fallback;
+    // Digits only: Python's int() would also take '+5' or '1_000', but no real app.cfg needs them.
+    const value = /^[0-9]+$/.test(entry.value) ? Number(entry.value) : NaN;
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      this.problem(key, entry, `${JSON.stringify(entry.value)} is not an integer > 0 (${meaning})`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** A filesystem path with variables expanded, absolute against the config file's directory. */
+  path(key: string, entry: ConfigEntry): string | undefined {
+    const expanded = this.context.expandPath(entry.value);
+    for (const error of expanded.errors) this.problem(key, entry, error);
+    return expanded.errors.length > 0 ? undefined : expanded.value;
+  }
+
+  /** A path with variables expanded but kept relative to wherever the job runs. */
+  expandedOnly(key: string, entry: ConfigEntry): string | undefined {
+    const expanded = this.context.expand(entry.value);
+    for (const error of expanded.errors) this.problem(key, entry, error);
+    return expanded.errors.length > 0 ? undefined : expanded.value;
+  }
+
+  /** An executable: expanded, then found by path or on PATH. */
+  command(key: string, entry: ConfigEntry): string | undefined {
+    const expanded = this.expandedOnly(key, entry);
+    if (expanded === undefined) return undefined;
+    const resolved = resolveCommand(expanded, this.context.env, this.context.baseDir);
+    if ('error' in resolved) {
+      this.problem(key, entry, resolved.error);
+      return undefined;
+    }
+    return resolved.path;
+  }
+
+  /** A JSON object whose values are all strings (configparser values may span lines for this). */
+  jsonStringMap(key: string, entry: ConfigEntry, example: string): Record<string, string> | undefined {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(entry.value);
+    } catch (error) {
+      this.problem(
+        key,
+        entry,
+        `invalid JSON (${(error as Error).message}); expected an object like ${example}`,
+      );
+      return undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      this.problem(key, entry, `must be a JSON object like ${example}`);
+      return undefined;
+    }
+    const pairs: [string, string][] = [];
+    for (const [name, value] of Object.entries(parsed)) {
+      if (typeof value !== 'string') {
+        this.problem(key, entry, `the value for ${JSON.stringify(name)} must be a string`);
+        continue;
+      }
+      pairs.push([name, value]);
+    }
+    // fromEntries defines own properties, so a "__proto__" key stays data, never a prototype.
+    const map = Object.fromEntries(pairs);
+    const ok = pairs.length === Object.keys(parsed).length;
+    return ok ? map : undefined;
+  }
+
+  /** An http(s) URL; trailing slashes dropped so callers can append paths. */
+  httpUrl(key: string, entry: ConfigEntry, source?: string): string | undefined {
+    let url: URL | undefined;
+    try {
+      url = new URL(entry.value);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      const message = `${JSON.stringify(entry.value)} is not an http:// or https:// URL`;
+      if (source) this.context.problems.push(`${source}: ${message}`);
+      else this.problem(key, entry, message);
+      return undefined;
+    }
+    return entry.value.replace(/\/+$/, '');
+  }
+
+  private where(key: string, entry: ConfigEntry | undefined): string {
+    const line = entry?.line ?? this.section?.line;
+    const file = line === undefined ? this.context.fileName : `${this.context.fileName}:${line}`;
+    return `${file}: [${this.name}] ${key}:`;
+  }
+}

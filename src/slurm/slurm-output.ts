@@ -1,0 +1,79 @@
+import type { JobEndInfo, QueuedJob } from './slurm.port.js';
+
+/**
+ * squeue --format for listJobs. The name goes LAST because it is the only field that may contain
+ * anything, `|` included: the first three `|` split the line, the rest is the name.
+ */
+export const SQUEUE_FORMAT = '%i|%T|%r|%j';
+
+/** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
+const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
+
+/** A plain job id, or `<array id>_<task id>` for one task of an array job. */
+const JOB_ID = /^\d+(?:_\d+)?$/;
+
+export function isValidJobId(id: string): boolean {
+  return JOB_ID.test(id);
+}
+
+/**
+ * The job id sbatch printed: `Submitted batch job N` (optionally `on cluster C`), or with
+ * --parsable `N` or `N;cluster`. Undefined when stdout holds no such line.
+ */
+export function parseSbatchOutput(stdout: string): string | undefined {
+  for (const raw of stdout.split('\n')) {
+    const line = raw.trim();
+    const match =
+      /^Submitted batch job (\d+)(?: on cluster \S+)?$/.exec(line) ?? /^(\d+)(?:;\S+)?$/.exec(line);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+/**
+ * Parses `squeue --noheader --format=<SQUEUE_FORMAT>` output.
+ * @throws Error naming the first line that is not `<id>|<STATE>|<reason>|<name>`: a format we do
+ * not understand must not look like an empty queue.
+ */
+export function parseSqueueOutput(stdout: string): QueuedJob[] {
+  const jobs: QueuedJob[] = [];
+  const lines = stdout.split('\n');
+  lines.forEach((raw, index) => {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') return;
+    const parts = line.split('|');
+    const [id, state, reason] = parts.slice(0, 3).map((part) => part.trim());
+    if (parts.length < 4 || !isValidJobId(id) || !/^[A-Z_]+$/.test(state) || reason === '') {
+      throw new Error(
+        `line ${index + 1} is not "<job id>|<STATE>|<reason>|<name>": ${JSON.stringify(line)}`,
+      );
+    }
+    const name = parts.slice(3).join('|');
+    jobs.push({
+      id,
+      name,
+      state,
+      reason,
+      held: state === 'PENDING' && HELD_REASONS.has(reason),
+    });
+  });
+  return jobs;
+}
+
+/**
+ * Reads JobId, JobState and ExitCode from `scontrol show job <id>` (multi-line, or `-o` one-line).
+ * Only the first record counts (an array job prints one per task). Undefined without a JobState.
+ */
+export function parseScontrolShowJob(stdout: string): (JobEndInfo & { jobId: string }) | undefined {
+  const record = stdout.replace(/\r/g, '').trimStart().split(/\n[ \t]*\n/)[0];
+  const jobId = /^JobId=(\S+)/.exec(record)?.[1];
+  // The job name is free text; drop it so a name like "x JobState=COMPLETED" cannot be read as
+  // a field. Multi-line output has it alone on the first line; one-line output before UserId=.
+  const newline = record.indexOf('\n');
+  const fields =
+    newline === -1 ? record.replace(/\sJobName=.*?(?=\sUserId=)/, ' ') : record.slice(newline);
+  const state = /(?:^|\s)JobState=([A-Z_]+)/.exec(fields)?.[1];
+  if (jobId === undefined || state === undefined) return undefined;
+  const exitCode = /(?:^|\s)ExitCode=(\d+:\d+)/.exec(fields)?.[1];
+  return exitCode === undefined ? { jobId, state } : { jobId, state, exitCode };
+}
