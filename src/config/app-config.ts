@@ -23,7 +23,10 @@ export interface BuildEnvConfig {
   readonly httpsProxy: string;
   readonly jobsBaseDir: string;
   readonly loadModules: string;
-  /** Kept verbatim apart from `\$` handling: the job script expands it on the compute node. */
+  /**
+   * Scratch dir on the compute node: variables expanded at load time except `\$VAR`, which stays
+   * `$VAR` for the job script to expand there; not made absolute.
+   */
   readonly localTmp: string;
   /** Raw slurm_params string; split into words with splitWords() (no shell). */
   readonly slurmParams: string;

@@ -87,7 +87,11 @@ export function levenshtein(a: string, b: string): number {
 }
 
 /** The closest candidate within `maxDistance` edits, if any (ties: the first listed). */
-export function closest(word: string, candidates: readonly string[], maxDistance = 2): string | undefined {
+export function closest(
+  word: string,
+  candidates: readonly string[],
+  maxDistance = 2,
+): string | undefined {
   let best: string | undefined;
   let bestDistance = maxDistance + 1;
   for (const candidate of candidates) {

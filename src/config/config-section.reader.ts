@@ -49,7 +49,9 @@ export class ConfigReadContext {
   /** Expands, then makes the path absolute against the config file's directory. */
   expandPath(text: string): { value: string; errors: readonly string[] } {
     const expanded = this.expand(text);
-    const value = isAbsolute(expanded.value) ? expanded.value : resolve(this.baseDir, expanded.value);
+    const value = isAbsolute(expanded.value)
+      ? expanded.value
+      : resolve(this.baseDir, expanded.value);
     return { value, errors: expanded.errors };
   }
 }
@@ -111,6 +113,11 @@ export class ConfigSectionReader {
     this.context.problems.push(`${this.where(key, entry)} ${message}`);
   }
 
+  /** A problem with an environment variable read on this section's behalf. */
+  envProblem(variable: string, message: string): void {
+    this.context.problems.push(`environment variable ${variable}: ${message}`);
+  }
+
   warn(key: string, entry: ConfigEntry | undefined, message: string): void {
     this.context.warnings.push(`${this.where(key, entry)} ${message}`);
   }
@@ -160,7 +167,11 @@ export class ConfigSectionReader {
   }
 
   /** A JSON object whose values are all strings (configparser values may span lines for this). */
-  jsonStringMap(key: string, entry: ConfigEntry, example: string): Record<string, string> | undefined {
+  jsonStringMap(
+    key: string,
+    entry: ConfigEntry,
+    example: string,
+  ): Record<string, string> | undefined {
     let parsed: unknown;
     try {
       parsed = JSON.parse(entry.value);
@@ -191,20 +202,12 @@ export class ConfigSectionReader {
   }
 
   /** An http(s) URL; trailing slashes dropped so callers can append paths. */
-  httpUrl(key: string, entry: ConfigEntry, source?: string): string | undefined {
-    let url: URL | undefined;
-    try {
-      url = new URL(entry.value);
-    } catch {
-      url = undefined;
+  httpUrl(key: string, entry: ConfigEntry): string | undefined {
+    const url = parseHttpUrl(entry.value);
+    if (url === undefined) {
+      this.problem(key, entry, `${JSON.stringify(entry.value)} is not an http:// or https:// URL`);
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      const message = `${JSON.stringify(entry.value)} is not an http:// or https:// URL`;
-      if (source) this.context.problems.push(`${source}: ${message}`);
-      else this.problem(key, entry, message);
-      return undefined;
-    }
-    return entry.value.replace(/\/+$/, '');
+    return url;
   }
 
   private where(key: string, entry: ConfigEntry | undefined): string {
@@ -212,4 +215,17 @@ export class ConfigSectionReader {
     const file = line === undefined ? this.context.fileName : `${this.context.fileName}:${line}`;
     return `${file}: [${this.name}] ${key}:`;
   }
+}
+
+/** `text` without trailing slashes if it is an http(s) URL; undefined otherwise. */
+export function parseHttpUrl(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:'
+    ? text.replace(/\/+$/, '')
+    : undefined;
 }

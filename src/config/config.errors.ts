@@ -6,10 +6,18 @@
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly problems: readonly string[];
+  /**
+   * Warnings found along the way. They travel with the error because they often explain it: a
+   * "missing section [github]" next to "unknown section [GitHub] (did you mean [github]?)".
+   */
+  readonly warnings: readonly string[];
 
-  constructor(problems: readonly string[]) {
+  constructor(problems: readonly string[], warnings: readonly string[] = []) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-    super(`Invalid configuration (${count}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    const lines = [`Invalid configuration (${count}):`, ...problems.map((p) => `  - ${p}`)];
+    if (warnings.length > 0) lines.push('Warnings:', ...warnings.map((w) => `  - ${w}`));
+    super(lines.join('\n'));
     this.problems = Object.freeze([...problems]);
+    this.warnings = Object.freeze([...warnings]);
   }
 }

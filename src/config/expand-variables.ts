@@ -58,7 +58,9 @@ export function expandVariables(
       const close = rest.indexOf('}');
       const name = close === -1 ? undefined : rest.slice(2, close);
       if (name === undefined || !WHOLE_NAME.test(name)) {
-        errors.push(`malformed variable reference '${rest.slice(0, close === -1 ? 20 : close + 1)}'`);
+        errors.push(
+          `malformed variable reference '${rest.slice(0, close === -1 ? 20 : close + 1)}'`,
+        );
         out += rest.slice(0, 2);
         rest = rest.slice(2);
         continue;

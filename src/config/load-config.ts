@@ -10,7 +10,11 @@ import type {
   JobManagerConfig,
 } from './app-config.js';
 import { unknownKeyWarnings } from './config-keys.js';
-import { ConfigReadContext, type ConfigSectionReader } from './config-section.reader.js';
+import {
+  ConfigReadContext,
+  parseHttpUrl,
+  type ConfigSectionReader,
+} from './config-section.reader.js';
 import { ConfigError } from './config.errors.js';
 import { readConfigParser, type ConfigEntry } from './read-configparser.js';
 
@@ -58,7 +62,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   const jobManager = readJobManager(context.section('job_manager', JOB_MANAGER_REQUIRED));
   const eventHandler = readEventHandler(context.section('event_handler', []), buildenv.jobsBaseDir);
 
-  if (context.problems.length > 0) throw new ConfigError(context.problems);
+  if (context.problems.length > 0) throw new ConfigError(context.problems, context.warnings);
   const config: AppConfig = {
     configPath,
     github,
@@ -116,20 +120,7 @@ function readGithub(section: ConfigSectionReader): GithubConfig {
   const privateKey =
     keyEntry && privateKeyPath ? readPrivateKey(section, keyEntry, privateKeyPath) : undefined;
 
-  const envApiUrl = section.env.GITHUB_API_URL;
-  const apiUrlEntry: ConfigEntry | undefined =
-    envApiUrl !== undefined && envApiUrl !== ''
-      ? { value: envApiUrl, line: 0 }
-      : section.get('api_url');
-  const apiUrl =
-    apiUrlEntry && apiUrlEntry.value !== ''
-      ? section.httpUrl(
-          'api_url',
-          apiUrlEntry,
-          apiUrlEntry.line === 0 ? 'environment variable GITHUB_API_URL' : undefined,
-        )
-      : DEFAULT_API_URL;
-
+  const apiUrl = readApiUrl(section);
   const secret = section.env.GITHUB_APP_SECRET_TOKEN;
   return {
     appId: appId ?? 0,
@@ -137,9 +128,27 @@ function readGithub(section: ConfigSectionReader): GithubConfig {
     installationId: installationId ?? 0,
     privateKeyPath: privateKeyPath ?? '',
     privateKey: privateKey ?? '',
-    apiUrl: apiUrl ?? DEFAULT_API_URL,
+    apiUrl,
     ...(secret !== undefined && secret !== '' ? { webhookSecret: secret } : {}),
   };
+}
+
+/** GITHUB_API_URL wins over the file, so tests and GHES setups can redirect without editing it. */
+function readApiUrl(section: ConfigSectionReader): string {
+  const fromEnv = section.env.GITHUB_API_URL;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const url = parseHttpUrl(fromEnv);
+    if (url === undefined) {
+      section.envProblem(
+        'GITHUB_API_URL',
+        `${JSON.stringify(fromEnv)} is not an http:// or https:// URL`,
+      );
+    }
+    return url ?? DEFAULT_API_URL;
+  }
+  const entry = section.get('api_url');
+  if (!entry || entry.value === '') return DEFAULT_API_URL;
+  return section.httpUrl('api_url', entry) ?? DEFAULT_API_URL;
 }
 
 function readPrivateKey(
@@ -191,12 +200,7 @@ function readPrivateKey(
   return pem;
 }
 
-const BUILDENV_REQUIRED = [
-  'build_job_script',
-  'jobs_base_dir',
-  'local_tmp',
-  'submit_command',
-];
+const BUILDENV_REQUIRED = ['build_job_script', 'jobs_base_dir', 'local_tmp', 'submit_command'];
 
 function readBuildEnv(section: ConfigSectionReader, appName: string): BuildEnvConfig {
   const scriptEntry = section.required(
@@ -345,7 +349,10 @@ function readJobManager(section: ConfigSectionReader): JobManagerConfig {
     'the directory where the job manager tracks submitted jobs',
   );
   const jobIdsDir = idsEntry ? section.path('job_ids_dir', idsEntry) : undefined;
-  const pollEntry = section.required('poll_command', 'the queue listing command, e.g. /usr/bin/squeue');
+  const pollEntry = section.required(
+    'poll_command',
+    'the queue listing command, e.g. /usr/bin/squeue',
+  );
   const pollCommand = pollEntry ? section.command('poll_command', pollEntry) : undefined;
   const pollIntervalSeconds = section.positiveInt(
     'poll_interval',

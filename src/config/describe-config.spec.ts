@@ -1,0 +1,113 @@
+import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import { join } from 'node:path';
+import {
+  createConfigSandbox,
+  readFixture,
+  replaceOnce,
+  type ConfigSandbox,
+} from '../../test/fixtures/config/config-sandbox.js';
+import { describeConfig, maskUrlPasswords } from './describe-config.js';
+import { loadConfig } from './load-config.js';
+
+describe('describeConfig', () => {
+  let sandbox: ConfigSandbox;
+
+  beforeEach(() => {
+    sandbox = createConfigSandbox();
+  });
+
+  afterEach(() => sandbox.cleanup());
+
+  function describeFixture(text: string, env: NodeJS.ProcessEnv = sandbox.env): string {
+    return describeConfig(loadConfig(sandbox.writeConfig(text), env).config);
+  }
+
+  it('shows the resolved values, section by section', () => {
+    const text = describeFixture(readFixture('valid.cfg'));
+    const lines = text.split('\n');
+
+    expect(lines[0]).toBe(`Configuration from ${join(sandbox.dir, 'app.cfg')}`);
+    expect(lines.filter((line) => line.startsWith('['))).toEqual([
+      '[github]',
+      '[buildenv]',
+      '[architecturetargets]',
+      '[job_manager]',
+      '[event_handler]',
+    ]);
+    expect(text).toMatch(/^ {2}app_id +123456$/m);
+    expect(text).toMatch(/^ {2}api_url +https:\/\/ghe\.example\.org\/api\/v3$/m);
+    expect(text).toMatch(
+      new RegExp(`^ {2}submit_command +${join(sandbox.binDir, 'sbatch')}$`, 'm'),
+    );
+    expect(text).toMatch(
+      new RegExp(`^ {2}scancel_command +${join(sandbox.binDir, 'scancel')}$`, 'm'),
+    );
+    expect(text).toMatch(
+      /^ {2}arch_target_map\n {4}linux\/x86_64\/generic +--constraint shape=c4\.2xlarge\n {4}linux\/x86_64\/amd\/zen2 +--constraint shape=c5a\.2xlarge$/m,
+    );
+    expect(text).toMatch(/^ {2}build_permission +alice bob$/m);
+    expect(text).toMatch(/^ {2}poll_interval +30 s$/m);
+  });
+
+  it('never shows the private key or the webhook secret', () => {
+    const env = { ...sandbox.env, GITHUB_APP_SECRET_TOKEN: 'whsec-very-secret-value' };
+    const text = describeFixture(readFixture('valid.cfg'), env);
+
+    expect(text).toMatch(
+      new RegExp(`^ {2}private_key +${sandbox.keyPath} \\(content not shown\\)$`, 'm'),
+    );
+    expect(text).not.toContain('PRIVATE KEY');
+    expect(text).toMatch(/^ {2}webhook secret +\(set\)/m);
+    expect(text).not.toContain('whsec-very-secret-value');
+  });
+
+  it('says when the webhook secret is not set, and shows defaults readably', () => {
+    const text = describeFixture(readFixture('minimal.cfg'));
+
+    expect(text).toMatch(/^ {2}webhook secret +\(not set\)/m);
+    expect(text).toMatch(/^ {2}build_permission +\(anyone\)$/m);
+    expect(text).toMatch(/^ {2}http_proxy +\(empty\)$/m);
+    expect(text).toMatch(/^ {2}cvmfs_customizations +\(none\)$/m);
+  });
+
+  it('masks passwords in proxy URLs', () => {
+    const config = replaceOnce(
+      readFixture('valid.cfg'),
+      'https_proxy = http://proxy.example.org:3129/',
+      'https_proxy = http://bot:hunter2@proxy.example.org:3129/',
+    );
+
+    const text = describeFixture(config);
+
+    expect(text).not.toContain('hunter2');
+    expect(text).toMatch(/^ {2}https_proxy +http:\/\/bot:\*\*\*@proxy\.example\.org:3129\/$/m);
+  });
+
+  it('keeps the lines of a multi-line value in the value column', () => {
+    const config = replaceOnce(
+      readFixture('valid.cfg'),
+      'no_build_permission_comment = User `{build_labeler}` may not build here',
+      'no_build_permission_comment = first line\n    second line',
+    );
+
+    const lines = describeFixture(config).split('\n');
+    const at = lines.findIndex((line) => line.includes('no_build_permission_comment'));
+
+    expect(lines[at + 1].trim()).toBe('second line');
+    expect(lines[at + 1].indexOf('second')).toBe(lines[at].indexOf('first'));
+  });
+});
+
+describe('maskUrlPasswords', () => {
+  it('masks only the password part of URLs, anywhere in a text', () => {
+    expect(maskUrlPasswords('CVMFS_HTTP_PROXY="http://u:p@a:3128|socks5://x:y@b:1080"')).toBe(
+      'CVMFS_HTTP_PROXY="http://u:***@a:3128|socks5://x:***@b:1080"',
+    );
+  });
+
+  it('leaves URLs without credentials and host:port pairs alone', () => {
+    expect(maskUrlPasswords('http://proxy:3128/ and https://user@host/x')).toBe(
+      'http://proxy:3128/ and https://user@host/x',
+    );
+  });
+});
