@@ -134,17 +134,40 @@ stop_one() {
   say "stopped $name (pid $pid)"
 }
 
-# slurmstepd outlives slurmd; ours are recognised by the SLURM_CONF they inherited from our slurmd.
-stop_job_steps() {
-  local p pid comm
+# slurmstepd and the job under it outlive slurmd. Our step daemons are recognised by the
+# SLURM_CONF they inherited from our slurmd; each is killed with every process below it.
+step_pids() {
+  local p comm
   for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
     comm=$(cat "$p/comm" 2>/dev/null) || continue
     [[ $comm == slurmstepd ]] || continue
     if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; then
-      kill -KILL "$pid" 2>/dev/null && say "stopped slurmstepd (pid $pid)"
+      echo "${p#/proc/}"
     fi
   done
+}
+
+stop_job_steps() {
+  local p pid ppid stat steps=() tree=() i child
+  declare -A children=()
+  mapfile -t steps < <(step_pids)
+  ((${#steps[@]})) || return 0
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    stat=$(cat "$p/stat" 2>/dev/null) || continue
+    # Field 4 of /proc/PID/stat, read after the ")" that ends the command name.
+    stat=${stat##*) }
+    read -r _ ppid _ <<<"$stat"
+    children[$ppid]+=" $pid"
+  done
+  tree=("${steps[@]}")
+  for ((i = 0; i < ${#tree[@]}; i++)); do
+    for child in ${children[${tree[$i]}]:-}; do tree+=("$child"); done
+  done
+  # SIGSTOP first so that nothing in the tree forks or respawns while it is being killed.
+  kill -STOP "${tree[@]}" 2>/dev/null || true
+  kill -KILL "${tree[@]}" 2>/dev/null || true
+  say "stopped slurmstepd (pids ${steps[*]}) and ${#tree[@]} processes in all"
 }
 
 write_config() {
@@ -196,6 +219,8 @@ MessageTimeout=3
 SlurmctldTimeout=30
 SlurmdTimeout=30
 ReturnToService=2
+# A job whose node failed ends as NODE_FAIL instead of silently running again.
+JobRequeue=0
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Features=$FEATURES State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=$NODE MaxTime=INFINITE State=UP
@@ -287,6 +312,20 @@ wait_ready() {
   exit 1
 }
 
+# After a stop or crash, slurmctld's saved state still shows the jobs that were running, and it
+# may take many minutes to notice they are gone, keeping the node's CPUs allocated. With no
+# slurmstepd of ours alive they cannot be running: taking the node down ends them (NODE_FAIL,
+# not requeued: JobRequeue=0), as a real node reboot would.
+fail_lost_jobs() {
+  local lost
+  [[ -z $(step_pids) ]] || return 0
+  lost=$(squeue --noheader --states=RUNNING,COMPLETING,CONFIGURING,SUSPENDED --format=%i 2>/dev/null | tr '\n' ' ')
+  [[ -n ${lost// /} ]] || return 0
+  say "jobs ${lost% } were running when the cluster stopped: ending them by taking node $NODE down and up"
+  scontrol update NodeName="$NODE" State=DOWN Reason="slurm-local.sh: restarted without its jobs" || true
+  scontrol update NodeName="$NODE" State=RESUME || true
+}
+
 print_clients() {
   say "clients: export SLURM_CONF=$CONF"
   echo "export SLURM_CONF=$CONF"
@@ -305,6 +344,7 @@ cmd_start() {
   start_slurmctld
   start_slurmd
   wait_ready
+  fail_lost_jobs
   print_clients
 }
 

@@ -1,7 +1,12 @@
 import { userInfo } from 'node:os';
 import { basename } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { CommandRunner, CommandStartError, CommandTimeoutError, type RunResult } from './command-runner.js';
+import {
+  CommandRunner,
+  CommandStartError,
+  CommandTimeoutError,
+  type RunResult,
+} from './command-runner.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import {
   isValidJobId,

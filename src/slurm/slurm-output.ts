@@ -65,7 +65,10 @@ export function parseSqueueOutput(stdout: string): QueuedJob[] {
  * Only the first record counts (an array job prints one per task). Undefined without a JobState.
  */
 export function parseScontrolShowJob(stdout: string): (JobEndInfo & { jobId: string }) | undefined {
-  const record = stdout.replace(/\r/g, '').trimStart().split(/\n[ \t]*\n/)[0];
+  const record = stdout
+    .replace(/\r/g, '')
+    .trim()
+    .split(/\n[ \t]*\n/)[0];
   const jobId = /^JobId=(\S+)/.exec(record)?.[1];
   // The job name is free text; drop it so a name like "x JobState=COMPLETED" cannot be read as
   // a field. Multi-line output has it alone on the first line; one-line output before UserId=.

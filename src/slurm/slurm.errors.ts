@@ -46,7 +46,10 @@ export class SlurmUnavailableError extends SlurmCommandError {
 
 function defaultMessage(init: SlurmCommandErrorInit): string {
   const what = basename(init.command);
-  const output = (init.stderr.trim() || init.stdout?.trim() || '(no output)').replace(/\s*\n\s*/g, ' | ');
+  const output = (init.stderr.trim() || init.stdout?.trim() || '(no output)').replace(
+    /\s*\n\s*/g,
+    ' | ',
+  );
   return init.exitCode === undefined
     ? `${what} failed: ${output}`
     : `${what} exited ${init.exitCode}: ${output}`;

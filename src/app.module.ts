@@ -1,0 +1,37 @@
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { BuildsModule } from './builds/builds.module.js';
+import { JobManagerModule } from './builds/job-manager.module.js';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { EventRoutes } from './event-routes.js';
+import { GitHubModule } from './github/github.module.js';
+import { IntakeModule } from './github/intake.module.js';
+
+export interface AppModuleOptions {
+  readonly config: AppConfig;
+  /** Webhook intake and event handling (serve). */
+  readonly eventHandler: boolean;
+  /** Schedule the job manager's poll in this process. */
+  readonly jobManagerAutostart: boolean;
+}
+
+/** One module graph for every run mode; main.ts picks what is switched on. */
+@Module({})
+export class AppModule {
+  static register(options: AppModuleOptions): DynamicModule {
+    const imports = [
+      ConfigModule.forConfig(options.config),
+      ScheduleModule.forRoot(),
+      GitHubModule,
+      BuildsModule,
+      JobManagerModule.register({ autostart: options.jobManagerAutostart }),
+    ];
+    const providers: Provider[] = [];
+    if (options.eventHandler) {
+      imports.push(IntakeModule);
+      providers.push(EventRoutes);
+    }
+    return { module: AppModule, imports, providers };
+  }
+}

@@ -1,0 +1,19 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { BuildsModule } from './builds.module.js';
+import { JOB_MONITOR_AUTOSTART, JobMonitorService } from './job-monitor.service.js';
+
+/**
+ * The job manager. `autostart` schedules tick() every poll_interval (serve); the `job-manager`
+ * command and tests drive tick() themselves and pass false.
+ */
+@Module({})
+export class JobManagerModule {
+  static register(options: { autostart: boolean }): DynamicModule {
+    return {
+      module: JobManagerModule,
+      imports: [BuildsModule],
+      providers: [{ provide: JOB_MONITOR_AUTOSTART, useValue: options.autostart }, JobMonitorService],
+      exports: [JobMonitorService],
+    };
+  }
+}

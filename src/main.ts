@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { readFileSync } from 'node:fs';
+import { AppModule } from './app.module.js';
+import { runJobManager } from './builds/job-manager.runner.js';
+import { JobMonitorService } from './builds/job-monitor.service.js';
+import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
+import { BotLogger } from './common/bot-logger.js';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigError } from './config/config.errors.js';
+import { describeConfig } from './config/describe-config.js';
+import { loadConfig, requireWebhookSecret } from './config/load-config.js';
+import { checkOnline } from './github/check-online.js';
+import { SmeeRelay } from './github/smee-relay.js';
+
+const EXIT_USAGE = 2;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Errors an operator can fix from the message alone: no stack trace. */
+class OperatorError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function load(path: string): AppConfig {
+  try {
+    const { config, warnings } = loadConfig(path);
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    throw error;
+  }
+}
+
+async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void> {
+  const config = load(command.config);
+  try {
+    requireWebhookSecret(config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    throw error;
+  }
+  const logger = new BotLogger('eessi-bot', config.eventHandler.logPath);
+  const app = await NestFactory.create(
+    AppModule.register({ config, eventHandler: true, jobManagerAutostart: command.jobManager }),
+    // The webhook controller reads the raw bytes itself: the signature is over them.
+    { bodyParser: false, logger },
+  );
+  app.enableShutdownHooks();
+  await app.listen(command.port);
+  const log = new Logger('Main');
+  log.log(
+    `eessi-bot ${version()} (${config.github.appName}) listening on port ${command.port}` +
+      `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
+  );
+  const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
+  if (smeeUrl) {
+    const relay = new SmeeRelay({ source: smeeUrl, target: `http://127.0.0.1:${command.port}/` });
+    relay.start();
+    const stopRelay = () => void relay.stop();
+    process.once('SIGTERM', stopRelay);
+    process.once('SIGINT', stopRelay);
+  }
+}
+
+async function jobManager(command: Extract<Command, { kind: 'job-manager' }>): Promise<void> {
+  const config = load(command.config);
+  const logger = new BotLogger('job-manager', config.jobManager.logPath);
+  const app: INestApplicationContext = await NestFactory.createApplicationContext(
+    AppModule.register({ config, eventHandler: false, jobManagerAutostart: false }),
+    { logger },
+  );
+  try {
+    await runJobManager(app.get(JobMonitorService), {
+      iterations: command.iterations,
+      jobIds: command.jobIds,
+      pollIntervalSeconds: config.jobManager.pollIntervalSeconds,
+    });
+  } finally {
+    await app.close();
+    await logger.close();
+  }
+}
+
+async function checkConfig(command: Extract<Command, { kind: 'check-config' }>): Promise<void> {
+  const config = load(command.config);
+  process.stdout.write(`${describeConfig(config)}\n`);
+  if (command.online) {
+    try {
+      process.stdout.write(`${await checkOnline(config)}\n`);
+    } catch (error) {
+      throw new OperatorError(`online check failed: ${(error as Error).message}`, 1);
+    }
+  }
+  process.stdout.write(`configuration ${command.config} is valid\n`);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const command = parseArgs(argv);
+    switch (command.kind) {
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      case 'version':
+        process.stdout.write(`eessi-bot ${version()}\n`);
+        return 0;
+      case 'serve':
+        await serve(command);
+        return 0;
+      case 'job-manager':
+        await jobManager(command);
+        return 0;
+      case 'check-config':
+        await checkConfig(command);
+        return 0;
+      case 'simulate':
+        throw new OperatorError('simulate is not available yet', 1);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`eessi-bot: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof OperatorError) {
+      process.stderr.write(`eessi-bot: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`eessi-bot: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
+  (code) => {
+    // serve lives on through its listening socket; the other commands are done: do not wait for
+    // idle timers of libraries (HTTP keep-alive, rate limiters) to let the process end.
+    const serving = code === 0 && parseArgsSafe(argv)?.kind === 'serve';
+    if (serving) return;
+    process.stdout.write('', () => process.exit(code));
+  },
+  (error: unknown) => {
+    process.stderr.write(`eessi-bot: ${String(error)}\n`);
+    process.exit(1);
+  },
+);
+
+function parseArgsSafe(args: readonly string[]): Command | undefined {
+  try {
+    return parseArgs(args);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,158 @@
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CommandRunner, CommandStartError, CommandTimeoutError } from './command-runner.js';
+
+// Real processes: node itself is the one executable sure to exist everywhere the tests run.
+const node = process.execPath;
+const runner = new CommandRunner();
+const opts = { timeoutMs: 10_000 };
+
+describe('CommandRunner', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'command-runner-')));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('returns stdout, stderr and exit code 0', async () => {
+    const result = await runner.run(
+      node,
+      ['-e', "process.stdout.write('out\\n'); process.stderr.write('err\\n')"],
+      opts,
+    );
+    expect(result).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 0 });
+  });
+
+  it('returns a non-zero exit with its output instead of throwing', async () => {
+    const result = await runner.run(
+      node,
+      ['-e', "console.error('sbatch: error: nope'); process.exit(3)"],
+      opts,
+    );
+    expect(result).toEqual({ stdout: '', stderr: 'sbatch: error: nope\n', exitCode: 3 });
+  });
+
+  it('passes hostile arguments verbatim, with no shell to interpret them', async () => {
+    const marker = join(dir, 'pwned');
+    const hostile = [`$(touch ${marker})`, `; touch ${marker}`, '`id`', '*', '$HOME', 'a\'b"c', ''];
+    const result = await runner.run(
+      node,
+      ['-e', 'console.log(JSON.stringify(process.argv.slice(1)))', ...hostile],
+      opts,
+    );
+    expect(JSON.parse(result.stdout)).toEqual(hostile);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('runs in the given directory with the given environment', async () => {
+    const result = await runner.run(
+      node,
+      ['-e', 'console.log(process.cwd()); console.log(process.env.SLURM_CONF ?? "unset")'],
+      { cwd: dir, env: { SLURM_CONF: '/x/slurm.conf' }, timeoutMs: 10_000 },
+    );
+    expect(result.stdout).toBe(`${dir}\n/x/slurm.conf\n`);
+  });
+
+  it("passes this process's environment when none is given", async () => {
+    process.env.COMMAND_RUNNER_SPEC = 'inherited';
+    try {
+      const result = await runner.run(
+        node,
+        ['-e', 'console.log(process.env.COMMAND_RUNNER_SPEC)'],
+        opts,
+      );
+      expect(result.stdout).toBe('inherited\n');
+    } finally {
+      delete process.env.COMMAND_RUNNER_SPEC;
+    }
+  });
+
+  it('gives the command an already closed stdin, so a reader cannot hang', async () => {
+    const result = await runner.run(
+      node,
+      [
+        '-e',
+        "let n = 0; process.stdin.on('data', (d) => (n += d.length)).on('end', () => console.log(n))",
+      ],
+      { timeoutMs: 5_000 },
+    );
+    expect(result.stdout).toBe('0\n');
+  });
+
+  it('collects output far beyond the 1 MiB default buffer (squeue of thousands of jobs)', async () => {
+    const line = '1234|RUNNING|None|bot-job\n';
+    const result = await runner.run(
+      node,
+      ['-e', `process.stdout.write(${JSON.stringify(line)}.repeat(200000))`],
+      opts,
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(line.repeat(200000));
+  });
+
+  it('kills a command that outlives its timeout and throws CommandTimeoutError', async () => {
+    const pidFile = join(dir, 'sleeper.pid');
+    const started = Date.now();
+    const error = await runner
+      .run(
+        node,
+        [
+          '-e',
+          `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 60000)`,
+        ],
+        { timeoutMs: 1_000 },
+      )
+      .catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(error).toBeInstanceOf(CommandTimeoutError);
+    expect((error as CommandTimeoutError).message).toBe(
+      `${node} did not finish within 1 s and was killed`,
+    );
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+
+  it('reports a command ended by a signal as 128 + the signal number', async () => {
+    const result = await runner.run(node, ['-e', "process.kill(process.pid, 'SIGTERM')"], opts);
+    expect(result.exitCode).toBe(143);
+  });
+
+  it('throws an error naming a missing executable', async () => {
+    const error = await runner
+      .run('/nonexistent/bin/sbatch', ['--hold'], opts)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandStartError);
+    expect((error as CommandStartError).code).toBe('ENOENT');
+    expect((error as Error).message).toMatch(
+      /^\/nonexistent\/bin\/sbatch could not be started \(ENOENT\): the command was not found/,
+    );
+  });
+
+  it('names the working directory when it is the missing part', async () => {
+    const missing = join(dir, 'no-such-job-dir');
+    const error = await runner
+      .run(node, ['-e', '0'], { cwd: missing, timeoutMs: 5_000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandStartError);
+    expect((error as Error).message).toContain(`its working directory ${missing} does not exist`);
+  });
+
+  it('throws an error naming a file that is not executable', async () => {
+    const script = join(dir, 'not-executable.sh');
+    writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+    const error = await runner.run(script, [], opts).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandStartError);
+    expect((error as Error).message).toBe(
+      `${script} could not be started (EACCES): permission denied; check that the file is executable`,
+    );
+  });
+});
