@@ -28,6 +28,15 @@ export class ConfigReadContext {
   ) {}
 
   /**
+   * With `[buildenv] scheduler = local` the Slurm commands are never run, so a machine without
+   * Slurm (a laptop, the demo) must not be refused for lacking them.
+   */
+  get schedulerCommandsUnused(): boolean {
+    const value = this.parsed.sections.get('buildenv')?.entries.get('scheduler')?.value;
+    return value?.trim().toLowerCase() === 'local';
+  }
+
+  /**
    * A reader for one section. A missing required section is one problem (listing what it must hold);
    * its keys are then not reported one by one.
    */
@@ -160,6 +169,7 @@ export class ConfigSectionReader {
     if (expanded === undefined) return undefined;
     const resolved = resolveCommand(expanded, this.context.env, this.context.baseDir);
     if ('error' in resolved) {
+      if (this.context.schedulerCommandsUnused) return expanded;
       this.problem(key, entry, resolved.error);
       return undefined;
     }

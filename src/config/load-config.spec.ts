@@ -178,6 +178,22 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('scheduler = local', () => {
+    it('does not demand Slurm commands that a local scheduler never runs', () => {
+      const withMissing = replaceOnce(readFixture('valid.cfg'), 'submit_command = sbatch', 'submit_command = sbatch-nowhere');
+      const slurmPath = sandbox.writeConfig(withMissing, 'slurm.cfg');
+      expect(() => loadConfig(slurmPath, sandbox.env)).toThrow(/submit_command/);
+
+      const localPath = sandbox.writeConfig(
+        replaceOnce(withMissing, 'scheduler = slurm', 'scheduler = local'),
+        'local.cfg',
+      );
+      const { config } = loadConfig(localPath, sandbox.env);
+      expect(config.buildenv.scheduler).toBe('local');
+      expect(config.buildenv.submitCommand).toBe('sbatch-nowhere');
+    });
+  });
+
   describe('environment overrides', () => {
     it('takes the webhook secret from GITHUB_APP_SECRET_TOKEN', () => {
       const env = { ...sandbox.env, GITHUB_APP_SECRET_TOKEN: 's3cret' };
