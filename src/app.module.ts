@@ -5,6 +5,7 @@ import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { EventRoutes } from './event-routes.js';
+import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
 import { IntakeModule } from './github/intake.module.js';
 
@@ -14,6 +15,8 @@ export interface AppModuleOptions {
   readonly eventHandler: boolean;
   /** Schedule the job manager's poll in this process. */
   readonly jobManagerAutostart: boolean;
+  /** Stands in for GitHub (simulate prints comments on the terminal). */
+  readonly github?: Partial<GitHubClient>;
 }
 
 /** One module graph for every run mode; main.ts picks what is switched on. */
@@ -23,7 +26,7 @@ export class AppModule {
     const imports = [
       ConfigModule.forConfig(options.config),
       ScheduleModule.forRoot(),
-      GitHubModule,
+      GitHubModule.register(options.github),
       BuildsModule,
       JobManagerModule.register({ autostart: options.jobManagerAutostart }),
     ];

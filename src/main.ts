@@ -125,8 +125,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'check-config':
         await checkConfig(command);
         return 0;
-      case 'simulate':
-        throw new OperatorError('simulate is not available yet', 1);
+      case 'simulate': {
+        const { simulate } = await import('./simulate/simulate.js');
+        return await simulate(command, load(command.config));
+      }
     }
   } catch (error) {
     if (error instanceof UsageError) {

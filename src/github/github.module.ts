@@ -1,7 +1,18 @@
-import { Global, Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { GitHubClient } from './github.client.js';
 
-/** One GitHub App client for the whole process, so one token cache and one rate-limit budget. */
-@Global()
-@Module({ providers: [GitHubClient], exports: [GitHubClient] })
-export class GitHubModule {}
+/**
+ * One GitHub App client for the whole process, so one token cache and one rate-limit budget.
+ * `simulate` swaps in a stand-in that prints comments instead of sending them.
+ */
+@Module({})
+export class GitHubModule {
+  static register(replacement?: Partial<GitHubClient>): DynamicModule {
+    return {
+      module: GitHubModule,
+      global: true,
+      providers: [replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient],
+      exports: [GitHubClient],
+    };
+  }
+}

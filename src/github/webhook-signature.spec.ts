@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { signBody } from '../../test/support/sign.js';
 import { verifySignature } from './webhook-signature.js';
 
-const secret = 'It\'s a Secret to Everybody';
+const secret = "It's a Secret to Everybody";
 // GitHub's documented test vector: https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 const body = 'Hello, World!';
 const documentedSignature =
@@ -48,7 +48,9 @@ describe('verifySignature', () => {
   });
 
   it('rejects digests of the wrong length without throwing', () => {
-    expect(verifySignature(secret, Buffer.from(body), documentedSignature.slice(0, -2))).toBe(false);
+    expect(verifySignature(secret, Buffer.from(body), documentedSignature.slice(0, -2))).toBe(
+      false,
+    );
     expect(verifySignature(secret, Buffer.from(body), `${documentedSignature}00`)).toBe(false);
     expect(verifySignature(secret, Buffer.from(body), 'sha256=')).toBe(false);
   });

@@ -10,7 +10,11 @@ const HEX_SHA256 = /^[0-9a-f]{64}$/i;
  * re-serialised JSON body (key order, whitespace, `\u` escapes) would not match.
  * https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
  */
-export function verifySignature(secret: string, rawBody: Buffer, header: string | undefined): boolean {
+export function verifySignature(
+  secret: string,
+  rawBody: Buffer,
+  header: string | undefined,
+): boolean {
   if (!secret || typeof header !== 'string' || !header.startsWith(PREFIX)) {
     return false;
   }

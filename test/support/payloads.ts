@@ -7,7 +7,8 @@ import type { WebhookDefinition } from '@octokit/webhooks-examples';
  * full shape GitHub sends rather than hand-written fragments.
  */
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A payload as plain JSON: tests reach into it freely. */
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let definitions: WebhookDefinition[] | undefined;
 
@@ -26,7 +27,9 @@ export function examplePayload(event: string, action?: string): Json {
     (e) => action === undefined || e.action === action,
   );
   if (!example) {
-    throw new Error(`@octokit/webhooks-examples has no ${event}${action ? `.${action}` : ''} example`);
+    throw new Error(
+      `@octokit/webhooks-examples has no ${event}${action ? `.${action}` : ''} example`,
+    );
   }
   return structuredClone(example);
 }
@@ -69,7 +72,10 @@ export function labeledPullRequestPayload(overrides: LabeledPullRequestOverrides
   const pr = payload.pull_request;
   if (overrides.label !== undefined) {
     payload.label.name = overrides.label;
-    pr.labels = [...(pr.labels ?? []).filter((l: Json) => l.name !== overrides.label), { ...payload.label }];
+    pr.labels = [
+      ...((pr.labels ?? []) as Json[]).filter((l) => l.name !== overrides.label),
+      { ...payload.label },
+    ];
   }
   if (overrides.sender !== undefined) {
     payload.sender.login = overrides.sender;
@@ -90,7 +96,11 @@ export function labeledPullRequestPayload(overrides: LabeledPullRequestOverrides
     retargetRepository(payload.repository, fullName, overrides.cloneUrl);
     retargetRepository(pr.base.repo, fullName, overrides.cloneUrl);
     pr.html_url = `https://github.com/${fullName}/pull/${pr.number}`;
-    if (headWasBase && overrides.head?.repo === undefined && overrides.head?.cloneUrl === undefined) {
+    if (
+      headWasBase &&
+      overrides.head?.repo === undefined &&
+      overrides.head?.cloneUrl === undefined
+    ) {
       retargetRepository(pr.head.repo, fullName, overrides.cloneUrl);
     }
   }

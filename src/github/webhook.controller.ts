@@ -1,0 +1,172 @@
+import { Controller, Inject, Logger, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { EventDispatcher } from './event-dispatcher.js';
+import { DELIVERY_ID_PATTERN, Inbox } from './inbox.js';
+import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
+import { verifySignature } from './webhook-signature.js';
+import { errorMessage } from './error-message.js';
+
+/** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
+export const MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+/** Event names end up in logs and handler keys; GitHub's are lower-case words with underscores. */
+const EVENT_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
+
+const JSON_TYPE = 'application/json';
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+interface Reply {
+  readonly status: number;
+  readonly body: Record<string, string>;
+}
+
+const reject = (status: number, error: string): Reply => ({ status, body: { error } });
+
+function header(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * GitHub webhook endpoint. Verifies, stores and acknowledges; all the work happens later in the
+ * EventDispatcher, because GitHub waits at most 10 s for an answer and does not redeliver by itself.
+ *
+ * Needs the app created with `bodyParser: false`: the signature covers the raw bytes, and the body
+ * is read here with a size limit.
+ */
+@Controller()
+export class WebhookController {
+  private readonly logger = new Logger(WebhookController.name);
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'github'>,
+    private readonly inbox: Inbox,
+    private readonly dispatcher: EventDispatcher,
+  ) {}
+
+  @Post()
+  async receive(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const receivedAt = new Date();
+    let reply: Reply;
+    try {
+      reply = await this.intake(req, receivedAt);
+    } catch (error) {
+      this.logger.error(`webhook intake failed: ${errorMessage(error)}`, (error as Error)?.stack);
+      reply = reject(500, 'internal error');
+    }
+    if (!res.headersSent && !res.destroyed) {
+      res.status(reply.status).json(reply.body);
+      // Refused before or while reading (413, 415, 503): answer now, without buffering the rest.
+      discardRest(req, MAX_BODY_BYTES);
+    }
+    if (reply.status === 202) {
+      // After the answer is on its way (processing must not delay GitHub's 10 s deadline), and
+      // even if the client has gone: the delivery is stored and must be processed.
+      this.dispatcher.notify();
+    }
+  }
+
+  private async intake(req: Request, receivedAt: Date): Promise<Reply> {
+    if (this.inbox.closed) {
+      return reject(503, 'shutting down');
+    }
+    const mediaType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    if (mediaType !== JSON_TYPE && mediaType !== FORM_TYPE) {
+      return reject(415, `content type must be ${JSON_TYPE} or ${FORM_TYPE}`);
+    }
+
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, MAX_BODY_BYTES);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        this.logger.warn(`rejected a webhook body over ${MAX_BODY_BYTES} bytes from ${req.ip}`);
+        return reject(413, `body exceeds ${MAX_BODY_BYTES} bytes`);
+      }
+      this.logger.warn(`could not read a webhook body from ${req.ip}: ${errorMessage(error)}`);
+      return reject(400, 'could not read the body');
+    }
+
+    // Before anything looks at the content: unsigned input is never parsed or stored.
+    const secret = this.config.github.webhookSecret;
+    if (!secret) {
+      this.logger.error(
+        "no webhook secret configured: set GITHUB_APP_SECRET_TOKEN to the GitHub App's webhook " +
+          'secret and restart; every delivery is refused until then',
+      );
+      return reject(500, 'webhook secret not configured');
+    }
+    const signature = header(req, 'x-hub-signature-256');
+    if (!signature) {
+      this.logger.warn(
+        `delivery without X-Hub-Signature-256 from ${req.ip}: set a webhook secret in the ` +
+          'GitHub App settings (the same value as GITHUB_APP_SECRET_TOKEN)',
+      );
+      return reject(401, 'missing X-Hub-Signature-256');
+    }
+    if (!verifySignature(secret, raw, signature)) {
+      this.logger.warn(
+        `signature mismatch from ${req.ip}: check that GITHUB_APP_SECRET_TOKEN matches the ` +
+          "App's webhook secret",
+      );
+      return reject(401, 'signature mismatch');
+    }
+
+    const event = header(req, 'x-github-event');
+    const id = header(req, 'x-github-delivery');
+    if (!event || !EVENT_PATTERN.test(event)) {
+      return reject(400, 'missing or invalid X-GitHub-Event');
+    }
+    if (!id || !DELIVERY_ID_PATTERN.test(id)) {
+      return reject(400, 'missing or invalid X-GitHub-Delivery');
+    }
+
+    const payload = parsePayload(mediaType, raw);
+    if (typeof payload === 'string') {
+      this.logger.warn(`delivery ${id} (${event}) refused: ${payload}`);
+      return reject(400, payload);
+    }
+    const action = typeof payload.action === 'string' ? payload.action : undefined;
+
+    let verdict: 'accepted' | 'duplicate';
+    try {
+      verdict = await this.inbox.accept({ id, event, action, payload, receivedAt });
+    } catch (error) {
+      this.logger.error(
+        `delivery ${id} (${event}) could not be stored in ${this.inbox.dir}: ${errorMessage(error)}; ` +
+          'check that the state directory is writable and has space, then redeliver it from the ' +
+          "App's advanced settings",
+      );
+      return reject(500, 'could not store the delivery');
+    }
+    if (verdict === 'duplicate') {
+      this.logger.log(`delivery ${id} (${event}) already received: ignored`);
+      return { status: 200, body: { status: 'duplicate' } };
+    }
+    return { status: 202, body: { status: 'accepted' } };
+  }
+}
+
+/** The payload object, or a short reason why the body is not one. */
+function parsePayload(mediaType: string, raw: Buffer): Record<string, unknown> | string {
+  let text = raw.toString('utf8');
+  if (mediaType === FORM_TYPE) {
+    // GitHub's "application/x-www-form-urlencoded" content type sends the JSON as field `payload`.
+    const field = new URLSearchParams(text).get('payload');
+    if (field === null) {
+      return 'form body has no payload field';
+    }
+    text = field;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return 'payload is not valid JSON';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return 'payload is not a JSON object';
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -1,0 +1,122 @@
+import { NestFactory } from '@nestjs/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { resolve } from 'node:path';
+import { AppModule } from '../app.module.js';
+import { BuildsService } from '../builds/builds.service.js';
+import { JobMonitorService } from '../builds/job-monitor.service.js';
+import { JobStore, type TrackedJob } from '../builds/job-store.js';
+import { BotLogger } from '../common/bot-logger.js';
+import type { AppConfig } from '../config/app-config.js';
+import { readEventFile } from './read-event-file.js';
+import { TerminalGitHub } from './terminal-github.js';
+
+export interface SimulateOptions {
+  readonly event: string;
+  readonly repo?: string;
+}
+
+/**
+ * `simulate`: one saved webhook through the real pipeline (permission, job dirs, the PR's tree,
+ * submission with the configured scheduler, the job manager until every job finished), with
+ * GitHub replaced by the terminal. Exit status 0 when every job succeeded.
+ */
+export async function simulate(
+  options: SimulateOptions,
+  config: AppConfig,
+  out: (text: string) => void = (text) => process.stdout.write(text),
+): Promise<number> {
+  const delivery = readEventFile(options.event);
+  const action = String(delivery.payload.action ?? '');
+  if (delivery.event !== 'pull_request' || action !== 'labeled') {
+    out(`simulate runs pull_request "labeled" events; ${options.event} is ${delivery.event} "${action}"\n`);
+    return 1;
+  }
+  if (options.repo) redirectBaseRepository(delivery.payload, options.repo);
+
+  const github = new TerminalGitHub(out);
+  const logger = new BotLogger('simulate', config.eventHandler.logPath, ['warn', 'error', 'fatal']);
+  const app = await NestFactory.createApplicationContext(
+    AppModule.register({ config, eventHandler: false, jobManagerAutostart: false, github }),
+    { logger },
+  );
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    out(`simulating delivery ${delivery.id} (${delivery.event} ${action}) with scheduler '${config.buildenv.scheduler}'\n`);
+    await app.get(BuildsService).handleLabeled({
+      id: delivery.id,
+      receivedAt: new Date().toISOString(),
+      payload: delivery.payload,
+    });
+    const store = app.get(JobStore);
+    const jobs = await jobsOfDelivery(store, delivery.id);
+    if (jobs.length === 0) {
+      out('\nno job was submitted (see the comments above)\n');
+      return 1;
+    }
+    out(`\nsubmitted ${jobs.length} job(s): ${jobs.map((j) => j.jobId).join(', ')}; running the job manager until they finish\n`);
+
+    const monitor = app.get(JobMonitorService);
+    const jobIds = jobs.map((j) => j.jobId);
+    while (!stop.signal.aborted) {
+      await monitor.tick({ jobIds });
+      const tracked = new Set((await store.listSubmitted()).map((j) => j.jobId));
+      if (!jobIds.some((id) => tracked.has(id))) break;
+      await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+    if (stop.signal.aborted) {
+      out('\ninterrupted: jobs keep their state on disk; `job-manager` carries on with them\n');
+      return 130;
+    }
+    return summarize(store, jobs, out);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await app.close();
+    await logger.close();
+  }
+}
+
+async function jobsOfDelivery(store: JobStore, deliveryId: string): Promise<TrackedJob[]> {
+  const jobs: TrackedJob[] = [];
+  for (const job of await store.listSubmitted()) {
+    const meta = await store.readMetadata(job.jobId, job.jobDir).catch(() => undefined);
+    if (meta?.deliveryId === deliveryId) jobs.push(job);
+  }
+  return jobs;
+}
+
+async function summarize(store: JobStore, jobs: TrackedJob[], out: (text: string) => void): Promise<number> {
+  let failures = 0;
+  out('\nsummary:\n');
+  for (const job of jobs) {
+    const meta = await store.readMetadata(job.jobId, job.jobDir);
+    const finished = (await store.rows(job.jobId, job.jobDir)).find((r) => r.kind === 'finished');
+    const ok = finished?.comment.includes('SUCCESS') ?? false;
+    if (!ok) failures += 1;
+    out(`  job ${job.jobId} ${meta?.target ?? ''}: ${ok ? 'SUCCESS' : 'not successful'} (${job.jobDir})\n`);
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+/**
+ * `--repo`: fetch the base repository from a path or URL of the operator's choosing, through
+ * git's own `url.<base>.insteadOf` (passed by environment, so the bot's git code is unchanged).
+ */
+function redirectBaseRepository(payload: Record<string, unknown>, repo: string): void {
+  const repository = payload.repository as { full_name?: unknown; clone_url?: unknown } | undefined;
+  const fullName = typeof repository?.full_name === 'string' ? repository.full_name : undefined;
+  if (!fullName) throw new Error('the payload has no repository.full_name');
+  const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) ? repo : resolve(repo);
+  const prefixes = new Set([`https://github.com/${fullName}.git`]);
+  if (typeof repository?.clone_url === 'string') prefixes.add(repository.clone_url);
+  let index = Number.parseInt(process.env.GIT_CONFIG_COUNT ?? '0', 10) || 0;
+  for (const prefix of prefixes) {
+    process.env[`GIT_CONFIG_KEY_${index}`] = `url.${base}.insteadOf`;
+    process.env[`GIT_CONFIG_VALUE_${index}`] = prefix;
+    index += 1;
+  }
+  process.env.GIT_CONFIG_COUNT = String(index);
+}
