@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { SlurmModule } from '../slurm/slurm.module.js';
 import { BuildsModule } from './builds.module.js';
 import { JOB_MONITOR_AUTOSTART, JobMonitorService } from './job-monitor.service.js';
 
@@ -11,7 +12,7 @@ export class JobManagerModule {
   static register(options: { autostart: boolean }): DynamicModule {
     return {
       module: JobManagerModule,
-      imports: [BuildsModule],
+      imports: [BuildsModule, SlurmModule],
       providers: [{ provide: JOB_MONITOR_AUTOSTART, useValue: options.autostart }, JobMonitorService],
       exports: [JobMonitorService],
     };

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { GitHubClient } from './github.client.js';
+import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
 
 /**
  * One GitHub App client for the whole process, so one token cache and one rate-limit budget.
@@ -11,7 +11,10 @@ export class GitHubModule {
     return {
       module: GitHubModule,
       global: true,
-      providers: [replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient],
+      providers: [
+        { provide: GITHUB_CLIENT_OPTIONS, useValue: {} },
+        replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient,
+      ],
       exports: [GitHubClient],
     };
   }

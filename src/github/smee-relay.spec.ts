@@ -145,7 +145,7 @@ describe('toRelayRequest', () => {
     expect(toRelayRequest('{"x-github-event":"ping"}')).toBe('event has no body');
     expect(
       toRelayRequest(smeeEvent({ 'content-type': 'application/x-www-form-urlencoded' })),
-    ).toMatch(/webhook content type to application\/json/);
+    ).toMatch(/set the webhook's content type to application\/json/);
   });
 
   it('drops header values that are not strings', () => {

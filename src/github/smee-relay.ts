@@ -189,7 +189,7 @@ export function toRelayRequest(data: string): RelayRequest | string {
   if (mediaType !== '' && mediaType !== 'application/json') {
     return (
       `the delivery was sent as ${mediaType}, which smee cannot pass on unchanged: set the ` +
-      "GitHub App's webhook content type to application/json"
+      "webhook's content type to application/json (GitHub Apps always send JSON)"
     );
   }
   const headers: Record<string, string> = {};

@@ -1,16 +1,20 @@
 import { Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CommandRunner } from './command-runner.js';
+import { LocalExecutor } from './local-executor.js';
 import { SlurmCliAdapter } from './slurm-cli.adapter.js';
 import type { SlurmPort } from './slurm.port.js';
 import { SLURM } from './slurm.tokens.js';
 
 /**
- * Chooses the scheduler behind the SLURM token. Only Slurm's CLI exists today; a `scheduler =
- * local` executor ([buildenv] scheduler) will be picked here from config.buildenv.scheduler, so
- * nothing that injects SLURM has to change. APP_CONFIG comes from the global ConfigModule.
+ * Chooses the scheduler behind the SLURM token from `[buildenv] scheduler`: Slurm's CLI on a
+ * cluster, or the local executor for demos, development and one-machine sites. Nothing that
+ * injects SLURM has to know which. APP_CONFIG comes from the global ConfigModule.
  */
 export function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
+  if (config.buildenv.scheduler === 'local') {
+    return new LocalExecutor({ stateDir: config.eventHandler.stateDir });
+  }
   return new SlurmCliAdapter(runner, {
     submit: config.buildenv.submitCommand,
     poll: config.jobManager.pollCommand,
