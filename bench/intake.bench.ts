@@ -1,0 +1,157 @@
+/**
+ * Intake benchmark (issue #2): signed ~25 KB pull_request deliveries at concurrency 20 against the
+ * bot's webhook endpoint and, in the same run, against a bare node:http server that only answers
+ * 200. Reports deliveries/s, p50/p99 latency, the throughput ratio, and resident memory across
+ * 10,000 deliveries (it must stay flat).
+ *
+ * Run by bench/run.ts; alone: `node --expose-gc dist-bench/bench/intake.bench.js`.
+ */
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Module } from '@nestjs/common';
+import { createServer, request, Agent, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { ConfigModule } from '../src/config/config.module.js';
+import { IntakeModule } from '../src/github/intake.module.js';
+import { EventDispatcher } from '../src/github/event-dispatcher.js';
+import { makeConfig } from '../test/support/make-config.js';
+import { examplePayload } from '../test/support/payloads.js';
+import { signBody } from '../test/support/sign.js';
+
+const CONCURRENCY = 20;
+const WARMUP = 1_000;
+const DELIVERIES = 10_000;
+const SECRET = 'bench-secret';
+
+interface LoadResult {
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly statuses: Record<number, number>;
+}
+
+function post(agent: Agent, port: number, body: Buffer, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/', method: 'POST', agent, headers: { ...headers, 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function load(port: number, count: number, body: Buffer, signature: string, idPrefix: string): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  const statuses: Record<number, number> = {};
+  let next = 0;
+  const started = process.hrtime.bigint();
+  async function worker(): Promise<void> {
+    while (next < count) {
+      const i = next++;
+      const t0 = process.hrtime.bigint();
+      const status = await post(agent, port, body, {
+        'content-type': 'application/json',
+        'x-github-event': 'pull_request',
+        'x-github-delivery': `${idPrefix}-${i}`,
+        'x-hub-signature-256': signature,
+      });
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  return { perSecond: count / seconds, p50Ms: at(0.5), p99Ms: at(0.99), statuses };
+}
+
+function bareServer(): Promise<Server> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"ok"}');
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function rssMiB(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss / 1024 / 1024;
+}
+
+export async function benchIntake(): Promise<Record<string, number | string>> {
+  const root = await mkdtemp(join(tmpdir(), 'eessi-bot-bench-intake-'));
+  const payload = examplePayload('pull_request', 'opened');
+  // PR descriptions are the bulk of real deliveries; pad to GitHub's typical ~25 KB.
+  payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
+  const body = Buffer.from(JSON.stringify(payload));
+  const signature = await signBody(SECRET, body.toString());
+
+  const config = makeConfig({ root, github: { webhookSecret: SECRET } });
+  @Module({ imports: [ConfigModule.forConfig(config), IntakeModule] })
+  class BenchModule {}
+  const app = await NestFactory.create(BenchModule, { bodyParser: false, logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  const botPort = (app.getHttpServer().address() as AddressInfo).port;
+  const bare = await bareServer();
+  const barePort = (bare.address() as AddressInfo).port;
+  try {
+    await load(barePort, WARMUP, body, signature, 'warm-bare');
+    await load(botPort, WARMUP, body, signature, 'warm-bot');
+    await app.get(EventDispatcher).drain();
+    const rssBefore = rssMiB();
+    const baseline = await load(barePort, DELIVERIES, body, signature, 'bare');
+    const bot = await load(botPort, DELIVERIES, body, signature, 'bot');
+    await app.get(EventDispatcher).drain();
+    const rssAfter = rssMiB();
+    const accepted = bot.statuses[202] ?? 0;
+    if (accepted !== DELIVERIES) throw new Error(`bot answered ${JSON.stringify(bot.statuses)}, expected ${DELIVERIES} × 202`);
+    return {
+      'payload bytes': body.length,
+      concurrency: CONCURRENCY,
+      deliveries: DELIVERIES,
+      'bare deliveries/s': Math.round(baseline.perSecond),
+      'bare p50 ms': round(baseline.p50Ms),
+      'bare p99 ms': round(baseline.p99Ms),
+      'bot deliveries/s': Math.round(bot.perSecond),
+      'bot p50 ms': round(bot.p50Ms),
+      'bot p99 ms': round(bot.p99Ms),
+      'throughput ratio bot/bare (target >= 0.5)': round(bot.perSecond / baseline.perSecond),
+      'rss MiB before': round(rssBefore),
+      'rss MiB after 10,000': round(rssAfter),
+      'rss growth MiB (target <= 20)': round(rssAfter - rssBefore),
+    };
+  } finally {
+    await app.close();
+    await new Promise((resolve) => bare.close(resolve));
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  Logger.overrideLogger(['error']);
+  benchIntake().then(
+    (result) => console.table(result),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
