@@ -14,8 +14,12 @@ import type { QueuedJob, SubmitRequest } from './slurm.port.js';
 const NAME = 'bot-test';
 const cleanups: Array<() => Promise<void>> = [];
 
-beforeAll(() => Logger.overrideLogger(false));
-afterAll(() => Logger.overrideLogger(['log', 'error', 'warn']));
+beforeAll(() => {
+  Logger.overrideLogger(false);
+});
+afterAll(() => {
+  Logger.overrideLogger(['log', 'error', 'warn']);
+});
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
@@ -422,8 +426,10 @@ describe('LocalExecutor', () => {
       const scriptPid = await pidIn(join(job.dir, 'script.pid'));
       await before.shutdown({ killRunning: false });
       // What a reboot or `kill -9` of everything does: no process left to record an exit status.
-      process.kill(-processGroupOf(scriptPid), 'SIGKILL');
-      await waitFor('the job is gone', () => !alive(scriptPid));
+      const group = processGroupOf(scriptPid);
+      process.kill(-group, 'SIGKILL');
+      // The group's leader is the job's supervisor; both must be gone.
+      await waitFor('the job is gone', () => !alive(scriptPid) && !alive(group));
 
       const after = executor(stateDir);
       expect(await after.listJobs(NAME)).toEqual([]);

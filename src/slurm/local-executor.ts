@@ -144,15 +144,18 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
   /** Immutable files, read once. */
   private readonly records = new Map<string, JobRecord>();
   private readonly processes = new Map<string, RunningProcess>();
+  private readonly claims = new Map<string, StartClaim>();
   /** Jobs started by this executor: the only ones whose exit it hears of at once. */
   private readonly children = new Map<string, { child: ChildProcess; exited: Promise<void> }>();
   private readonly terminating = new Set<string>();
   private readonly killTimers = new Set<NodeJS.Timeout>();
+  private readonly inflight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private startedUp = false;
   private closed = false;
   private idQueue: Promise<unknown> = Promise.resolve();
   private sweepQueue: Promise<unknown> = Promise.resolve();
+  private nextSweep: Promise<void> | undefined;
 
   constructor(options: LocalExecutorOptions) {
     if (!options.stateDir) {
@@ -272,7 +275,7 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     // No pid yet: its starter is between spawn and writing the pid, and checks for .cancel after.
     // Another host: its executor sees .cancel on its next poll; only it can signal the job.
     if (proc === undefined || proc.host !== this.self.host) return;
-    if (isAlive(proc, this.self)) this.terminate(jobId, proc);
+    if (isAlive(proc, this.self)) await this.terminate(jobId, proc);
     else await this.finalize(jobId);
   }
 
@@ -311,11 +314,13 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     this.timer = undefined;
     // A start in progress must finish writing its pid, or the job would look half-started.
     await this.sweepQueue;
-    if (!options.killRunning) {
-      for (const { child } of this.children.values()) child.removeAllListeners('exit');
-      this.children.clear();
-      return;
-    }
+    if (options.killRunning) await this.killRunning();
+    for (const { child } of this.children.values()) child.removeAllListeners('exit');
+    this.children.clear();
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private async killRunning(): Promise<void> {
     for (const timer of this.killTimers) clearTimeout(timer);
     this.killTimers.clear();
     const files = await this.scan().catch(() => new Map<string, Set<FileKind>>());
@@ -334,7 +339,6 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
       );
     }
     await Promise.allSettled(ended);
-    this.children.clear();
   }
 
   /** Stops the executor and leaves running jobs alone. */
@@ -360,14 +364,29 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
 
   private requestSweep(): void {
     if (this.closed) return;
-    this.sweep().catch((error: unknown) =>
-      this.logger.error(`cannot look after the jobs in ${this.jobsDir}: ${message(error)}`),
+    this.inBackground(
+      this.sweep().catch((error: unknown) =>
+        this.logger.error(`cannot look after the jobs in ${this.jobsDir}: ${message(error)}`),
+      ),
     );
+  }
+
+  /** Work nobody awaits; shutdown() waits for it, so nothing writes state after it returned. */
+  private inBackground(work: Promise<void>): void {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
   }
 
   /** One pass, never two at once in a process: record ended jobs, then start what fits. */
   private sweep(): Promise<void> {
-    const run = this.sweepQueue.then(() => this.sweepOnce());
+    // One waiting pass serves every caller that came while another pass ran: on a slow
+    // filesystem, timer ticks must not pile up passes.
+    if (this.nextSweep) return this.nextSweep;
+    const run = this.sweepQueue.then(() => {
+      this.nextSweep = undefined;
+      return this.sweepOnce();
+    });
+    this.nextSweep = run;
     this.sweepQueue = run.catch(() => undefined);
     return run;
   }
@@ -407,7 +426,7 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     if (this.children.has(id)) {
       // Its exit event records the end; here only a cancel from another process needs acting on.
       const proc = this.processes.get(id);
-      if (kinds.has('cancel') && proc) this.terminate(id, proc);
+      if (kinds.has('cancel') && proc) await this.terminate(id, proc);
       return false;
     }
     const claim = await this.readClaim(id);
@@ -429,7 +448,7 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     // Only the machine that runs a job can tell whether its process lives.
     if (proc.host !== this.self.host) return false;
     if (isAlive(proc, this.self)) {
-      if (kinds.has('cancel')) this.terminate(id, proc);
+      if (kinds.has('cancel')) await this.terminate(id, proc);
       return false;
     }
     await this.finalize(id);
@@ -475,6 +494,9 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
           shell: false,
         },
       );
+    } catch (error) {
+      await this.finalize(id, `cannot start the job: ${message(error)}`);
+      return false;
     } finally {
       // The child holds its own copy of the descriptor from here on.
       await out.close();
@@ -499,48 +521,50 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     this.processes.set(id, proc);
     await writeFileAtomic(this.statePath(id, 'pid'), json(proc));
     this.logger.log(`job ${id} (${job.name}) started: pid ${pid}, in ${job.workDir}`);
-    if (await this.hasState(id, 'cancel')) this.terminate(id, proc);
+    if (await this.hasState(id, 'cancel')) await this.terminate(id, proc);
     return true;
   }
 
   private onChildExit(id: string): void {
     this.children.delete(id);
-    this.finalize(id)
-      .catch((error: unknown) =>
-        this.logger.error(`job ${id}: cannot record how it ended: ${message(error)}`),
-      )
-      .finally(() => this.requestSweep());
+    this.inBackground(
+      this.finalize(id)
+        .then(
+          () => undefined,
+          (error: unknown) =>
+            this.logger.error(`job ${id}: cannot record how it ended: ${message(error)}`),
+        )
+        .finally(() => this.requestSweep()),
+    );
   }
 
   /** Cancels a running job as Slurm does: its line in the output, SIGTERM, SIGKILL after a grace. */
-  private terminate(id: string, proc: RunningProcess): void {
+  private async terminate(id: string, proc: RunningProcess): Promise<void> {
     if (this.terminating.has(id)) return;
     this.terminating.add(id);
     const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     // Slurm's wording, which ResultAnalyzer reads to report the job as cancelled.
     const line = `slurmstepd: error: *** JOB ${id} ON ${this.self.host} CANCELLED AT ${at} ***\n`;
-    void this.readRecord(id)
-      .then((job) => appendFile(join(job.workDir, `slurm-${id}.out`), line))
-      .catch((error: unknown) =>
+    try {
+      const job = await this.readRecord(id);
+      await appendFile(join(job.workDir, `slurm-${id}.out`), line);
+    } catch (error) {
+      this.logger.warn(`job ${id}: cannot note the cancellation in its output: ${message(error)}`);
+    }
+    this.logger.log(`job ${id}: cancelled; sending SIGTERM to process group ${proc.pid}`);
+    signalGroup(proc.pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      this.killTimers.delete(timer);
+      if (groupAlive(proc.pid)) {
         this.logger.warn(
-          `job ${id}: cannot note the cancellation in its output: ${message(error)}`,
-        ),
-      )
-      .finally(() => {
-        this.logger.log(`job ${id}: cancelled; sending SIGTERM to process group ${proc.pid}`);
-        signalGroup(proc.pid, 'SIGTERM');
-        const timer = setTimeout(() => {
-          this.killTimers.delete(timer);
-          if (groupAlive(proc.pid)) {
-            this.logger.warn(
-              `job ${id}: still running ${this.killGraceMs / 1000} s after SIGTERM; sending SIGKILL`,
-            );
-            signalGroup(proc.pid, 'SIGKILL');
-          }
-        }, this.killGraceMs);
-        timer.unref();
-        this.killTimers.add(timer);
-      });
+          `job ${id}: still running ${this.killGraceMs / 1000} s after SIGTERM; sending SIGKILL`,
+        );
+        signalGroup(proc.pid, 'SIGKILL');
+      }
+    }, this.killGraceMs);
+    // A cancel must not keep the bot from exiting; a job left behind is noticed by the next one.
+    timer.unref();
+    this.killTimers.add(timer);
   }
 
   /**
@@ -581,18 +605,26 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
           'the local executor restarted while the job ran and found it gone without an exit status (its processes were killed, or the machine rebooted)',
       };
     }
-    if (!(await writeFileExclusive(endPath, json(end)))) {
-      return (await this.readOptional<EndRecord>(endPath)) ?? end;
-    }
-    this.terminating.delete(id);
+    const decided = await writeFileExclusive(endPath, json(end));
+    this.forget(id);
+    if (!decided) return (await this.readOptional<EndRecord>(endPath)) ?? end;
     const exitText = end.exitCode ? ` exit code ${end.exitCode}` : '';
     if (end.note) {
       this.logger.warn(`job ${id}: ${end.state}: ${end.note}`);
-      if (claim && !claim.cancelled) await this.noteInOutput(id, end.note);
+      // The supervisor itself explains a script that could not be run.
+      if (claim && !claim.cancelled && !exit) await this.noteInOutput(id, end.note);
     } else {
       this.logger.log(`job ${id}: ${end.state}${exitText}`);
     }
     return end;
+  }
+
+  /** An ended job is read from its .end file from now on. */
+  private forget(id: string): void {
+    this.terminating.delete(id);
+    this.claims.delete(id);
+    this.processes.delete(id);
+    this.records.delete(id);
   }
 
   /** Operators and the PR's readers look in slurm-<ID>.out first. */
@@ -715,8 +747,12 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     return record;
   }
 
-  private readClaim(id: string): Promise<StartClaim> {
-    return this.readState<StartClaim>(id, 'started');
+  private async readClaim(id: string): Promise<StartClaim> {
+    const cached = this.claims.get(id);
+    if (cached) return cached;
+    const claim = await this.readState<StartClaim>(id, 'started');
+    this.claims.set(id, claim);
+    return claim;
   }
 
   private async readProcess(id: string): Promise<RunningProcess | undefined> {
