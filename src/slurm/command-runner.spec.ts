@@ -62,6 +62,21 @@ describe('CommandRunner', () => {
     expect(result.stdout).toBe(`${dir}\n/x/slurm.conf\n`);
   });
 
+  it('never passes the webhook secret on: sbatch would export it into build jobs of PR code', async () => {
+    process.env.GITHUB_APP_SECRET_TOKEN = 'do-not-leak';
+    try {
+      const script = 'console.log(process.env.GITHUB_APP_SECRET_TOKEN ?? "unset")';
+      const inherited = await runner.run(node, ['-e', script], opts);
+      const given = await runner.run(node, ['-e', script], {
+        ...opts,
+        env: { GITHUB_APP_SECRET_TOKEN: 'do-not-leak' },
+      });
+      expect([inherited.stdout, given.stdout]).toEqual(['unset\n', 'unset\n']);
+    } finally {
+      delete process.env.GITHUB_APP_SECRET_TOKEN;
+    }
+  });
+
   it("passes this process's environment when none is given", async () => {
     process.env.COMMAND_RUNNER_SPEC = 'inherited';
     try {

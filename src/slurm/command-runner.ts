@@ -1,3 +1,4 @@
+import { environmentWithoutSecrets } from '../common/job-environment.js';
 import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
 import { Injectable } from '@nestjs/common';
@@ -59,7 +60,8 @@ export class CommandRunner {
         [...args],
         {
           cwd: opts.cwd,
-          env: opts.env ?? process.env,
+          // Secrets never reach a command: sbatch would export them into build jobs of PR code.
+          env: environmentWithoutSecrets(opts.env ?? process.env),
           encoding: 'utf8',
           maxBuffer: MAX_OUTPUT_BYTES,
           shell: false,
