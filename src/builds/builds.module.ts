@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { SlurmModule } from '../slurm/slurm.module.js';
+import { BuildsService } from './builds.service.js';
+import { JobCommentsService } from './job-comments.service.js';
+import { JobStore } from './job-store.js';
+
+/**
+ * Builds: the `bot:build` handler and the on-disk job records it shares with the job manager.
+ * APP_CONFIG comes from the global ConfigModule and GitHubClient from the global GitHubModule.
+ */
+@Module({
+  imports: [SlurmModule],
+  providers: [
+    {
+      provide: JobStore,
+      useFactory: (config: AppConfig) => new JobStore(config.jobManager.jobIdsDir),
+      inject: [APP_CONFIG],
+    },
+    JobCommentsService,
+    BuildsService,
+  ],
+  exports: [JobStore, JobCommentsService, BuildsService],
+})
+export class BuildsModule {}

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { runJobManager } from './job-manager.runner.js';
+import type { TickOptions, TickReport } from './job-monitor.service.js';
+
+/** Records when ticks start and end; each tick takes `tickMs`. */
+class RecordingMonitor {
+  readonly ticks: { start: number; end?: number; opts?: TickOptions }[] = [];
+  constructor(
+    private readonly tickMs = 0,
+    private readonly onTick?: (n: number) => void,
+  ) {}
+  async tick(opts?: TickOptions): Promise<TickReport> {
+    const entry: { start: number; end?: number; opts?: TickOptions } = { start: Date.now(), opts };
+    this.ticks.push(entry);
+    this.onTick?.(this.ticks.length);
+    await new Promise((resolve) => setTimeout(resolve, this.tickMs));
+    entry.end = Date.now();
+    return {
+      skipped: false,
+      tracked: 0,
+      released: [],
+      running: [],
+      finished: [],
+      waiting: [],
+      commentsUpdated: 0,
+      failed: [],
+    };
+  }
+}
+
+describe('runJobManager', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn']);
+  });
+
+  it('does nothing for 0 iterations', async () => {
+    const monitor = new RecordingMonitor();
+    const result = await runJobManager(monitor, { iterations: 0, pollIntervalSeconds: 0 });
+    expect(result).toEqual({ ticks: 0, interrupted: false });
+    expect(monitor.ticks).toHaveLength(0);
+  });
+
+  it('runs N ticks with the poll interval between them, and passes the job filter on', async () => {
+    const monitor = new RecordingMonitor();
+    const started = Date.now();
+    const result = await runJobManager(monitor, {
+      iterations: 3,
+      jobIds: ['1001', '1003'],
+      pollIntervalSeconds: 0.1,
+    });
+    expect(result).toEqual({ ticks: 3, interrupted: false });
+    expect(monitor.ticks).toHaveLength(3);
+    expect(monitor.ticks[0].start - started).toBeLessThan(50); // no pause before the first
+    for (let i = 1; i < 3; i++) {
+      expect(monitor.ticks[i].start - monitor.ticks[i - 1].end!).toBeGreaterThanOrEqual(95);
+    }
+    expect(monitor.ticks.every((t) => t.opts?.jobIds?.join(',') === '1001,1003')).toBe(true);
+    // No pause after the last tick.
+    expect(Date.now() - monitor.ticks[2].end!).toBeLessThan(50);
+  });
+
+  it('stops on SIGTERM after the tick in flight, and removes its signal handlers', async () => {
+    const before = process.listenerCount('SIGTERM');
+    const monitor = new RecordingMonitor(60, (n) => {
+      if (n === 2) process.emit('SIGTERM', 'SIGTERM');
+    });
+    const result = await runJobManager(monitor, { iterations: -1, pollIntervalSeconds: 0.01 });
+    expect(result).toEqual({ ticks: 2, interrupted: true });
+    expect(monitor.ticks).toHaveLength(2);
+    expect(monitor.ticks[1].end).toBeDefined(); // the second tick ran to its end
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+  });
+
+  it('ends a long pause at once when stopped', async () => {
+    const stop = new AbortController();
+    const monitor = new RecordingMonitor(0, () => setTimeout(() => stop.abort(), 20));
+    const started = Date.now();
+    const result = await runJobManager(monitor, {
+      iterations: 5,
+      pollIntervalSeconds: 3600,
+      signal: stop.signal,
+    });
+    expect(result).toEqual({ ticks: 1, interrupted: true });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});

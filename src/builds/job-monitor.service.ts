@@ -1,0 +1,452 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { createHash } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
+import { SLURM } from '../slurm/slurm.tokens.js';
+import { formatRowDate } from './job-comment.js';
+import { JobCommentsService } from './job-comments.service.js';
+import { JobStore, type JobMetadata, type RowKind, type TrackedJob } from './job-store.js';
+import { ResultAnalyzer, type JobResult } from './result-analyzer.js';
+
+/**
+ * Whether the monitor polls on its own timer: true for `serve`, false for `serve --no-job-manager`
+ * and for the `job-manager` CLI, which drives tick() itself (see job-manager.runner.ts).
+ */
+export const JOB_MONITOR_AUTOSTART = Symbol('JOB_MONITOR_AUTOSTART');
+
+/** Name of the monitor's timer in @nestjs/schedule's SchedulerRegistry. */
+export const JOB_MONITOR_TIMER = 'job-monitor';
+
+export const RELEASED_TEXT = 'job awaits launch by Slurm scheduler';
+export const RUNNING_TEXT = 'job is running';
+
+/** Queue states in which the job script runs (COMPLETING: it just ended, epilog still running). */
+const RUNNING_STATES = new Set(['RUNNING', 'COMPLETING']);
+/** States `squeue --states=all` may still list for a job that has ended. */
+const ENDED_STATES = new Set([
+  'BOOT_FAIL',
+  'CANCELLED',
+  'COMPLETED',
+  'DEADLINE',
+  'FAILED',
+  'NODE_FAIL',
+  'OUT_OF_MEMORY',
+  'PREEMPTED',
+  'REVOKED',
+  'SPECIAL_EXIT',
+  'TIMEOUT',
+]);
+
+/** What the manager acts on; a job stays "settled" until its phase changes. */
+type Phase = 'held' | 'pending' | 'running' | `other:${string}`;
+
+const JOB_ID = /^\d+(_\d+)?$/;
+/** Jobs handled at once within a tick. */
+const JOB_CONCURRENCY = 8;
+
+/** Undefined when the job has left the queue (or is listed only with an end state). */
+function phaseOf(queued: QueuedJob | undefined): Phase | undefined {
+  if (!queued || ENDED_STATES.has(queued.state)) return undefined;
+  if (queued.held) return 'held';
+  if (RUNNING_STATES.has(queued.state)) return 'running';
+  if (queued.state === 'PENDING') return 'pending';
+  return `other:${queued.state}`;
+}
+
+function numericId(jobId: string): number {
+  return Number(jobId.split('_')[0]);
+}
+
+export interface TickOptions {
+  /** Like the seed's `-j`: act on these job ids only. */
+  readonly jobIds?: readonly string[];
+}
+
+export interface TickReport {
+  /** The queue could not be read: nothing was done, nothing declared finished. */
+  readonly skipped: boolean;
+  readonly skipReason?: string;
+  /** Tracked jobs looked at (after the jobIds filter). */
+  readonly tracked: number;
+  readonly released: string[];
+  /** Jobs seen running for the first time. */
+  readonly running: string[];
+  /** Jobs whose result was posted and whose record moved to finished/. */
+  readonly finished: string[];
+  /** Jobs without metadata yet (or any more): left alone. */
+  readonly waiting: string[];
+  /** Comments edited on GitHub (a comment the manager had to create or adopt is not counted). */
+  readonly commentsUpdated: number;
+  readonly failed: { readonly jobId: string; readonly error: string }[];
+}
+
+type MutableReport = { -readonly [K in keyof TickReport]: TickReport[K] };
+
+/**
+ * The job manager: one tick() = one look at the queue, reconciled with job_ids_dir/submitted/.
+ * Held jobs of ours are released, running ones get a row, jobs that left the queue are analysed
+ * and reported; each job's PR comment is re-rendered from the rows on disk and sent only when it
+ * changed, so an idle tick costs one squeue and no GitHub request.
+ *
+ * All state lives on disk (JobStore), so a restarted manager, or one on another host, carries on
+ * where the last one stopped: a job that ended meanwhile is simply "not in the queue" next tick.
+ */
+@Injectable()
+export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(JobMonitorService.name);
+  private readonly analyzer = new ResultAnalyzer();
+  /** Ticks run one after another: a slow tick delays the next instead of racing it. */
+  private chain: Promise<unknown> = Promise.resolve();
+  /** submitted/<ID> link targets already read; a job's dir never changes while it is tracked. */
+  private readonly jobDirs = new Map<string, string>();
+  /**
+   * Jobs fully handled in their current queue phase (rows on disk, comment sent). Kept in memory
+   * only: a restarted manager re-checks every job once, which is how it catches up.
+   */
+  private readonly settled = new Map<string, { phase: Phase; jobDir: string }>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(SLURM) private readonly slurm: SlurmPort,
+    private readonly store: JobStore,
+    private readonly comments: JobCommentsService,
+    @Optional() @Inject(JOB_MONITOR_AUTOSTART) private readonly autostart: boolean = false,
+    @Optional() private readonly scheduler?: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.autostart) return;
+    this.logger.log(
+      `polling Slurm every ${this.config.jobManager.pollIntervalSeconds} s for jobs named ` +
+        `'${this.config.buildenv.jobName}'`,
+    );
+    // First poll at once: after a restart, jobs that ended meanwhile are reported without delay.
+    this.arm(0);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    this.disarm();
+    // Let a tick in flight finish its writes rather than cut it between release and row.
+    await this.chain;
+  }
+
+  /** One poll. Never throws: every problem is logged and shows in the report. */
+  tick(opts: TickOptions = {}): Promise<TickReport> {
+    const run = this.chain.then(() => this.runTick(opts));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  // A timeout re-armed after each tick, not an interval: ticks cannot pile up behind a slow one.
+  private arm(delayMs: number): void {
+    if (this.stopped) return;
+    this.disarm();
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => this.arm(this.config.jobManager.pollIntervalSeconds * 1000));
+    }, delayMs);
+    this.scheduler?.addTimeout(JOB_MONITOR_TIMER, this.timer);
+  }
+
+  private disarm(): void {
+    if (this.scheduler?.doesExist('timeout', JOB_MONITOR_TIMER)) {
+      this.scheduler.deleteTimeout(JOB_MONITOR_TIMER);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async runTick(opts: TickOptions): Promise<TickReport> {
+    const report: MutableReport = {
+      skipped: false,
+      tracked: 0,
+      released: [],
+      running: [],
+      finished: [],
+      waiting: [],
+      commentsUpdated: 0,
+      failed: [],
+    };
+    // submitted/ is read BEFORE the queue: a job recorded after squeue ran would otherwise look
+    // like one that already left the queue and be reported finished before it even started.
+    let tracked: TrackedJob[];
+    try {
+      tracked = await this.listTracked(opts.jobIds);
+    } catch (error) {
+      return this.skip(report, `cannot list ${this.submittedDir()}`, message(error));
+    }
+    report.tracked = tracked.length;
+    if (tracked.length === 0) return report;
+
+    let queue: Map<string, QueuedJob>;
+    try {
+      const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
+      queue = new Map(jobs.map((job) => [job.id, job]));
+    } catch (error) {
+      return this.skip(report, 'squeue failed', message(error));
+    }
+
+    // A few jobs at a time: on NFS/Lustre a job costs several round trips, and after a restart
+    // every job is looked at once. GitHub writes are still paced by the client.
+    let next = 0;
+    const worker = async () => {
+      while (next < tracked.length) {
+        const job = tracked[next++];
+        const queued = queue.get(job.jobId);
+        const phase = phaseOf(queued);
+        const settled = this.settled.get(job.jobId);
+        // Nothing changed since this job was fully handled: no file read, no request.
+        if (phase && settled?.phase === phase && settled.jobDir === job.jobDir) continue;
+        this.settled.delete(job.jobId);
+        if ((await this.processJob(job, queued, report)) && phase && phase !== 'held') {
+          this.settled.set(job.jobId, { phase, jobDir: job.jobDir });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(JOB_CONCURRENCY, tracked.length) }, worker));
+    for (const list of [report.released, report.running, report.finished, report.waiting]) {
+      list.sort((a, b) => numericId(a) - numericId(b));
+    }
+    report.failed.sort((a, b) => numericId(a.jobId) - numericId(b.jobId));
+    return report;
+  }
+
+  private submittedDir(): string {
+    return join(this.config.jobManager.jobIdsDir, 'submitted');
+  }
+
+  /**
+   * The tracked jobs, like JobStore.listSubmitted() but reading a link only for ids not seen
+   * before: at 5,000 jobs one readlink each costs more CPU than the rest of an idle tick.
+   */
+  private async listTracked(only?: readonly string[]): Promise<TrackedJob[]> {
+    const dir = this.submittedDir();
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      names = [];
+    }
+    let ids = names.filter((name) => JOB_ID.test(name)); // not temp files of a link being made
+    if (only) {
+      const present = new Set(ids);
+      for (const id of only) {
+        if (!present.has(id)) this.logger.log(`job ${id}: not tracked in ${dir}, nothing to do`);
+      }
+      const wanted = new Set(only);
+      ids = ids.filter((id) => wanted.has(id));
+    }
+    const current = new Set(ids);
+    for (const id of this.jobDirs.keys()) {
+      if (!current.has(id)) {
+        this.jobDirs.delete(id);
+        this.settled.delete(id);
+      }
+    }
+    const jobs: TrackedJob[] = [];
+    for (const jobId of ids) {
+      let jobDir = this.jobDirs.get(jobId);
+      if (jobDir === undefined) {
+        try {
+          jobDir = await readlink(join(dir, jobId));
+        } catch (error) {
+          // Gone meanwhile (another manager finished it) or not a link: not ours to judge.
+          this.logger.warn(`job ${jobId}: cannot read link ${join(dir, jobId)}: ${message(error)}`);
+          continue;
+        }
+        this.jobDirs.set(jobId, jobDir);
+      }
+      jobs.push({ jobId, jobDir });
+    }
+    return jobs.sort((a, b) => numericId(a.jobId) - numericId(b.jobId));
+  }
+
+  private skip(report: MutableReport, what: string, reason: string): TickReport {
+    this.logger.warn(`${what}, skipping this poll: ${reason}`);
+    report.skipped = true;
+    report.skipReason = `${what}: ${reason}`;
+    return report;
+  }
+
+  /**
+   * Every failure stays inside: one bad job dir or API error never stops the others.
+   * Returns whether everything for the job's current state is done (rows written, comment sent).
+   */
+  private async processJob(
+    job: TrackedJob,
+    queued: QueuedJob | undefined,
+    report: MutableReport,
+  ): Promise<boolean> {
+    const { jobId } = job;
+    let where = `job ${jobId}`;
+    let step = 'reading metadata';
+    try {
+      const meta = await this.store.readMetadata(jobId, job.jobDir);
+      if (!meta) {
+        // Between sbatch and the metadata write, or not ours at all: never touch such a job.
+        this.logger.log(`${where}: no metadata in ${job.jobDir} yet, leaving it for the next poll`);
+        report.waiting.push(jobId);
+        return false;
+      }
+      where = `job ${jobId} (${meta.repo}#${meta.prNumber})`;
+      // Checked first rather than left to addRow: an exclusive create costs a write and an fsync
+      // even when the row exists, which is every job on the first poll after a restart.
+      step = 'reading its rows';
+      const rows = new Set((await this.store.rows(jobId, job.jobDir)).map((row) => row.kind));
+
+      const ended = phaseOf(queued) === undefined;
+      if (ended) {
+        step = 'analysing its result';
+        await this.recordResult(job, queued, rows, where);
+      } else {
+        step = 'following it in the queue';
+        await this.followQueued(job, queued!, rows, where, report);
+      }
+
+      step = 'updating its PR comment';
+      const published = await this.publish(job, meta, where, report);
+      if (ended && published) {
+        // Only now: a job moved to finished/ drops out of the work list, so its final row must
+        // already be on GitHub, else a failed PATCH would never be retried.
+        step = 'moving it to finished/';
+        await this.store.finish(jobId);
+        this.jobDirs.delete(jobId);
+        report.finished.push(jobId);
+        this.logger.log(`${where}: moved to ${this.config.jobManager.jobIdsDir}/finished/${jobId}`);
+      }
+      return published;
+    } catch (error) {
+      this.logger.error(`${where}: ${step} failed, will retry next poll: ${message(error)}`);
+      report.failed.push({ jobId, error: message(error) });
+      return false;
+    }
+  }
+
+  private async followQueued(
+    job: TrackedJob,
+    queued: QueuedJob,
+    rows: ReadonlySet<RowKind>,
+    where: string,
+    report: MutableReport,
+  ): Promise<void> {
+    if (queued.held) {
+      await this.slurm.release(job.jobId);
+      this.logger.log(`${where}: released (was held, reason ${queued.reason})`);
+      report.released.push(job.jobId);
+      // The row only after the release worked, so the comment never claims what did not happen.
+      if (!rows.has('released')) await this.addRow(job, 'released', RELEASED_TEXT);
+    } else if (RUNNING_STATES.has(queued.state)) {
+      if (!rows.has('running') && (await this.addRow(job, 'running', RUNNING_TEXT))) {
+        this.logger.log(`${where}: running`);
+        report.running.push(job.jobId);
+      }
+    } else if (queued.state === 'PENDING' && !rows.has('released')) {
+      // Pending and no longer held: released, but a crash may have come before the row.
+      await this.addRow(job, 'released', RELEASED_TEXT);
+    }
+  }
+
+  private async recordResult(
+    job: TrackedJob,
+    queued: QueuedJob | undefined,
+    rows: ReadonlySet<RowKind>,
+    where: string,
+  ): Promise<void> {
+    // Analysed once: a retried tick (GitHub down) reposts the recorded row, it does not re-judge.
+    if (rows.has('finished')) return;
+    const endInfo = queued ? { state: queued.state } : await this.endState(job.jobId, where);
+    const lastSeen = rows.has('running') ? 'RUNNING' : 'PENDING';
+    const result = await this.analyzer.analyze(job.jobId, job.jobDir, endInfo, lastSeen);
+    await this.addRow(job, 'finished', result.summary);
+    this.logger.log(`${where}: finished: ${describe(result)}`);
+  }
+
+  private async endState(jobId: string, where: string): Promise<JobEndInfo | undefined> {
+    try {
+      return await this.slurm.endState(jobId);
+    } catch (error) {
+      // Accounting is optional on many clusters; the job output still tells most of the story.
+      this.logger.warn(
+        `${where}: cannot get Slurm's end state (${message(error)}); judging by the job dir`,
+      );
+      return undefined;
+    }
+  }
+
+  private addRow(job: TrackedJob, kind: RowKind, comment: string): Promise<boolean> {
+    return this.store.addRow(job.jobId, job.jobDir, {
+      kind,
+      date: formatRowDate(new Date()),
+      status: kind,
+      comment,
+    });
+  }
+
+  /**
+   * Brings the comment up to date with the rows; returns whether GitHub now shows every row.
+   * A comment that no longer exists (404/410) counts as published: retrying could never succeed
+   * and would cost a request every poll; the rows stay on disk.
+   */
+  private async publish(
+    job: TrackedJob,
+    meta: JobMetadata,
+    where: string,
+    report: MutableReport,
+  ): Promise<boolean> {
+    let current = meta;
+    if (!current.commentId) {
+      const commentId = await this.comments.ensureComment(job, meta, 'adopt');
+      if (!commentId) {
+        this.logger.log(
+          `${where}: its comment is being created by another process, next poll then`,
+        );
+        return false;
+      }
+      current = { ...meta, commentId };
+    }
+    try {
+      if (await this.comments.sync(job, current)) {
+        report.commentsUpdated += 1;
+        this.logger.log(`${where}: updated comment ${current.commentId}`);
+      }
+      return true;
+    } catch (error) {
+      const status = (error as { status?: unknown }).status;
+      if (status !== 404 && status !== 410) throw error;
+      this.logger.warn(
+        `${where}: comment ${current.commentId} is gone (HTTP ${status}); its rows stay in ` +
+          `${job.jobDir} and it is not retried until the next state change`,
+      );
+      const body = await this.comments.render(job, current);
+      await this.store.setPostedHash(
+        job.jobId,
+        job.jobDir,
+        createHash('sha256').update(body).digest('hex'),
+      );
+      return true;
+    }
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function describe(result: JobResult): string {
+  const state = result.slurmState ? ` (Slurm ${result.slurmState})` : '';
+  const details = result.details.length > 0 ? `: ${result.details.join('; ')}` : '';
+  return `${result.status}${state}${details}`;
+}
