@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { decode, encode } from 'ini';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
@@ -97,10 +97,10 @@ export class JobStore {
       repo: pr.repo,
       prNumber,
       commentId: Number.isInteger(commentId) && commentId > 0 ? commentId : undefined,
-      target: String(job.target ?? ''),
-      appName: String(job.app_name ?? ''),
-      jobName: String(job.job_name ?? ''),
-      deliveryId: String(job.event ?? ''),
+      target: asText(job.target),
+      appName: asText(job.app_name),
+      jobName: asText(job.job_name),
+      deliveryId: asText(job.event),
     };
   }
 
@@ -170,9 +170,11 @@ export class JobStore {
   /** Adds a status row unless one of that kind exists; returns whether it was added. */
   async addRow(jobId: string, jobDir: string, row: StatusRow): Promise<boolean> {
     const dir = JobStore.rowsDir(jobDir, jobId);
-    const name = `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`;
+    const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
+    // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
+    if (await exists(path)) return false;
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
-    return writeFileExclusive(join(dir, name), JSON.stringify(row));
+    return writeFileExclusive(path, JSON.stringify(row));
   }
 
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
@@ -205,5 +207,18 @@ export class JobStore {
 
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
+  }
+}
+
+function asText(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -104,7 +104,7 @@ function readGithub(section: ConfigSectionReader): GithubConfig {
     'app_name',
     'a short name for this bot instance, shown in PR comments',
   );
-  if (appNameEntry && /[\u0000-\u001f<>]/.test(appNameEntry.value)) {
+  if (appNameEntry && (/[<>]/.test(appNameEntry.value) || hasControlCharacter(appNameEntry.value))) {
     // The name goes into the hidden `<!-- bot:job … -->` marker of every job comment.
     section.problem('app_name', appNameEntry, 'must be one line without < or > characters');
   }
@@ -416,4 +416,8 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
+}
+
+function hasControlCharacter(value: string): boolean {
+  return [...value].some((c) => c.charCodeAt(0) < 0x20);
 }

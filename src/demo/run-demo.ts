@@ -98,7 +98,9 @@ async function main(): Promise<number> {
   const config = join(work, 'app.cfg');
   await writeFile(config, appCfg(work));
 
-  const event = JSON.parse(await readFile(join(ROOT, 'examples', 'events', 'pull_request.labeled.json'), 'utf8'));
+  const event = JSON.parse(
+    await readFile(join(ROOT, 'examples', 'events', 'pull_request.labeled.json'), 'utf8'),
+  ) as { pull_request: { base: { sha: string }; head: { sha: string } } };
   event.pull_request.base.sha = baseSha;
   event.pull_request.head.sha = headSha;
   const eventPath = join(work, 'pull_request.labeled.json');

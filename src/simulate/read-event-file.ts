@@ -15,7 +15,9 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`--event ${path}: cannot read a JSON webhook payload: ${(error as Error).message}`);
+    throw new Error(`--event ${path}: cannot read a JSON webhook payload: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (!isObject(parsed)) throw new Error(`--event ${path}: the payload must be a JSON object`);
   const smee = isObject(parsed.body) && typeof parsed['x-github-event'] === 'string';
@@ -26,7 +28,8 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
       `--event ${path}: cannot tell which event this is; save the smee.io event (with its headers) or a pull_request payload`,
     );
   }
-  const delivery = smee ? String(parsed['x-github-delivery'] ?? '') : '';
+  const header = parsed['x-github-delivery'];
+  const delivery = smee && typeof header === 'string' ? header : '';
   const id = /^[A-Za-z0-9-]{1,100}$/.test(delivery) ? delivery : `simulate-${now.getTime()}`;
   return { event, id, payload };
 }

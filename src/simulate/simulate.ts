@@ -26,7 +26,7 @@ export async function simulate(
   out: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<number> {
   const delivery = readEventFile(options.event);
-  const action = String(delivery.payload.action ?? '');
+  const action = typeof delivery.payload.action === 'string' ? delivery.payload.action : '';
   if (delivery.event !== 'pull_request' || action !== 'labeled') {
     out(`simulate runs pull_request "labeled" events; ${options.event} is ${delivery.event} "${action}"\n`);
     return 1;
