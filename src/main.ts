@@ -3,6 +3,8 @@ import 'reflect-metadata';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module.js';
 import { runJobManager } from './builds/job-manager.runner.js';
 import { JobMonitorService } from './builds/job-monitor.service.js';
@@ -57,21 +59,36 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     // The webhook controller reads the raw bytes itself: the signature is over them.
     { bodyParser: false, logger },
   );
-  app.enableShutdownHooks();
   await app.listen(command.port);
+  const port = (app.getHttpServer() as Server).address() as AddressInfo;
   const log = new Logger('Main');
   log.log(
-    `eessi-bot ${version()} (${config.github.appName}) listening on port ${command.port}` +
+    `eessi-bot ${version()} (${config.github.appName}) listening on port ${port.port}` +
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
   const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
-  if (smeeUrl) {
-    const relay = new SmeeRelay({ source: smeeUrl, target: `http://127.0.0.1:${command.port}/` });
-    relay.start();
-    const stopRelay = () => void relay.stop();
-    process.once('SIGTERM', stopRelay);
-    process.once('SIGINT', stopRelay);
-  }
+  const relay = smeeUrl
+    ? new SmeeRelay({ source: smeeUrl, target: `http://127.0.0.1:${port.port}/` })
+    : undefined;
+  relay?.start();
+
+  // Our own signal handling rather than enableShutdownHooks(): the relay must stop forwarding
+  // before the inbox closes, or a delivery relayed during shutdown gets 503 and is lost (smee
+  // does not redeliver). Then Nest stops intake, lets running handlers finish, stops the poll.
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.log(`${signal} received: shutting down`);
+    void (async () => {
+      await relay?.stop();
+      await app.close();
+      await logger.close();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
 
 async function jobManager(command: Extract<Command, { kind: 'job-manager' }>): Promise<void> {
