@@ -20,21 +20,25 @@ step "e2e tests (fake Slurm, fake GitHub)"
 "${jest[@]}" --selectProjects e2e --runInBand
 
 step "local Slurm"
-slurm_dir="${SLURM_LOCAL_DIR:-$(mktemp -d /tmp/eessi-bot-slurm.XXXXXX)}"
-export SLURM_LOCAL_DIR="$slurm_dir"
-if ! scripts/dev/slurm-local.sh status >/dev/null 2>&1; then
-  if ! command -v slurmctld >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      scripts/dev/slurm-local.sh install
-    else
-      echo "Slurm is not installed: the real-Slurm tests need Debian's slurmctld slurmd slurm-client munge" >&2
-      echo "(as root: scripts/dev/slurm-local.sh install), then run npm test again." >&2
-      exit 2
-    fi
+# One private cluster for the whole run, in SLURM_LOCAL_DIR (default /tmp/eessi-bot-slurm).
+# A cluster already running there (a developer's) is used as it is and left running; one this
+# script starts is stopped at the end, and only that one.
+export SLURM_LOCAL_DIR="${SLURM_LOCAL_DIR:-/tmp/eessi-bot-slurm}"
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    scripts/dev/slurm-local.sh install
+  else
+    echo "Slurm is not installed: the real-Slurm tests need Debian's slurmctld slurmd slurm-client munge" >&2
+    echo "(as root: scripts/dev/slurm-local.sh install), then run npm test again." >&2
+    exit 2
   fi
 fi
-trap 'scripts/dev/slurm-local.sh stop >/dev/null 2>&1 || true' EXIT
-scripts/dev/slurm-local.sh start
-export SLURM_CONF="$slurm_dir/etc/slurm.conf"
+if scripts/dev/slurm-local.sh status >/dev/null 2>&1; then
+  echo "using the local Slurm already running in $SLURM_LOCAL_DIR"
+else
+  trap 'scripts/dev/slurm-local.sh stop >/dev/null 2>&1 || true' EXIT
+  scripts/dev/slurm-local.sh start
+fi
+export SLURM_CONF="$SLURM_LOCAL_DIR/etc/slurm.conf"
 step "real-Slurm tests"
 "${jest[@]}" --selectProjects slurm --runInBand
