@@ -25,6 +25,7 @@ import {
   JobMonitorService,
   RELEASED_TEXT,
   RUNNING_TEXT,
+  RELEASE_WITHOUT_COMMENT_AFTER_MS,
 } from './job-monitor.service.js';
 import { JobStore } from './job-store.js';
 
@@ -477,17 +478,37 @@ describe('JobMonitorService.tick', () => {
     await viaStates.onModuleDestroy();
   });
 
-  it('creates the comment of a job that has none, once', async () => {
+  it('creates the comment of a job that has none, once, and releases it only then', async () => {
     const job = await submitJob({ comment: false });
     github.clearRequests();
-    await monitor.tick();
+    const first = await monitor.tick();
+    expect(first.released).toEqual([]);
+    expect(slurm.job(job.jobId)?.held).toBe(true);
     expect(github.requestCount({ method: 'POST', path: /^\/repos\// })).toBe(1);
-    const body = (await commentOf(job)).body;
-    expect(body).toContain('|submitted|');
-    expect(body).toContain('|released|');
-    github.clearRequests();
-    await monitor.tick();
-    expect(github.requestCount(commentRequests)).toBe(0);
+    expect((await commentOf(job)).body).toContain('|submitted|');
+    expect((await commentOf(job)).body).not.toContain('|released|');
+
+    const second = await monitor.tick();
+    expect(second.released).toEqual([job.jobId]);
+    expect((await commentOf(job)).body).toContain('|released|');
+    expect(github.requestCount({ method: 'POST', path: /^\/repos\// })).toBe(1);
+  });
+
+  it('waits for the event handler to post the comment, but not for ever', async () => {
+    const job = await submitJob({ comment: false });
+    // Another writer holds the comment claim (the event handler, about to post).
+    const { mkdir, utimes } = await import('node:fs/promises');
+    await mkdir(join(job.jobDir, `_bot_job${job.jobId}.commenting`));
+    const waiting = await monitor.tick();
+    expect(waiting.released).toEqual([]);
+    expect(waiting.waiting).toContain(job.jobId);
+    expect(slurm.job(job.jobId)?.held).toBe(true);
+
+    // Recorded longer ago than RELEASE_WITHOUT_COMMENT_AFTER_MS: GitHub down must not stop builds.
+    const past = new Date(Date.now() - RELEASE_WITHOUT_COMMENT_AFTER_MS - 1000);
+    await utimes(join(job.jobDir, `_bot_job${job.jobId}.metadata`), past, past);
+    const late = await monitor.tick();
+    expect(late.released).toEqual([job.jobId]);
   });
 
   it('does not retry a comment that no longer exists on GitHub', async () => {

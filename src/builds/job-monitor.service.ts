@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { createHash } from 'node:crypto';
-import { readdir, readlink } from 'node:fs/promises';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
@@ -27,6 +27,8 @@ export const JOB_MONITOR_AUTOSTART = Symbol('JOB_MONITOR_AUTOSTART');
 /** Name of the monitor's timer in @nestjs/schedule's SchedulerRegistry. */
 export const JOB_MONITOR_TIMER = 'job-monitor';
 
+/** A held job whose comment is still missing this long after it was recorded is released anyway. */
+export const RELEASE_WITHOUT_COMMENT_AFTER_MS = 60_000;
 export const RELEASED_TEXT = 'job awaits launch by Slurm scheduler';
 export const RUNNING_TEXT = 'job is running';
 
@@ -313,7 +315,7 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
         await this.recordResult(job, queued, rows, where);
       } else {
         step = 'following it in the queue';
-        await this.followQueued(job, queued!, rows, where, report);
+        await this.followQueued(job, meta, queued!, rows, where, report);
       }
 
       step = 'updating its PR comment';
@@ -337,12 +339,18 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
 
   private async followQueued(
     job: TrackedJob,
+    meta: JobMetadata,
     queued: QueuedJob,
     rows: ReadonlySet<RowKind>,
     where: string,
     report: MutableReport,
   ): Promise<void> {
-    if (queued.held) {
+    if (queued.held && !meta.commentId && (await this.commentMayStillCome(job))) {
+      // The event handler posts the comment right after recording the job: wait for it, so the
+      // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
+      this.logger.log(`${where}: held until its PR comment exists`);
+      report.waiting.push(job.jobId);
+    } else if (queued.held) {
       await this.slurm.release(job.jobId);
       this.logger.log(`${where}: released (was held, reason ${queued.reason})`);
       report.released.push(job.jobId);
@@ -356,6 +364,15 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
     } else if (queued.state === 'PENDING' && !rows.has('released')) {
       // Pending and no longer held: released, but a crash may have come before the row.
       await this.addRow(job, 'released', RELEASED_TEXT);
+    }
+  }
+
+  private async commentMayStillCome(job: TrackedJob): Promise<boolean> {
+    try {
+      const recorded = (await stat(JobStore.metadataPath(job.jobDir, job.jobId))).mtimeMs;
+      return Date.now() - recorded < RELEASE_WITHOUT_COMMENT_AFTER_MS;
+    } catch {
+      return false;
     }
   }
 
