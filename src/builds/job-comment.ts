@@ -30,13 +30,21 @@ export function codeSpan(text: string): string {
   const flat = text.replace(/[\r\n]+/g, ' ');
   const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(longestRun + 1);
-  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  // CommonMark strips one space from each end when both ends have one: pad so that it strips ours.
+  const bothSpaces = flat.startsWith(' ') && flat.endsWith(' ') && flat.trim() !== '';
+  const pad = flat.startsWith('`') || flat.endsWith('`') || bothSpaces ? ' ' : '';
   return `${fence}${pad}${flat}${pad}${fence}`;
 }
 
-/** A table cell: a pipe or a newline would break the row. */
+/**
+ * A table cell: a pipe or a line ending (CR alone is one in CommonMark) would break the row, and
+ * a trailing backslash would escape the pipe that closes the cell (GitHub's cmark-gfm).
+ */
 export function tableCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br/>');
+  return text
+    .replace(/\|/g, '\\|')
+    .replace(/\r\n|[\r\n]/g, '<br/>')
+    .replace(/\\$/, '\\ ');
 }
 
 export function renderJobComment(view: JobCommentView): string {

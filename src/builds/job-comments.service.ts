@@ -59,7 +59,8 @@ export class JobCommentsService {
       if (mode !== 'first') {
         const marker = jobMarker(job.jobId, meta.appName || this.config.github.appName);
         const comments = await this.github.listComments(meta.repo, meta.prNumber);
-        commentId = comments.find((c) => c.body.includes(marker))?.id;
+        // Only a bot's comment: anyone can paste a marker into a comment of their own.
+        commentId = comments.find((c) => c.byBot === true && c.body.includes(marker))?.id;
         if (commentId) this.logger.log(`job ${job.jobId}: adopted existing comment ${commentId} on ${meta.repo}#${meta.prNumber}`);
       }
       if (!commentId) {

@@ -88,15 +88,14 @@ export class JobStore {
     const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
     const pr = parsed.PR ?? {};
     const job = parsed.JOB ?? {};
-    const prNumber = Number(pr.pr_number);
-    if (typeof pr.repo !== 'string' || !Number.isInteger(prNumber)) {
+    const prNumber = positiveInteger(pr.pr_number);
+    if (typeof pr.repo !== 'string' || pr.repo === '' || prNumber === undefined) {
       throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: [PR] repo or pr_number missing`);
     }
-    const commentId = Number(pr.pr_comment_id);
     return {
       repo: pr.repo,
       prNumber,
-      commentId: Number.isInteger(commentId) && commentId > 0 ? commentId : undefined,
+      commentId: positiveInteger(pr.pr_comment_id),
       target: asText(job.target),
       appName: asText(job.app_name),
       jobName: asText(job.job_name),
@@ -143,7 +142,13 @@ export class JobStore {
         this.logger.warn(`job ${name}: cannot read ${join(dir, name)}: ${(error as Error).message}`);
       }
     }
-    return jobs.sort((a, b) => Number(a.jobId.split('_')[0]) - Number(b.jobId.split('_')[0]));
+    // Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9.
+    const key = (id: string) => id.split('_').map(Number);
+    return jobs.sort((a, b) => {
+      const [ja, ta = -1] = key(a.jobId);
+      const [jb, tb = -1] = key(b.jobId);
+      return ja - jb || ta - tb;
+    });
   }
 
   async isFinished(jobId: string): Promise<boolean> {
@@ -208,6 +213,16 @@ export class JobStore {
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
   }
+}
+
+/**
+ * ini turns a bare `pr_number` line (a truncated file) into `true` and an empty value into '';
+ * Number() would read those as PR #1 and #0, so only digit strings count.
+ */
+function positiveInteger(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 function asText(value: unknown): string {

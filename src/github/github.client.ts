@@ -17,6 +17,8 @@ export const GITHUB_CLIENT_OPTIONS = Symbol('GITHUB_CLIENT_OPTIONS');
 export interface IssueComment {
   readonly id: number;
   readonly body: string;
+  /** Posted by a bot account (an App's `<slug>[bot]`): only such comments can be the bot's own. */
+  readonly byBot?: boolean;
 }
 
 /** "owner/name" */
@@ -181,7 +183,7 @@ export class GitHubClient {
         issue_number: issueNumber,
         per_page: 100,
       });
-      return all.map((c) => ({ id: c.id, body: c.body ?? '' }));
+      return all.map((c) => ({ id: c.id, body: c.body ?? '', byBot: c.user?.type === 'Bot' }));
     });
   }
 
