@@ -17,6 +17,7 @@ import {
 } from './build-plan.js';
 
 const SHA = 'a'.repeat(40);
+type Payload = ReturnType<typeof labeledPullRequestPayload>;
 
 function delivery(payload: unknown, id = 'd-1', receivedAt = '2024-05-01T00:00:00Z') {
   return { id, receivedAt, payload };
@@ -55,8 +56,15 @@ describe('parseLabeledDelivery', () => {
   it('takes the host of a GitHub Enterprise clone_url, and only a plain https one', () => {
     const ghes = payload({ cloneUrl: 'https://ghe.example.org/EESSI/software-layer.git' });
     expect(parseLabeledDelivery(delivery(ghes)).gitOrigin).toBe('https://ghe.example.org');
-    for (const cloneUrl of ['file:///tmp/x/EESSI/software-layer.git', 'https://user:pw@evil.example/EESSI/software-layer.git', 'https://evil.example/other/repo.git', 'not a url']) {
-      expect(parseLabeledDelivery(delivery(payload({ cloneUrl }))).gitOrigin).toBe('https://github.com');
+    for (const cloneUrl of [
+      'file:///tmp/x/EESSI/software-layer.git',
+      'https://user:pw@evil.example/EESSI/software-layer.git',
+      'https://evil.example/other/repo.git',
+      'not a url',
+    ]) {
+      expect(parseLabeledDelivery(delivery(payload({ cloneUrl }))).gitOrigin).toBe(
+        'https://github.com',
+      );
     }
   });
 
@@ -68,14 +76,22 @@ describe('parseLabeledDelivery', () => {
     expect(parseLabeledDelivery(delivery(p)).privateRepo).toBe(false);
   });
 
-  it.each<[string, (p: Record<string, any>) => void, RegExp]>([ // eslint-disable-line @typescript-eslint/no-explicit-any
+  it.each<[string, (p: Payload) => void, RegExp]>([
     ['no label', (p) => delete p.label, /not a well-formed/],
     ['a string PR number', (p) => (p.number = '42'), /not a well-formed/],
-    ['a repository name that climbs', (p) => {
-      p.repository.full_name = '../etc';
-      p.pull_request.base.repo.full_name = '../etc';
-    }, /is not owner\/name/],
-    ['a base repo other than the repository', (p) => (p.pull_request.base.repo.full_name = 'other/repo'), /base\.repo/],
+    [
+      'a repository name that climbs',
+      (p) => {
+        p.repository.full_name = '../etc';
+        p.pull_request.base.repo.full_name = '../etc';
+      },
+      /is not owner\/name/,
+    ],
+    [
+      'a base repo other than the repository',
+      (p) => (p.pull_request.base.repo.full_name = 'other/repo'),
+      /base\.repo/,
+    ],
     ['a head sha that is not one', (p) => (p.pull_request.head.sha = '$(touch x)'), /head\.sha/],
   ])('rejects %s', (_, mutate, message) => {
     const p = payload();
@@ -95,15 +111,25 @@ describe('directories', () => {
   it('files an event under the UTC month it arrived in', () => {
     expect(monthDirName(new Date('2024-01-31T23:30:00-02:00'))).toBe('2024.02');
     expect(monthDirName(new Date('2024-12-31T23:59:59Z'))).toBe('2024.12');
-    const dir = eventDirOf('/jobs', { receivedAt: new Date('2024-03-05T10:00:00Z'), prNumber: 7, deliveryId: 'ab-12' });
+    const dir = eventDirOf('/jobs', {
+      receivedAt: new Date('2024-03-05T10:00:00Z'),
+      prNumber: 7,
+      deliveryId: 'ab-12',
+    });
     expect(dir).toBe(join('/jobs', '2024.03', 'pr_7', 'event_ab-12'));
   });
 
   it('refuses PR numbers and delivery ids that are not safe names', () => {
     const at = new Date();
-    expect(() => eventDirOf('/jobs', { receivedAt: at, prNumber: 0, deliveryId: 'a' })).toThrow(/positive integer/);
-    expect(() => eventDirOf('/jobs', { receivedAt: at, prNumber: 1.5, deliveryId: 'a' })).toThrow(/positive integer/);
-    expect(() => eventDirOf('/jobs', { receivedAt: at, prNumber: 1, deliveryId: '../../x' })).toThrow(/cannot name a directory/);
+    expect(() => eventDirOf('/jobs', { receivedAt: at, prNumber: 0, deliveryId: 'a' })).toThrow(
+      /positive integer/,
+    );
+    expect(() => eventDirOf('/jobs', { receivedAt: at, prNumber: 1.5, deliveryId: 'a' })).toThrow(
+      /positive integer/,
+    );
+    expect(() =>
+      eventDirOf('/jobs', { receivedAt: at, prNumber: 1, deliveryId: '../../x' }),
+    ).toThrow(/cannot name a directory/);
   });
 
   it('assertInside accepts only paths strictly below the base', () => {
@@ -122,8 +148,16 @@ describe('directories', () => {
   });
 
   it('describes a target for job.cfg', () => {
-    expect(describeTarget('linux/x86_64/amd/zen2')).toEqual({ osType: 'linux', softwareSubdir: 'x86_64/amd/zen2', generic: false });
-    expect(describeTarget('linux/aarch64/generic')).toEqual({ osType: 'linux', softwareSubdir: 'aarch64/generic', generic: true });
+    expect(describeTarget('linux/x86_64/amd/zen2')).toEqual({
+      osType: 'linux',
+      softwareSubdir: 'x86_64/amd/zen2',
+      generic: false,
+    });
+    expect(describeTarget('linux/aarch64/generic')).toEqual({
+      osType: 'linux',
+      softwareSubdir: 'aarch64/generic',
+      generic: true,
+    });
   });
 });
 
@@ -140,20 +174,45 @@ describe('buildSubmitRequest', () => {
   });
 
   it('splits operator parameters like a shell (no expansion) and adds the job script options', () => {
-    expect(buildSubmitRequest(config.buildenv, 'linux/x86_64/generic', '--constraint shape=c4', '/jobs/j')).toEqual({
+    expect(
+      buildSubmitRequest(
+        config.buildenv,
+        'linux/x86_64/generic',
+        '--constraint shape=c4',
+        '/jobs/j',
+      ),
+    ).toEqual({
       workDir: '/jobs/j',
-      schedulerArgs: ['--hold', '--time=1:0:0', '--comment', 'a b', 'c;$(d)', '--constraint', 'shape=c4'],
+      schedulerArgs: [
+        '--hold',
+        '--time=1:0:0',
+        '--comment',
+        'a b',
+        'c;$(d)',
+        '--constraint',
+        'shape=c4',
+      ],
       jobName: 'eessi-bot-test-bot',
       script: config.buildenv.buildJobScript,
-      scriptArgs: ['--tmpdir', '/tmp/$USER/x', '--http-proxy', 'http://p:1', '--load-modules', 'git', '--generic'],
+      scriptArgs: [
+        '--tmpdir',
+        '/tmp/$USER/x',
+        '--http-proxy',
+        'http://p:1',
+        '--load-modules',
+        'git',
+        '--generic',
+      ],
     });
-    expect(buildSubmitRequest(config.buildenv, 'linux/x86_64/amd/zen2', '', '/j').scriptArgs).not.toContain('--generic');
+    expect(
+      buildSubmitRequest(config.buildenv, 'linux/x86_64/amd/zen2', '', '/j').scriptArgs,
+    ).not.toContain('--generic');
   });
 
   it('names the config key of an unbalanced quote', () => {
-    expect(() => buildSubmitRequest(config.buildenv, 'linux/x86_64/generic', '--constraint "x', '/j')).toThrow(
-      /arch_target_map entry "linux\/x86_64\/generic" in app\.cfg: unterminated/,
-    );
+    expect(() =>
+      buildSubmitRequest(config.buildenv, 'linux/x86_64/generic', '--constraint "x', '/j'),
+    ).toThrow(/arch_target_map entry "linux\/x86_64\/generic" in app\.cfg: unterminated/);
   });
 });
 

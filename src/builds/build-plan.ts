@@ -242,6 +242,6 @@ function wordsOf(text: string, key: string): string[] {
   try {
     return splitWords(text);
   } catch (error) {
-    throw new Error(`${key} in app.cfg: ${(error as Error).message}`);
+    throw new Error(`${key} in app.cfg: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -49,15 +49,25 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
   const config: AppConfig = makeConfig({
     root,
     github: { privateKey: keys.privateKey, apiUrl: github.url },
-    architectureTargets: { archTargetMap: { 'linux/x86_64/generic': '', 'linux/aarch64/neoverse_v1': '' } },
+    architectureTargets: {
+      archTargetMap: { 'linux/x86_64/generic': '', 'linux/aarch64/neoverse_v1': '' },
+    },
   });
   const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
   const store = new JobStore(config.jobManager.jobIdsDir);
-  const builds = new BuildsService(config, slurm, client, store, new JobCommentsService(config, client, store));
+  const builds = new BuildsService(
+    config,
+    slurm,
+    client,
+    store,
+    new JobCommentsService(config, client, store),
+  );
   return { config, slurm, builds, store };
 }
 
-function delivery(id: string, mutate: (p: Record<string, any>) => void = () => undefined) { // eslint-disable-line @typescript-eslint/no-explicit-any
+type Payload = ReturnType<typeof labeledPullRequestPayload>;
+
+function delivery(id: string, mutate: (p: Payload) => void = () => undefined) {
   const payload = labeledPullRequestPayload({
     label: 'bot:build',
     sender: 'alice',
@@ -71,7 +81,13 @@ function delivery(id: string, mutate: (p: Record<string, any>) => void = () => u
 }
 
 function progressOf(config: AppConfig, id: string): EventProgressData {
-  const path = join(config.buildenv.jobsBaseDir, '2025.01', `pr_${fixture.cleanPr}`, `event_${id}`, 'progress.json');
+  const path = join(
+    config.buildenv.jobsBaseDir,
+    '2025.01',
+    `pr_${fixture.cleanPr}`,
+    `event_${id}`,
+    'progress.json',
+  );
   return JSON.parse(readFileSync(path, 'utf8')) as EventProgressData;
 }
 
@@ -80,10 +96,24 @@ describe('BuildsService.handleLabeled', () => {
     const { builds, config } = await setUp();
     await builds.handleLabeled(delivery('steps-1'));
     const progress = progressOf(config, 'steps-1');
-    expect(progress).toMatchObject({ deliveryId: 'steps-1', repo: fixture.repo, prNumber: 1, runDir: 'run_001', done: true });
+    expect(progress).toMatchObject({
+      deliveryId: 'steps-1',
+      repo: fixture.repo,
+      prNumber: 1,
+      runDir: 'run_001',
+      done: true,
+    });
     expect(progress.tree?.headSha).toBe(fixture.headSha[1]);
-    expect(progress.targets['linux/x86_64/generic']).toMatchObject({ prepared: true, jobId: '1000', recorded: true, commentAttempted: true });
-    expect(progress.targets['linux/aarch64/neoverse_v1']).toMatchObject({ jobId: '1001', recorded: true });
+    expect(progress.targets['linux/x86_64/generic']).toMatchObject({
+      prepared: true,
+      jobId: '1000',
+      recorded: true,
+      commentAttempted: true,
+    });
+    expect(progress.targets['linux/aarch64/neoverse_v1']).toMatchObject({
+      jobId: '1001',
+      recorded: true,
+    });
     const commentIds = github.comments().map((c) => c.id);
     expect(Object.values(progress.targets).map((t) => t.commentId)).toEqual(commentIds);
   });
@@ -92,7 +122,9 @@ describe('BuildsService.handleLabeled', () => {
     const { builds, config, slurm } = await setUp();
     github.failNext(1, { status: 500, path: /access_tokens$/ });
     const privateDelivery = delivery('private-1', (p) => (p.repository.private = true));
-    await expect(builds.handleLabeled(privateDelivery)).rejects.toThrow(/minting an installation token/);
+    await expect(builds.handleLabeled(privateDelivery)).rejects.toThrow(
+      /minting an installation token/,
+    );
     const eventDir = join(config.buildenv.jobsBaseDir, '2025.01', 'pr_1', 'event_private-1');
     expect(existsSync(join(eventDir, '.git-cache'))).toBe(false);
     expect(slurm.calls).toEqual([]);
@@ -113,7 +145,10 @@ describe('BuildsService.handleLabeled', () => {
     class ReportsWorkDirs extends FakeSlurm {
       crashNext = false;
       override async listJobs(jobName: string): Promise<QueuedJob[]> {
-        return (await super.listJobs(jobName)).map((job) => ({ ...job, workDir: this.job(job.id)?.workDir }));
+        return (await super.listJobs(jobName)).map((job) => ({
+          ...job,
+          workDir: this.job(job.id)?.workDir,
+        }));
       }
       override async submit(req: Parameters<FakeSlurm['submit']>[0]) {
         if (!this.crashNext) return super.submit(req);
@@ -140,7 +175,13 @@ describe('BuildsService.handleLabeled', () => {
     slurm.submit = async (req) => {
       if (!first) return submit(req);
       first = false;
-      throw new SlurmCommandError({ command: 'sbatch', args: [], exitCode: 0, stderr: '', stdout: 'garbage' });
+      throw new SlurmCommandError({
+        command: 'sbatch',
+        args: [],
+        exitCode: 0,
+        stderr: '',
+        stdout: 'garbage',
+      });
     };
     await expect(builds.handleLabeled(delivery('open-1'))).rejects.toThrow(/sbatch/);
     // Queue empty on resume: nothing was queued, so submitting now is safe.

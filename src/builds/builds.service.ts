@@ -67,7 +67,9 @@ export class BuildsService {
   async handleLabeled(delivery: LabeledDelivery): Promise<void> {
     const event = parseLabeledDelivery(delivery);
     if (event.label !== BUILD_LABEL) {
-      this.logger.log(`${where(event)}: label ${JSON.stringify(event.label)} is not ${BUILD_LABEL}: nothing to do`);
+      this.logger.log(
+        `${where(event)}: label ${JSON.stringify(event.label)} is not ${BUILD_LABEL}: nothing to do`,
+      );
       return;
     }
     const previous = this.inFlight.get(event.deliveryId) ?? Promise.resolve();
@@ -97,7 +99,9 @@ export class BuildsService {
       await this.refuse(event, progress);
       return;
     }
-    this.logger.log(`${where(event)}: ${BUILD_LABEL} by ${JSON.stringify(event.sender)}: building in ${eventDir}`);
+    this.logger.log(
+      `${where(event)}: ${BUILD_LABEL} by ${JSON.stringify(event.sender)}: building in ${eventDir}`,
+    );
 
     if (!progress.data.runDir) {
       const runDir = await claimRunDir(eventDir);
@@ -124,7 +128,9 @@ export class BuildsService {
     }
     await this.reportSubmitFailures(event, progress, targets);
 
-    const complete = targets.every((t) => progress.target(t).commentId || progress.target(t).submitFailed);
+    const complete = targets.every(
+      (t) => progress.target(t).commentId || progress.target(t).submitFailed,
+    );
     if (complete) {
       await progress.update((d) => (d.done = true));
       // The job dirs are full clones (hard-linked objects), so the cache is no longer needed.
@@ -139,16 +145,27 @@ export class BuildsService {
 
   private async refuse(event: LabeledEvent, progress: EventProgress): Promise<void> {
     const { buildenv } = this.config;
-    this.logger.log(`${where(event)}: ${JSON.stringify(event.sender)} may not build ([buildenv] build_permission): no job`);
+    this.logger.log(
+      `${where(event)}: ${JSON.stringify(event.sender)} may not build ([buildenv] build_permission): no job`,
+    );
     if (!progress.data.refused) await progress.update((d) => (d.refused = true));
     await this.postNotice(event, progress, 'refused', (marker) =>
-      renderNoPermissionComment(buildenv.noBuildPermissionComment, event.sender, buildenv.buildPermission, marker),
+      renderNoPermissionComment(
+        buildenv.noBuildPermissionComment,
+        event.sender,
+        buildenv.buildPermission,
+        marker,
+      ),
     );
     await progress.update((d) => (d.done = true));
   }
 
   /** The PR merged into its base branch, fetched once per event; undefined when it failed (commented). */
-  private async mergedTree(event: LabeledEvent, progress: EventProgress, cacheDir: string): Promise<MergedTree | undefined> {
+  private async mergedTree(
+    event: LabeledEvent,
+    progress: EventProgress,
+    cacheDir: string,
+  ): Promise<MergedTree | undefined> {
     if (!progress.data.tree && !progress.data.treeFailure) {
       // Only private repositories get the token: a public fetch must never carry it anywhere.
       const fetchEnv = event.privateRepo
@@ -158,21 +175,37 @@ export class BuildsService {
         const tree = await prepareMergedTree(
           cacheDir,
           { url: repoUrl(event), baseRef: event.baseRef, prNumber: event.prNumber, fetchEnv },
-          { botFiles: Object.keys(this.config.buildenv.cvmfsCustomizations).map(customizationFileName) },
+          {
+            botFiles: Object.keys(this.config.buildenv.cvmfsCustomizations).map(
+              customizationFileName,
+            ),
+          },
         );
         await progress.update((d) => (d.tree = tree));
-        const moved = tree.headSha === event.headSha ? '' : ` (the PR moved on from ${event.headSha} since the label was added)`;
-        this.logger.log(`${where(event)}: merged head ${tree.headSha}${moved} into base ${tree.baseSha}: ${tree.mergeSha}`);
+        const moved =
+          tree.headSha === event.headSha
+            ? ''
+            : ` (the PR moved on from ${event.headSha} since the label was added)`;
+        this.logger.log(
+          `${where(event)}: merged head ${tree.headSha}${moved} into base ${tree.baseSha}: ${tree.mergeSha}`,
+        );
       } catch (error) {
         if (!(error instanceof TreeError)) throw error;
         this.logger.warn(`${where(event)}: cannot prepare the PR's tree: ${error.message}: no job`);
-        await progress.update((d) => (d.treeFailure = { reason: error.reason, detail: error.detail }));
+        await progress.update(
+          (d) => (d.treeFailure = { reason: error.reason, detail: error.detail }),
+        );
       }
     }
     const failure = progress.data.treeFailure;
     if (failure) {
       await this.postNotice(event, progress, 'tree-failed', (marker) =>
-        renderTreeFailureComment(this.config.github.appName, failure.reason, failure.detail, marker),
+        renderTreeFailureComment(
+          this.config.github.appName,
+          failure.reason,
+          failure.detail,
+          marker,
+        ),
       );
       await progress.update((d) => (d.done = true));
       await rm(cacheDir, { recursive: true, force: true });
@@ -206,7 +239,12 @@ export class BuildsService {
     this.logger.log(`${where(event)} target ${target}: prepared ${jobDir}`);
   }
 
-  private async submitTarget(event: LabeledEvent, progress: EventProgress, target: string, jobDir: string): Promise<void> {
+  private async submitTarget(
+    event: LabeledEvent,
+    progress: EventProgress,
+    target: string,
+    jobDir: string,
+  ): Promise<void> {
     const state = progress.target(target);
     const tag = `${where(event)} target ${target}`;
     if (state.submitFailed) return;
@@ -228,13 +266,20 @@ export class BuildsService {
         return;
       }
       if (found) {
-        this.logger.log(`${tag}: job ${found.id} found in the queue after an interruption: adopted`);
+        this.logger.log(
+          `${tag}: job ${found.id} found in the queue after an interruption: adopted`,
+        );
         await progress.update(() => (state.jobId = found.id));
       }
     }
 
     if (!state.jobId) {
-      const request = buildSubmitRequest(this.config.buildenv, target, this.config.architectureTargets.archTargetMap[target], jobDir);
+      const request = buildSubmitRequest(
+        this.config.buildenv,
+        target,
+        this.config.architectureTargets.archTargetMap[target],
+        jobDir,
+      );
       await progress.update(() => (state.submittingSince = new Date().toISOString()));
       let jobId: string;
       try {
@@ -242,7 +287,11 @@ export class BuildsService {
       } catch (error) {
         // A non-zero exit is the scheduler's "no": nothing was queued. Anything else (a timeout,
         // unreadable output) leaves the outcome open, and the marker makes a resume ask the queue.
-        if (!(error instanceof SlurmCommandError) || error.exitCode === undefined || error.exitCode === 0) {
+        if (
+          !(error instanceof SlurmCommandError) ||
+          error.exitCode === undefined ||
+          error.exitCode === 0
+        ) {
           throw error;
         }
         this.logger.warn(`${tag}: submission refused: ${error.message}`);
@@ -291,7 +340,9 @@ export class BuildsService {
         }
       } catch (error) {
         // The job is recorded; its comment is created later (job manager or a resume), once.
-        this.logger.warn(`${tag}: job ${jobId}: PR comment not created: ${(error as Error).message}`);
+        this.logger.warn(
+          `${tag}: job ${jobId}: PR comment not created: ${(error as Error).message}`,
+        );
       }
     }
   }
@@ -310,7 +361,11 @@ export class BuildsService {
     return jobs.find((job) => wanted.has(workDirOf(job) ?? ''));
   }
 
-  private async reportSubmitFailures(event: LabeledEvent, progress: EventProgress, targets: readonly string[]): Promise<void> {
+  private async reportSubmitFailures(
+    event: LabeledEvent,
+    progress: EventProgress,
+    targets: readonly string[],
+  ): Promise<void> {
     const failures = targets
       .filter((target) => progress.target(target).submitFailed)
       .map((target) => ({ target, ...progress.target(target).submitFailed! }));
@@ -334,10 +389,14 @@ export class BuildsService {
     if (notice.commentId) return;
     const marker = eventMarker(event.deliveryId, kind, this.config.github.appName);
     if (notice.posting) {
-      const existing = (await this.github.listComments(event.repo, event.prNumber)).find((c) => c.body.includes(marker));
+      const existing = (await this.github.listComments(event.repo, event.prNumber)).find((c) =>
+        c.body.includes(marker),
+      );
       if (existing) {
         await progress.update(() => (notice.commentId = existing.id));
-        this.logger.log(`${where(event)}: ${kind} comment ${existing.id} found after an interruption`);
+        this.logger.log(
+          `${where(event)}: ${kind} comment ${existing.id} found after an interruption`,
+        );
         return;
       }
     } else {
@@ -353,12 +412,18 @@ function where(event: LabeledEvent): string {
   return `delivery ${event.deliveryId} ${event.repo}#${event.prNumber}`;
 }
 
-async function mapLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++]);
   };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }

@@ -28,25 +28,35 @@ describe('firstLines', () => {
 
 describe('scrubCredentials', () => {
   it('masks user:password in URLs and Authorization values', () => {
-    expect(scrubCredentials("fatal: unable to access 'https://bot:s3cret@mirror.example/x.git/'")).toBe(
-      "fatal: unable to access 'https://***@mirror.example/x.git/'",
-    );
+    expect(
+      scrubCredentials("fatal: unable to access 'https://bot:s3cret@mirror.example/x.git/'"),
+    ).toBe("fatal: unable to access 'https://***@mirror.example/x.git/'");
     expect(scrubCredentials('AUTHORIZATION: basic eC1hY2Nlc3M=')).toBe('AUTHORIZATION: basic ***');
   });
 });
 
 describe('renderNoPermissionComment', () => {
   it('fills the default template with the login as code, without nesting backticks', () => {
-    const body = renderNoPermissionComment(DEFAULT_NO_BUILD_PERMISSION_COMMENT, 'eve`x', ['bob'], '<!-- m -->');
+    const body = renderNoPermissionComment(
+      DEFAULT_NO_BUILD_PERMISSION_COMMENT,
+      'eve`x',
+      ['bob'],
+      '<!-- m -->',
+    );
     expect(body).toBe(
       'Label `bot:build` has been set by user ``eve`x``, but this user is not allowed to trigger builds on this bot instance\n\n<!-- m -->',
     );
   });
 
   it('fills an operator template with bare placeholders, and the allowed users', () => {
-    expect(renderNoPermissionComment('{build_labeler} may not build; ask {build_permission_users}', 'eve', ['bob', 'carol'], 'M')).toBe(
-      '`eve` may not build; ask `bob`, `carol`\n\nM',
-    );
+    expect(
+      renderNoPermissionComment(
+        '{build_labeler} may not build; ask {build_permission_users}',
+        'eve',
+        ['bob', 'carol'],
+        'M',
+      ),
+    ).toBe('`eve` may not build; ask `bob`, `carol`\n\nM');
   });
 });
 
@@ -58,10 +68,19 @@ describe('event comments', () => {
   });
 
   it('say what failed and what to do, with git’s output fenced and scrubbed', () => {
-    const body = renderTreeFailureComment('bot', 'conflict', 'CONFLICT (content): Merge conflict in README.md\nhttps://u:p@h/x', marker);
-    expect(body).toContain('could not merge this pull request into its base branch because of conflicts');
+    const body = renderTreeFailureComment(
+      'bot',
+      'conflict',
+      'CONFLICT (content): Merge conflict in README.md\nhttps://u:p@h/x',
+      marker,
+    );
+    expect(body).toContain(
+      'could not merge this pull request into its base branch because of conflicts',
+    );
     expect(body).toContain('Rebase the pull request on the base branch');
-    expect(body).toContain('```\nCONFLICT (content): Merge conflict in README.md\nhttps://***@h/x\n```');
+    expect(body).toContain(
+      '```\nCONFLICT (content): Merge conflict in README.md\nhttps://***@h/x\n```',
+    );
     expect(body.endsWith(marker)).toBe(true);
   });
 
@@ -75,7 +94,11 @@ describe('event comments', () => {
       marker,
     );
     expect(body).toContain('for 2 targets');
-    expect(body).toContain('- `x86_64-amd-zen2`: the scheduler refused the job:\n\n```\nsbatch: error: Invalid account\n```');
-    expect(body).toContain('- `aarch64-generic`: the bot was interrupted while submitting this job and cannot tell');
+    expect(body).toContain(
+      '- `x86_64-amd-zen2`: the scheduler refused the job:\n\n```\nsbatch: error: Invalid account\n```',
+    );
+    expect(body).toContain(
+      '- `aarch64-generic`: the bot was interrupted while submitting this job and cannot tell',
+    );
   });
 });

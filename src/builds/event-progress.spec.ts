@@ -31,7 +31,9 @@ describe('EventProgress', () => {
   it('keeps every change when updates overlap (the last write holds them all)', async () => {
     const progress = await EventProgress.open(dir, init);
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => progress.update(() => (progress.target(`t/${i}`).prepared = true))),
+      Array.from({ length: 20 }, (_, i) =>
+        progress.update(() => (progress.target(`t/${i}`).prepared = true)),
+      ),
     );
     const saved = JSON.parse(await readFile(join(dir, PROGRESS_FILE), 'utf8'));
     expect(Object.keys(saved.targets)).toHaveLength(20);
@@ -39,8 +41,13 @@ describe('EventProgress', () => {
   });
 
   it('refuses a file that is not this delivery’s progress, naming the file', async () => {
-    await writeFile(join(dir, PROGRESS_FILE), JSON.stringify({ version: 1, deliveryId: 'other', targets: {} }));
-    await expect(EventProgress.open(dir, init)).rejects.toThrow(`${join(dir, PROGRESS_FILE)}: not the progress of delivery d-1`);
+    await writeFile(
+      join(dir, PROGRESS_FILE),
+      JSON.stringify({ version: 1, deliveryId: 'other', targets: {} }),
+    );
+    await expect(EventProgress.open(dir, init)).rejects.toThrow(
+      `${join(dir, PROGRESS_FILE)}: not the progress of delivery d-1`,
+    );
     await writeFile(join(dir, PROGRESS_FILE), '{"version":');
     await expect(EventProgress.open(dir, init)).rejects.toThrow(/not valid JSON/);
   });

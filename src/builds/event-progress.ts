@@ -87,6 +87,7 @@ export class EventProgress {
     } catch (error) {
       throw new Error(
         `${path}: not valid JSON (${(error as Error).message}); it is written atomically, so it was edited by hand: fix or remove it`,
+        { cause: error },
       );
     }
     if (

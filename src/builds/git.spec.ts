@@ -24,10 +24,14 @@ describe('runGit', () => {
   });
 
   it('fails with a GitError carrying the exit status and stderr', async () => {
-    const error = await runGit(['rev-parse', '--verify', 'no-such-ref'], { cwd: tmpdir() }).catch((e: unknown) => e);
+    const error = await runGit(['rev-parse', '--verify', 'no-such-ref'], { cwd: tmpdir() }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(GitError);
     expect((error as GitError).exitCode).toBe(128);
-    expect((error as GitError).message).toMatch(/^git rev-parse --verify no-such-ref: exited 128: fatal:/);
+    expect((error as GitError).message).toMatch(
+      /^git rev-parse --verify no-such-ref: exited 128: fatal:/,
+    );
   });
 
   it('reads the installed version', async () => {

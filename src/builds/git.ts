@@ -67,13 +67,13 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
           resolve({ stdout, stderr });
           return;
         }
-        const failure = error as NodeJS.ErrnoException & { code?: unknown; killed?: boolean };
-        if (typeof failure.code === 'number') {
+        // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
+        const code: unknown = (error as { code?: unknown }).code;
+        const killed = (error as { killed?: boolean }).killed === true;
+        if (typeof code === 'number') {
           const text = stderr.trim() || stdout.trim() || '(no output)';
-          reject(
-            new GitError(args, failure.code, stdout, stderr, `exited ${failure.code}: ${text}`),
-          );
-        } else if (failure.killed) {
+          reject(new GitError(args, code, stdout, stderr, `exited ${code}: ${text}`));
+        } else if (killed) {
           reject(
             new GitError(
               args,
@@ -90,7 +90,7 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
               undefined,
               stdout,
               stderr,
-              `could not be run (${String(failure.code)}): ${failure.message}; is git installed and on PATH?`,
+              `could not be run (${String(code)}): ${error.message}; is git installed and on PATH?`,
             ),
           );
         }

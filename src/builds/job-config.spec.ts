@@ -1,10 +1,24 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'ini';
 import { makeConfig } from '../../test/support/make-config.js';
-import { applyCvmfsCustomizations, renderJobConfig, writeJobConfig, type JobConfigInput } from './job-config.js';
+import {
+  applyCvmfsCustomizations,
+  renderJobConfig,
+  writeJobConfig,
+  type JobConfigInput,
+} from './job-config.js';
 
 let dir: string;
 
@@ -18,7 +32,12 @@ afterEach(async () => {
 
 const buildenv = makeConfig({
   root: '/r',
-  buildenv: { localTmp: '/tmp/$USER/EESSI', httpProxy: 'http://p:3128', httpsProxy: 'http://p:3129', loadModules: 'git;x#y' },
+  buildenv: {
+    localTmp: '/tmp/$USER/EESSI',
+    httpProxy: 'http://p:3128',
+    httpsProxy: 'http://p:3129',
+    loadModules: 'git;x#y',
+  },
 }).buildenv;
 
 const input: JobConfigInput = {
@@ -35,7 +54,12 @@ const input: JobConfigInput = {
 describe('renderJobConfig', () => {
   it('holds what the job script reads, values with ; and # intact after a round trip', () => {
     expect(decode(renderJobConfig(input))).toEqual({
-      site_config: { local_tmp: '/tmp/$USER/EESSI', http_proxy: 'http://p:3128', https_proxy: 'http://p:3129', load_modules: 'git;x#y' },
+      site_config: {
+        local_tmp: '/tmp/$USER/EESSI',
+        http_proxy: 'http://p:3128',
+        https_proxy: 'http://p:3129',
+        load_modules: 'git;x#y',
+      },
       architecture: { software_subdir: 'x86_64/amd/zen2', os_type: 'linux', generic: false },
       repository: { repo: 'EESSI/software-layer' },
       pr: {
@@ -47,7 +71,9 @@ describe('renderJobConfig', () => {
         merge_sha: input.mergeSha,
       },
     });
-    expect(decode(renderJobConfig({ ...input, target: 'linux/aarch64/generic' })).architecture.generic).toBe(true);
+    expect(
+      decode(renderJobConfig({ ...input, target: 'linux/aarch64/generic' })).architecture.generic,
+    ).toBe(true);
   });
 });
 
@@ -80,7 +106,9 @@ describe('applyCvmfsCustomizations', () => {
       '/etc/cvmfs/default.local': 'CVMFS_HTTP_PROXY="http://p:3128"',
       '/etc/cvmfs/domain.d/eessi.io.local': 'CVMFS_SERVER_URL=x',
     });
-    expect(await readFile(join(dir, 'default.local'), 'utf8')).toBe('EXISTING=1\nCVMFS_HTTP_PROXY="http://p:3128"\n');
+    expect(await readFile(join(dir, 'default.local'), 'utf8')).toBe(
+      'EXISTING=1\nCVMFS_HTTP_PROXY="http://p:3128"\n',
+    );
     expect(await readFile(join(dir, 'eessi.io.local'), 'utf8')).toBe('CVMFS_SERVER_URL=x\n');
   });
 
@@ -92,7 +120,9 @@ describe('applyCvmfsCustomizations', () => {
   it('refuses to write through a symlink', async () => {
     await writeFile(join(dir, 'target'), 'keep');
     await symlink(join(dir, 'target'), join(dir, 'default.local'));
-    await expect(applyCvmfsCustomizations(dir, { '/etc/cvmfs/default.local': 'X=1' })).rejects.toThrow(/not a regular file/);
+    await expect(
+      applyCvmfsCustomizations(dir, { '/etc/cvmfs/default.local': 'X=1' }),
+    ).rejects.toThrow(/not a regular file/);
     expect(await readFile(join(dir, 'target'), 'utf8')).toBe('keep');
   });
 });

@@ -4,7 +4,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
-import { claimRunDir, checkoutTarget, prepareMergedTree, TreeError, type MergeMethod } from './job-directories.js';
+import {
+  claimRunDir,
+  checkoutTarget,
+  prepareMergedTree,
+  TreeError,
+  type MergeMethod,
+} from './job-directories.js';
 
 let fixture: GitFixture;
 let restoreEnv: () => void;
@@ -38,7 +44,9 @@ describe('claimRunDir', () => {
     const eventDir = join(freshDir(), 'event_x');
     const names = await Promise.all(Array.from({ length: 12 }, () => claimRunDir(eventDir)));
     expect(new Set(names).size).toBe(12);
-    expect([...names].sort()).toEqual(Array.from({ length: 12 }, (_, i) => `run_${String(i + 1).padStart(3, '0')}`));
+    expect([...names].sort()).toEqual(
+      Array.from({ length: 12 }, (_, i) => `run_${String(i + 1).padStart(3, '0')}`),
+    );
     expect(await claimRunDir(eventDir)).toBe('run_013');
   });
 });
@@ -47,11 +55,19 @@ describe.each<MergeMethod>(['merge-tree', 'worktree'])('prepareMergedTree (%s)',
   it('merges the PR head into the base branch with the bot identity, and targets get cheap clones', async () => {
     const dir = freshDir();
     const cache = join(dir, '.git-cache');
-    const tree = await prepareMergedTree(cache, { url: fixture.url, baseRef: fixture.baseRef, prNumber: fixture.cleanPr }, { mergeMethod });
+    const tree = await prepareMergedTree(
+      cache,
+      { url: fixture.url, baseRef: fixture.baseRef, prNumber: fixture.cleanPr },
+      { mergeMethod },
+    );
     expect(tree.baseSha).toBe(fixture.baseSha);
     expect(tree.headSha).toBe(fixture.headSha[fixture.cleanPr]);
-    expect(git(['rev-parse', `${tree.mergeSha}^1`, `${tree.mergeSha}^2`], cache).split('\n')).toEqual([tree.baseSha, tree.headSha]);
-    expect(git(['log', '-1', '--format=%an <%ae>|%cn', tree.mergeSha], cache)).toBe('eessi-bot <eessi-bot@localhost.invalid>|eessi-bot');
+    expect(
+      git(['rev-parse', `${tree.mergeSha}^1`, `${tree.mergeSha}^2`], cache).split('\n'),
+    ).toEqual([tree.baseSha, tree.headSha]);
+    expect(git(['log', '-1', '--format=%an <%ae>|%cn', tree.mergeSha], cache)).toBe(
+      'eessi-bot <eessi-bot@localhost.invalid>|eessi-bot',
+    );
 
     const target = join(dir, 'run_001', 'linux_x86_64_generic');
     await checkoutTarget(cache, target, tree, fixture.url);
@@ -66,7 +82,11 @@ describe.each<MergeMethod>(['merge-tree', 'worktree'])('prepareMergedTree (%s)',
 
   it('reports a conflict as TreeError("conflict") naming the file', async () => {
     const cache = join(freshDir(), '.git-cache');
-    const error = await prepareMergedTree(cache, { url: fixture.url, baseRef: fixture.baseRef, prNumber: fixture.conflictPr }, { mergeMethod }).catch((e: unknown) => e);
+    const error = await prepareMergedTree(
+      cache,
+      { url: fixture.url, baseRef: fixture.baseRef, prNumber: fixture.conflictPr },
+      { mergeMethod },
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TreeError);
     expect((error as TreeError).reason).toBe('conflict');
     expect((error as TreeError).detail).toContain('README.md');
@@ -75,13 +95,21 @@ describe.each<MergeMethod>(['merge-tree', 'worktree'])('prepareMergedTree (%s)',
 
 describe('prepareMergedTree failures', () => {
   it('a missing PR ref is a fetch failure with git’s message', async () => {
-    const error = await prepareMergedTree(join(freshDir(), 'c'), { url: fixture.url, baseRef: fixture.baseRef, prNumber: 999 }).catch((e: unknown) => e);
+    const error = await prepareMergedTree(join(freshDir(), 'c'), {
+      url: fixture.url,
+      baseRef: fixture.baseRef,
+      prNumber: 999,
+    }).catch((e: unknown) => e);
     expect((error as TreeError).reason).toBe('fetch');
     expect((error as TreeError).detail).toMatch(/refs\/pull\/999\/head/);
   });
 
   it('a missing base branch is a fetch failure', async () => {
-    const error = await prepareMergedTree(join(freshDir(), 'c'), { url: fixture.url, baseRef: 'no-such-branch', prNumber: 1 }).catch((e: unknown) => e);
+    const error = await prepareMergedTree(join(freshDir(), 'c'), {
+      url: fixture.url,
+      baseRef: 'no-such-branch',
+      prNumber: 1,
+    }).catch((e: unknown) => e);
     expect((error as TreeError).reason).toBe('fetch');
   });
 
@@ -89,7 +117,11 @@ describe('prepareMergedTree failures', () => {
     'refuses the base branch name %j before running anything with it',
     async (name) => {
       const cache = join(freshDir(), 'c');
-      const error = await prepareMergedTree(cache, { url: fixture.url, baseRef: name, prNumber: 1 }).catch((e: unknown) => e);
+      const error = await prepareMergedTree(cache, {
+        url: fixture.url,
+        baseRef: name,
+        prNumber: 1,
+      }).catch((e: unknown) => e);
       expect((error as TreeError).reason).toBe('invalid-ref');
       expect(existsSync(cache)).toBe(false);
     },
@@ -103,7 +135,11 @@ describe('prepareMergedTree failures', () => {
       cfg: { symlink: '/tmp' },
       'default.local': { symlink: '/etc/hosts' },
     });
-    const error = await prepareMergedTree(join(freshDir(), 'c'), { url: fixture.url, baseRef: fixture.baseRef, prNumber: n }, { botFiles: ['default.local'] }).catch((e: unknown) => e);
+    const error = await prepareMergedTree(
+      join(freshDir(), 'c'),
+      { url: fixture.url, baseRef: fixture.baseRef, prNumber: n },
+      { botFiles: ['default.local'] },
+    ).catch((e: unknown) => e);
     expect((error as TreeError).reason).toBe('reserved-name');
     for (const name of ['slurm-1234.out', '_bot_job99', 'cfg', 'default.local']) {
       expect((error as TreeError).detail).toContain(name);
@@ -117,7 +153,11 @@ describe('prepareMergedTree failures', () => {
       url: fixture.url,
       baseRef: fixture.baseRef,
       prNumber: fixture.cleanPr,
-      fetchEnv: { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.https://github.com/.extraheader', GIT_CONFIG_VALUE_0: 'AUTHORIZATION: basic eA==' },
+      fetchEnv: {
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'http.https://github.com/.extraheader',
+        GIT_CONFIG_VALUE_0: 'AUTHORIZATION: basic eA==',
+      },
     });
     expect(tree.headSha).toBe(fixture.headSha[1]);
     expect(readdirSync(dir)).toEqual(['c']);

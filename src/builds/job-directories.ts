@@ -80,7 +80,8 @@ export async function claimRunDir(eventDir: string): Promise<string> {
 
 /** Full ref names only, checked by git itself, so no branch name can be taken for an option. */
 async function assertBranchName(branch: string): Promise<void> {
-  const problem = branch.startsWith('-') || /[\0-\x1f\x7f]/.test(branch);
+  const problem =
+    branch.startsWith('-') || [...branch].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f');
   try {
     if (!problem) {
       await runGit(['check-ref-format', `refs/heads/${branch}`]);
@@ -288,7 +289,16 @@ export async function checkoutTarget(
   url: string,
 ): Promise<void> {
   await rm(targetDir, { recursive: true, force: true });
-  await runGit(['clone', '--local', '--no-checkout', '--quiet', '--template=', '--', cacheDir, targetDir]);
+  await runGit([
+    'clone',
+    '--local',
+    '--no-checkout',
+    '--quiet',
+    '--template=',
+    '--',
+    cacheDir,
+    targetDir,
+  ]);
   await runGit(['checkout', '--quiet', '--detach', tree.mergeSha], { cwd: targetDir });
   await runGit(['remote', 'set-url', 'origin', url], { cwd: targetDir });
 }

@@ -2,7 +2,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'ini';
@@ -10,17 +18,25 @@ import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
 import { codeSpan, jobMarker } from '../../src/builds/job-comment.js';
 import { JobStore } from '../../src/builds/job-store.js';
-import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
+import type { AppConfig } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
-import { GitHubClient } from '../../src/github/github.client.js';
+import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
 import { GitHubModule } from '../../src/github/github.module.js';
 import type { QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
 import { SLURM } from '../../src/slurm/slurm.tokens.js';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../fakes/fake-github.server.js';
 import { FakeSlurm } from '../fakes/fake-slurm.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
-import { generateAppKeys, makeConfig, type AppKeys, type ConfigParts } from '../support/make-config.js';
-import { labeledPullRequestPayload, type LabeledPullRequestOverrides } from '../support/payloads.js';
+import {
+  generateAppKeys,
+  makeConfig,
+  type AppKeys,
+  type ConfigParts,
+} from '../support/make-config.js';
+import {
+  labeledPullRequestPayload,
+  type LabeledPullRequestOverrides,
+} from '../support/payloads.js';
 
 /**
  * The `bot:build` flow end to end, wired by Nest as in production (ConfigModule, GitHubModule,
@@ -32,7 +48,10 @@ const RECEIVED_AT = '2024-03-31T23:59:59.000Z';
 const MONTH = '2024.03';
 const ZEN2 = 'linux/x86_64/amd/zen2';
 const ARM = 'linux/aarch64/generic';
-const TARGETS = { [ZEN2]: '--constraint "shape=c5a.2xlarge"', [ARM]: "--partition arm --constraint 'shape=c6g'" };
+const TARGETS = {
+  [ZEN2]: '--constraint "shape=c5a.2xlarge"',
+  [ARM]: "--partition arm --constraint 'shape=c6g'",
+};
 
 // Each case runs real git several times; a slow CI disk must not turn that into a failure.
 jest.setTimeout(30_000);
@@ -43,7 +62,7 @@ let keys: AppKeys;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(() => {
-  if (!process.env.BUILDS_E2E_LOGS) Logger.overrideLogger(false);
+  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -81,6 +100,10 @@ async function world(opts: WorldOptions = {}): Promise<World> {
   const root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-e2e-'));
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
+  cleanups.push(async () => {
+    await github.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
   opts.onGitHub?.(github);
   const parts = opts.config ?? {};
   const config = makeConfig({
@@ -102,21 +125,14 @@ async function world(opts: WorldOptions = {}): Promise<World> {
   });
   const slurm = opts.slurm ?? new FakeSlurm();
   const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule, BuildsModule],
+    imports: [ConfigModule.forConfig(config), GitHubModule.register(), BuildsModule],
   })
     .overrideProvider(SLURM)
     .useValue(slurm)
-    .overrideProvider(GitHubClient)
-    .useFactory({
-      factory: (c: AppConfig) => new GitHubClient(c, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: opts.githubRetries ?? 3 }),
-      inject: [APP_CONFIG],
-    })
+    .overrideProvider(GITHUB_CLIENT_OPTIONS)
+    .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: opts.githubRetries ?? 3 })
     .compile();
-  cleanups.push(async () => {
-    await moduleRef.close();
-    await github.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  cleanups.push(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
   return {
@@ -159,7 +175,9 @@ function git(args: string[], cwd: string): string {
 
 /** Every comment on the PR that carries the given job's marker. */
 function jobComments(w: World, jobId: string, pr = fixture.cleanPr) {
-  return w.github.comments(fixture.repo, pr).filter((c) => c.body.includes(jobMarker(jobId, w.config.github.appName)));
+  return w.github
+    .comments(fixture.repo, pr)
+    .filter((c) => c.body.includes(jobMarker(jobId, w.config.github.appName)));
 }
 
 describe('a bot:build label', () => {
@@ -178,10 +196,45 @@ describe('a bot:build label', () => {
       jobName: 'eessi-bot-test-bot',
       script: w.config.buildenv.buildJobScript,
     };
-    const scriptArgs = ['--tmpdir', '/tmp/$USER/EESSI', '--http-proxy', 'http://proxy:3128', '--https-proxy', 'http://proxy:3129', '--load-modules', 'git/2.39'];
+    const scriptArgs = [
+      '--tmpdir',
+      '/tmp/$USER/EESSI',
+      '--http-proxy',
+      'http://proxy:3128',
+      '--https-proxy',
+      'http://proxy:3129',
+      '--load-modules',
+      'git/2.39',
+    ];
     expect(requests).toEqual([
-      { ...common, workDir: zen2Dir, schedulerArgs: ['--hold', '--time=4:0:0', '--mem', '8G', '--constraint', 'shape=c5a.2xlarge'], scriptArgs },
-      { ...common, workDir: armDir, schedulerArgs: ['--hold', '--time=4:0:0', '--mem', '8G', '--partition', 'arm', '--constraint', 'shape=c6g'], scriptArgs: [...scriptArgs, '--generic'] },
+      {
+        ...common,
+        workDir: zen2Dir,
+        schedulerArgs: [
+          '--hold',
+          '--time=4:0:0',
+          '--mem',
+          '8G',
+          '--constraint',
+          'shape=c5a.2xlarge',
+        ],
+        scriptArgs,
+      },
+      {
+        ...common,
+        workDir: armDir,
+        schedulerArgs: [
+          '--hold',
+          '--time=4:0:0',
+          '--mem',
+          '8G',
+          '--partition',
+          'arm',
+          '--constraint',
+          'shape=c6g',
+        ],
+        scriptArgs: [...scriptArgs, '--generic'],
+      },
     ]);
     const jobs = w.slurm.jobs();
     expect(jobs.map((j) => [j.id, j.workDir, j.held])).toEqual([
@@ -191,34 +244,66 @@ describe('a bot:build label', () => {
 
     // The checkout: the PR's head merged into the base branch.
     const mergeSha = git(['rev-parse', 'HEAD'], zen2Dir);
-    expect(git(['rev-parse', 'HEAD^1', 'HEAD^2'], zen2Dir).split('\n')).toEqual([fixture.baseSha, fixture.headSha[1]]);
+    expect(git(['rev-parse', 'HEAD^1', 'HEAD^2'], zen2Dir).split('\n')).toEqual([
+      fixture.baseSha,
+      fixture.headSha[1],
+    ]);
     expect(git(['rev-parse', 'HEAD'], armDir)).toBe(mergeSha);
     expect(existsSync(join(zen2Dir, 'easystacks', 'eessi-2023.06-eb-4.9.0-2023b.yml'))).toBe(true);
 
     // cfg/job.cfg for the job script.
     const zen2Cfg = decode(readFileSync(join(zen2Dir, 'cfg', 'job.cfg'), 'utf8'));
     expect(zen2Cfg).toEqual({
-      site_config: { local_tmp: '/tmp/$USER/EESSI', http_proxy: 'http://proxy:3128', https_proxy: 'http://proxy:3129', load_modules: 'git/2.39' },
+      site_config: {
+        local_tmp: '/tmp/$USER/EESSI',
+        http_proxy: 'http://proxy:3128',
+        https_proxy: 'http://proxy:3129',
+        load_modules: 'git/2.39',
+      },
       architecture: { software_subdir: 'x86_64/amd/zen2', os_type: 'linux', generic: false },
       repository: { repo: fixture.repo },
-      pr: { repo: fixture.repo, pr_number: '1', base_ref: fixture.baseRef, base_sha: fixture.baseSha, head_sha: fixture.headSha[1], merge_sha: mergeSha },
+      pr: {
+        repo: fixture.repo,
+        pr_number: '1',
+        base_ref: fixture.baseRef,
+        base_sha: fixture.baseSha,
+        head_sha: fixture.headSha[1],
+        merge_sha: mergeSha,
+      },
     });
-    expect(decode(readFileSync(join(armDir, 'cfg', 'job.cfg'), 'utf8')).architecture).toEqual({ software_subdir: 'aarch64/generic', os_type: 'linux', generic: true });
+    expect(decode(readFileSync(join(armDir, 'cfg', 'job.cfg'), 'utf8')).architecture).toEqual({
+      software_subdir: 'aarch64/generic',
+      os_type: 'linux',
+      generic: true,
+    });
 
     // cvmfs customizations, one file per basename.
-    expect(readFileSync(join(zen2Dir, 'default.local'), 'utf8')).toBe('CVMFS_HTTP_PROXY="http://proxy:3128"\n');
-    expect(readFileSync(join(zen2Dir, 'eessi.io.local'), 'utf8')).toBe('CVMFS_SERVER_URL="http://stratum1/cvmfs/@fqrn@"\n');
+    expect(readFileSync(join(zen2Dir, 'default.local'), 'utf8')).toBe(
+      'CVMFS_HTTP_PROXY="http://proxy:3128"\n',
+    );
+    expect(readFileSync(join(zen2Dir, 'eessi.io.local'), 'utf8')).toBe(
+      'CVMFS_SERVER_URL="http://stratum1/cvmfs/@fqrn@"\n',
+    );
 
     // Records: symlinks and metadata with the comment id.
-    for (const [jobId, dir] of [['1000', zen2Dir], ['1001', armDir]] as const) {
+    for (const [jobId, dir] of [
+      ['1000', zen2Dir],
+      ['1001', armDir],
+    ] as const) {
       expect(readlinkSync(join(w.jobsBaseDir, MONTH, 'pr_1', jobId))).toBe(dir);
       expect(readlinkSync(join(w.config.jobManager.jobIdsDir, 'submitted', jobId))).toBe(dir);
       const comments = jobComments(w, jobId);
       expect(comments).toHaveLength(1);
       const metadata = decode(readFileSync(join(dir, `_bot_job${jobId}.metadata`), 'utf8'));
-      expect(metadata.PR).toEqual({ repo: fixture.repo, pr_number: '1', pr_comment_id: String(comments[0].id) });
+      expect(metadata.PR).toEqual({
+        repo: fixture.repo,
+        pr_number: '1',
+        pr_comment_id: String(comments[0].id),
+      });
       expect(comments[0].body).toContain(`Job \`${jobId}\` on instance \`test-bot\``);
-      expect(comments[0].body).toMatch(/\|[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4}\|submitted\|job waits for release by job manager\|/);
+      expect(comments[0].body).toMatch(
+        /\|[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4}\|submitted\|job waits for release by job manager\|/,
+      );
     }
     expect(jobComments(w, '1000')[0].body).toContain('`x86_64-amd-zen2`');
     expect(w.github.comments()).toHaveLength(2);
@@ -239,8 +324,16 @@ describe('a bot:build label', () => {
 
   it('rejects a malformed payload with an error naming the delivery', async () => {
     const w = await world();
-    await expect(w.builds.handleLabeled({ id: 'bad-1', receivedAt: RECEIVED_AT, payload: { action: 'labeled' } })).rejects.toThrow(/delivery "bad-1": not a well-formed pull_request\.labeled payload/);
-    await expect(w.builds.handleLabeled({ id: '../../x', receivedAt: RECEIVED_AT, payload: buildPayload() })).rejects.toThrow(/delivery id/);
+    await expect(
+      w.builds.handleLabeled({
+        id: 'bad-1',
+        receivedAt: RECEIVED_AT,
+        payload: { action: 'labeled' },
+      }),
+    ).rejects.toThrow(/delivery "bad-1": not a well-formed pull_request\.labeled payload/);
+    await expect(
+      w.builds.handleLabeled({ id: '../../x', receivedAt: RECEIVED_AT, payload: buildPayload() }),
+    ).rejects.toThrow(/delivery id/);
     expect(w.slurm.calls).toEqual([]);
   });
 
@@ -252,7 +345,9 @@ describe('a bot:build label', () => {
     expect(w.slurm.calls).toEqual([]);
     const comments = w.github.comments(fixture.repo, 1);
     expect(comments).toHaveLength(1);
-    expect(comments[0].body).toContain(`set by user ${codeSpan(login)}, but this user is not allowed`);
+    expect(comments[0].body).toContain(
+      `set by user ${codeSpan(login)}, but this user is not allowed`,
+    );
     expect(comments[0].body).not.toContain('{build_labeler}');
     expect(existsSync(join(eventDir(w, 'refuse-1'), 'run_001'))).toBe(false);
 
@@ -280,24 +375,34 @@ describe('a bot:build label', () => {
     expect(w.slurm.calls).toEqual([]);
     const [comment, ...more] = w.github.comments(fixture.repo, 4242);
     expect(more).toEqual([]);
-    expect(comment.body).toMatch(/could not fetch the base branch or the head of this pull request/);
+    expect(comment.body).toMatch(
+      /could not fetch the base branch or the head of this pull request/,
+    );
     expect(comment.body).toContain('refs/pull/4242/head');
   });
 
   it('sbatch refusing one target: the other is submitted, and one comment reports the failure with stderr', async () => {
     const slurm = new FakeSlurm();
-    slurm.failNextSubmit('sbatch: error: Batch job submission failed: Invalid feature specification\nsbatch: error: ``` fence in stderr\n');
+    slurm.failNextSubmit(
+      'sbatch: error: Batch job submission failed: Invalid feature specification\nsbatch: error: ``` fence in stderr\n',
+    );
     const w = await world({ slurm });
     await w.deliver({}, 'sbatch-1');
     await w.deliver({}, 'sbatch-1');
     expect(submits(slurm)).toHaveLength(2);
-    expect(slurm.jobs().map((j) => j.workDir)).toEqual([join(eventDir(w, 'sbatch-1'), 'run_001', 'linux_aarch64_generic')]);
+    expect(slurm.jobs().map((j) => j.workDir)).toEqual([
+      join(eventDir(w, 'sbatch-1'), 'run_001', 'linux_aarch64_generic'),
+    ]);
     expect(jobComments(w, '1000')).toHaveLength(1);
-    const failures = w.github.comments(fixture.repo, 1).filter((c) => c.body.includes('could not submit'));
+    const failures = w.github
+      .comments(fixture.repo, 1)
+      .filter((c) => c.body.includes('could not submit'));
     expect(failures).toHaveLength(1);
     expect(failures[0].body).toContain('`x86_64-amd-zen2`');
     // The stderr sits in a fence longer than the backtick run inside it.
-    expect(failures[0].body).toContain('````\nsbatch: error: Batch job submission failed: Invalid feature specification\nsbatch: error: ``` fence in stderr\n````');
+    expect(failures[0].body).toContain(
+      '````\nsbatch: error: Batch job submission failed: Invalid feature specification\nsbatch: error: ``` fence in stderr\n````',
+    );
     expect(w.github.comments()).toHaveLength(2);
   });
 
@@ -319,14 +424,18 @@ describe('a bot:build label', () => {
     expect(readdirSync(w.root).sort()).toEqual(['job_ids', 'jobs']);
     expect(readdirSync(join(w.jobsBaseDir, MONTH))).toEqual(['pr_1']);
     const zen2Dir = join(eventDir(w, 'hostile-1'), 'run_001', 'linux_x86_64_amd_zen2');
-    expect(decode(readFileSync(join(zen2Dir, 'cfg', 'job.cfg'), 'utf8')).pr.base_ref).toBe(hostileBase);
+    expect(decode(readFileSync(join(zen2Dir, 'cfg', 'job.cfg'), 'utf8')).pr.base_ref).toBe(
+      hostileBase,
+    );
     expect(git(['rev-parse', 'HEAD^1'], zen2Dir)).toBe(fixture.baseSha);
     expect(submits(w.slurm)).toHaveLength(2);
 
     // A missing branch whose name is full of backticks: quoted in a fence it cannot close.
     await w.deliver({ base: { ref: `nope\`\`\`\`$(touch\${IFS}${marker})` } }, 'hostile-2');
     expect(existsSync(marker)).toBe(false);
-    const failure = w.github.comments(fixture.repo, 1).find((c) => c.body.includes('could not fetch'));
+    const failure = w.github
+      .comments(fixture.repo, 1)
+      .find((c) => c.body.includes('could not fetch'));
     expect(failure?.body).toMatch(/`````\n[^`]*nope````\$\(touch\$\{IFS\}[^\n]*\n[^]*`````/);
   });
 
@@ -349,7 +458,14 @@ describe('a bot:build label', () => {
     expect(dirs.filter((d) => d.startsWith(eventDir(w, 'conc-a') + '/'))).toHaveLength(2);
     expect(dirs.filter((d) => d.startsWith(eventDir(w, 'conc-b') + '/'))).toHaveLength(2);
     expect(w.github.comments()).toHaveLength(4);
-    expect(readdirSync(join(w.jobsBaseDir, MONTH, 'pr_1')).sort()).toEqual(['1000', '1001', '1002', '1003', 'event_conc-a', 'event_conc-b']);
+    expect(readdirSync(join(w.jobsBaseDir, MONTH, 'pr_1')).sort()).toEqual([
+      '1000',
+      '1001',
+      '1002',
+      '1003',
+      'event_conc-a',
+      'event_conc-b',
+    ]);
   });
 });
 
@@ -362,7 +478,10 @@ class FakeSlurmWithWorkDir extends FakeSlurm {
 }
 
 /** The process "dies" in the first submit: before or after the scheduler queued the job. */
-function crashingSubmit<T extends FakeSlurm>(slurm: T, when: 'before-queueing' | 'after-queueing'): T {
+function crashingSubmit<T extends FakeSlurm>(
+  slurm: T,
+  when: 'before-queueing' | 'after-queueing',
+): T {
   let crashed = false;
   const submit = slurm.submit.bind(slurm);
   slurm.submit = async (req) => {
@@ -380,8 +499,12 @@ describe('kill and restart: handling the delivery again completes it exactly onc
     expect(new Set(w.slurm.jobs().map((j) => j.workDir)).size).toBe(2);
     for (const job of w.slurm.jobs()) expect(jobComments(w, job.id)).toHaveLength(1);
     expect(w.github.comments()).toHaveLength(2);
-    expect(readdirSync(eventDir(w, deliveryId)).filter((n) => n.startsWith('run_'))).toEqual(['run_001']);
-    const progress = JSON.parse(readFileSync(join(eventDir(w, deliveryId), 'progress.json'), 'utf8'));
+    expect(readdirSync(eventDir(w, deliveryId)).filter((n) => n.startsWith('run_'))).toEqual([
+      'run_001',
+    ]);
+    const progress = JSON.parse(
+      readFileSync(join(eventDir(w, deliveryId), 'progress.json'), 'utf8'),
+    );
     expect(progress.done).toBe(true);
     // A third handling does nothing at all.
     const calls = w.slurm.calls.length;
@@ -430,7 +553,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
     expect(submits(w.slurm)).toHaveLength(2);
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(jobComments(w, '1001')).toHaveLength(1);
-    const notices = w.github.comments().filter((c) => c.body.includes('cannot tell whether the scheduler received it'));
+    const notices = w.github
+      .comments()
+      .filter((c) => c.body.includes('cannot tell whether the scheduler received it'));
     expect(notices).toHaveLength(1);
     expect(notices[0].body).toContain('`x86_64-amd-zen2`');
     expect(w.github.comments()).toHaveLength(2);
@@ -469,7 +594,11 @@ describe('kill and restart: handling the delivery again completes it exactly onc
       githubRetries: 0,
       onGitHub: (github) =>
         github.addRoute('POST', '/repos/:owner/:repo/issues/:n/comments', (ctx) => {
-          const comment = github.seedComment(`${ctx.params.owner}/${ctx.params.repo}`, Number(ctx.params.n), (ctx.body as { body: string }).body);
+          const comment = github.seedComment(
+            `${ctx.params.owner}/${ctx.params.repo}`,
+            Number(ctx.params.n),
+            (ctx.body as { body: string }).body,
+          );
           if (lost++ === 0) return { status: 502, body: { message: 'Bad Gateway' } };
           return { status: 201, body: { id: comment.id, body: comment.body } };
         }),
@@ -489,8 +618,14 @@ describe('kill and restart: handling the delivery again completes it exactly onc
       config: { buildenv: { buildPermission: ['bob'] } },
       onGitHub: (github) =>
         github.addRoute('POST', '/repos/:owner/:repo/issues/:n/comments', (ctx) => {
-          github.seedComment(`${ctx.params.owner}/${ctx.params.repo}`, Number(ctx.params.n), (ctx.body as { body: string }).body);
-          return lost++ === 0 ? { status: 502, body: { message: 'Bad Gateway' } } : { status: 500, body: { message: 'posted twice' } };
+          github.seedComment(
+            `${ctx.params.owner}/${ctx.params.repo}`,
+            Number(ctx.params.n),
+            (ctx.body as { body: string }).body,
+          );
+          return lost++ === 0
+            ? { status: 502, body: { message: 'Bad Gateway' } }
+            : { status: 500, body: { message: 'posted twice' } };
         }),
     });
     await expect(w.deliver({}, 'crash-refusal')).rejects.toThrow(/502/);

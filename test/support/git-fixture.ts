@@ -93,7 +93,8 @@ export function createGitFixture(opts: GitFixtureOptions = {}): GitFixture {
   });
   const extra: Record<string, string> = {};
   for (let i = 0; i < (opts.extraFiles ?? 0); i++) {
-    extra[`easyconfigs/${String(i % 500).padStart(3, '0')}/pkg-${i}.eb`] = `name = 'pkg${i}'\nversion = '1.${i}'\n`;
+    extra[`easyconfigs/${String(i % 500).padStart(3, '0')}/pkg-${i}.eb`] =
+      `name = 'pkg${i}'\nversion = '1.${i}'\n`;
   }
   if (opts.extraFiles) write(extra);
   const forkPoint = commit('initial');

@@ -8,7 +8,10 @@ import type {
   GithubConfig,
   JobManagerConfig,
 } from '../../src/config/app-config.js';
-import { defaultJobName, DEFAULT_NO_BUILD_PERMISSION_COMMENT } from '../../src/config/load-config.js';
+import {
+  defaultJobName,
+  DEFAULT_NO_BUILD_PERMISSION_COMMENT,
+} from '../../src/config/load-config.js';
 
 /** An RSA key pair in the formats GitHub uses (PKCS#1 private key), for FakeGitHub and the client. */
 export interface AppKeys {
