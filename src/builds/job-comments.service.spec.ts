@@ -239,12 +239,12 @@ describe('JobCommentsService', () => {
   describe('a GitHub failure', () => {
     it('releases the claim so that the next call creates the comment', async () => {
       // One more failure than the client's retries (3): the whole call fails.
-      fake.failNext(4, { status: 500, method: 'POST', path: /\/issues\/42\/comments$/ });
+      fake.failNext(1, { status: 500, method: 'POST', path: /\/issues\/42\/comments$/ });
 
       await expect(service.ensureComment(job, META, 'first')).rejects.toBeInstanceOf(
         GitHubApiError,
       );
-      expect(fake.requestCount({ method: 'POST', status: 500 })).toBe(4);
+      expect(fake.requestCount({ method: 'POST', status: 500 })).toBe(1);
       expect(fake.comments(REPO, PR)).toHaveLength(0);
       expect(await exists(claimDir)).toBe(false);
       expect((await meta()).commentId).toBeUndefined();

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -17,16 +17,23 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /** Accepts a labeled-PR delivery for `owner/repo#pr` and returns its id. */
-async function acceptPr(pr: number, repo = 'owner/repo', event = 'pull_request'): Promise<string> {
+async function acceptPr(
+  pr: number,
+  repo = 'owner/repo',
+  event = 'pull_request',
+  extra: Record<string, unknown> = {},
+  action = 'labeled',
+): Promise<string> {
   nextId += 1;
   const id = `delivery-${nextId}`;
   const payload = {
-    action: 'labeled',
+    action,
     number: pr,
     pull_request: { number: pr },
     repository: { full_name: repo },
+    ...extra,
   };
-  await inbox.accept({ id, event, action: 'labeled', payload, receivedAt: new Date() });
+  await inbox.accept({ id, event, action, payload, receivedAt: new Date() });
   return id;
 }
 
@@ -215,5 +222,88 @@ describe('EventDispatcher', () => {
 
     expect(handled).toEqual([]);
     expect((await inbox.counts()).pending).toBe(1);
+  });
+
+  it('once started, runs accepted deliveries without notify() and without listing the inbox', async () => {
+    const handled: string[] = [];
+    dispatcher.on('pull_request', 'labeled', async (d) => void handled.push(d.id));
+    await dispatcher.drain(); // started, as onApplicationBootstrap does
+    const ids = [await acceptPr(1)];
+    // A file only a listing would notice (and move aside): it stays put while deliveries flow.
+    await writeFile(join(stateDir, 'inbox/pending/not-json.json'), 'garbage');
+    ids.push(await acceptPr(2), await acceptPr(1));
+    for (let waited = 0; handled.length < 3 && waited < 2000; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+
+    expect(handled.sort()).toEqual([...ids].sort());
+    expect(await readdir(join(stateDir, 'inbox/pending'))).toEqual(['not-json.json']);
+    await dispatcher.drain(); // a listing: now it is set aside
+    expect(await readdir(join(stateDir, 'inbox/pending'))).toEqual([]);
+  });
+
+  it('reads a queued delivery from disk when its handler starts, not when it was accepted', async () => {
+    const gate = deferred();
+    const seen: unknown[] = [];
+    dispatcher.on('pull_request', 'labeled', async (d) => {
+      seen.push(d.payload.note);
+      await gate.promise;
+    });
+    await dispatcher.drain();
+    await acceptPr(3, 'owner/repo', 'pull_request', { note: 'first' });
+    const second = await acceptPr(3, 'owner/repo', 'pull_request', { note: 'as accepted' });
+    // While the first holds the lane, change what is on disk for the second.
+    const path = join(stateDir, `inbox/pending/${second}.json`);
+    const stored = JSON.parse(await readFile(path, 'utf8'));
+    await writeFile(
+      path,
+      JSON.stringify({ ...stored, payload: { ...stored.payload, note: 'on disk' } }),
+    );
+    gate.resolve();
+    await dispatcher.drain();
+
+    expect(seen).toEqual(['first', 'on disk']);
+  });
+
+  it('marks deliveries nobody handles done without waiting behind their PR', async () => {
+    const gate = deferred();
+    dispatcher.on('pull_request', 'labeled', () => gate.promise);
+    await dispatcher.drain();
+    await acceptPr(4);
+    const opened = await acceptPr(4, 'owner/repo', 'pull_request', {}, 'opened');
+    for (let waited = 0; (await inbox.counts()).done < 1 && waited < 2000; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+
+    expect(await inbox.counts()).toEqual({ pending: 1, failed: 0, done: 1 });
+    expect(
+      await inbox.accept({
+        id: opened,
+        event: 'pull_request',
+        payload: {},
+        receivedAt: new Date(),
+      }),
+    ).toBe('duplicate');
+    gate.resolve();
+    await dispatcher.drain();
+    expect(await inbox.counts()).toEqual({ pending: 0, failed: 0, done: 2 });
+  });
+
+  it('keeps arrival order in a PR when a later delivery is stored before an earlier one', async () => {
+    const order: string[] = [];
+    dispatcher.on('pull_request', 'labeled', async (d) => void order.push(d.id));
+    await dispatcher.drain();
+    const pairs: string[][] = [];
+    for (let pr = 1; pr <= 10; pr += 1) {
+      // Started in this order; the big one usually finishes storing last.
+      const big = acceptPr(pr, 'owner/race', 'pull_request', { body: 'x'.repeat(4_000_000) });
+      const small = acceptPr(pr, 'owner/race');
+      pairs.push([await big, await small]);
+    }
+    await dispatcher.drain();
+
+    for (const pair of pairs) {
+      expect(order.filter((id) => pair.includes(id))).toEqual(pair);
+    }
   });
 });

@@ -18,10 +18,30 @@ export type DeliveryHandler = (delivery: InboxEntry) => Promise<void>;
 /** Pull requests handled at the same time; each may clone repositories and call sbatch. */
 export const MAX_CONCURRENT_LANES = 4;
 
+/**
+ * Deliveries without a handler being marked done at the same time. Small, so that this
+ * bookkeeping never crowds the disk work of accepting new deliveries (both share libuv's pool).
+ */
+export const MAX_CONCURRENT_IGNORED = 2;
+
 /** How long shutdown waits for running handlers; unfinished deliveries resume at the next start. */
 export const SHUTDOWN_GRACE_MS = 20_000;
 
-type Outcome = 'done' | 'ignored' | 'failed' | 'unrecorded';
+type Outcome = 'done' | 'ignored' | 'failed' | 'unrecorded' | 'vanished';
+
+/**
+ * What a queued delivery costs in memory: ids and routing only. The payload stays on disk until
+ * its handler starts, so a backlog of thousands of 25 KB deliveries stays small.
+ */
+interface Ticket {
+  readonly id: string;
+  readonly event: string;
+  readonly action?: string;
+  readonly sequence: number;
+  readonly lane: string;
+  readonly repo?: string;
+  readonly pr?: number;
+}
 
 /**
  * Runs handlers for inbox deliveries in the background, after the webhook has been answered.
@@ -31,35 +51,66 @@ type Outcome = 'done' | 'ignored' | 'failed' | 'unrecorded';
  * MAX_CONCURRENT_LANES at once. Deliveries not about a PR or issue each get their own lane.
  * Handlers are looked up by event and action, then by event and '*'. A delivery is marked done
  * only after its handler resolves, so anything left pending by a crash runs again at start-up.
+ * Deliveries nobody handles skip the lanes: they are only marked done, a few at a time.
+ *
+ * New deliveries come from the Inbox as it stores them (AcceptObserver), once the dispatcher has
+ * started (onApplicationBootstrap, or the first notify() or drain()); the inbox directory is
+ * listed only then and on later notify() and drain() calls, to pick up what no observer saw.
  */
 @Injectable()
 export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly handlers = new Map<string, DeliveryHandler[]>();
-  /** Lane key → deliveries waiting in that lane, in arrival order. */
-  private readonly lanes = new Map<string, InboxEntry[]>();
+  /** Lane key → deliveries waiting in that lane, in sequence order. */
+  private readonly lanes = new Map<string, Ticket[]>();
+  /** Lanes with deliveries waiting and none running, longest waiting first. */
+  private readonly ready = new Set<string>();
   /** Lane keys with a delivery running. */
   private readonly running = new Set<string>();
-  private readonly runningIds = new Set<string>();
-  /** Delivery ids queued, running, or finished but possibly still listed by an in-flight scan. */
+  /** Deliveries without a handler, waiting to be marked done. */
+  private ignored: Ticket[] = [];
+  private ignoredRunning = 0;
+  /** Ids queued or running: whatever a scan lists again is not queued twice. */
   private readonly tracked = new Set<string>();
+  /** Ids finished while a scan was listing: that listing may still return them. */
+  private readonly finishedDuringScan = new Set<string>();
+  /** Ids whose outcome could not be recorded: left pending on disk for the next start. */
+  private readonly unrecorded = new Set<string>();
   private scanning?: Promise<void>;
+  /** A scan is listing the inbox: it may still find deliveries older than those queued. */
+  private listing = false;
   private rescanRequested = false;
+  private pumpScheduled = false;
+  /** Set by the first scan (bootstrap, notify, drain): only then are all handlers registered. */
+  private started = false;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly inbox: Inbox) {}
+  constructor(private readonly inbox: Inbox) {
+    inbox.observe({
+      // Before the start, routing could miss handlers still to be registered: the first scan
+      // picks these deliveries up instead.
+      accepted: (entry) => (this.started ? this.admit(ticketOf(entry)) : undefined),
+      // An older delivery finished storing: a newer one of its PR may now start.
+      settled: () => this.schedulePump(),
+    });
+  }
 
   /**
    * Registers a handler for `event` (X-GitHub-Event) and `action` (payload.action, or '*' for any).
-   * Register in onModuleInit: deliveries left from a previous run are resumed at bootstrap.
+   * Register in onModuleInit: deliveries are routed (handled or ignored) when they are queued, and
+   * those left from a previous run are queued at bootstrap.
    */
   on(event: string, action: string, handler: DeliveryHandler): void {
     const key = `${event}.${action}`;
     this.handlers.set(key, [...(this.handlers.get(key) ?? []), handler]);
   }
 
-  /** A delivery was accepted: pick it up in the background. Never throws, never waits. */
+  /**
+   * Looks for pending deliveries not queued yet (those stored while no dispatcher was listening,
+   * or put back by hand). Accepted deliveries need no call: the Inbox announces them. Never
+   * throws, never waits.
+   */
   notify(): void {
     if (!this.stopped) {
       void this.scan();
@@ -79,12 +130,14 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   /** Starts no new deliveries; queued ones stay pending on disk for the next start. */
   stop(): void {
     this.stopped = true;
-    for (const queue of this.lanes.values()) {
-      for (const entry of queue) {
-        this.tracked.delete(entry.id);
+    for (const queue of [...this.lanes.values(), this.ignored]) {
+      for (const ticket of queue) {
+        this.tracked.delete(ticket.id);
       }
     }
     this.lanes.clear();
+    this.ready.clear();
+    this.ignored = [];
     this.settleIdle();
   }
 
@@ -114,14 +167,19 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     clearTimeout(timer);
     if (timedOut) {
       this.logger.warn(
-        `${this.running.size} deliveries still running after ${SHUTDOWN_GRACE_MS} ms; ` +
-          'they stay pending and resume at the next start',
+        `${this.running.size + this.ignoredRunning} deliveries still running after ` +
+          `${SHUTDOWN_GRACE_MS} ms; they stay pending and resume at the next start`,
       );
     }
   }
 
   private isIdle(): boolean {
-    return !this.scanning && this.running.size === 0 && (this.stopped || this.lanes.size === 0);
+    return (
+      !this.scanning &&
+      this.running.size === 0 &&
+      this.ignoredRunning === 0 &&
+      (this.stopped || (this.lanes.size === 0 && this.ignored.length === 0))
+    );
   }
 
   private settleIdle(): void {
@@ -134,8 +192,60 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     }
   }
 
+  private isKnown(id: string): boolean {
+    return this.tracked.has(id) || this.finishedDuringScan.has(id) || this.unrecorded.has(id);
+  }
+
+  private handlersFor(ticket: Ticket): DeliveryHandler[] {
+    return [
+      ...(this.handlers.get(`${ticket.event}.${ticket.action ?? ''}`) ?? []),
+      ...(this.handlers.get(`${ticket.event}.*`) ?? []),
+    ];
+  }
+
+  /** Queues a delivery once, however many times it is announced or listed. */
+  private admit(ticket: Ticket): void {
+    if (this.stopped || this.isKnown(ticket.id)) {
+      return;
+    }
+    this.tracked.add(ticket.id);
+    if (this.handlersFor(ticket).length === 0) {
+      this.ignored.push(ticket);
+    } else {
+      const queue = this.lanes.get(ticket.lane) ?? [];
+      // From the back: deliveries nearly always come in sequence order.
+      let at = queue.length;
+      while (at > 0 && queue[at - 1].sequence > ticket.sequence) {
+        at -= 1;
+      }
+      queue.splice(at, 0, ticket);
+      this.lanes.set(ticket.lane, queue);
+      if (!this.running.has(ticket.lane)) {
+        this.ready.add(ticket.lane);
+      }
+    }
+    this.schedulePump();
+  }
+
+  /**
+   * Starts work on the next tick rather than at once: admit() runs inside Inbox.accept(), and the
+   * webhook's answer must not wait for the synchronous start of a handler.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopped) {
+      return;
+    }
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+      this.settleIdle();
+    });
+  }
+
   /** Lists the inbox and queues what is new; calls arriving mid-scan fold into one more pass. */
   private scan(): Promise<void> {
+    this.started = true;
     if (this.scanning) {
       this.rescanRequested = true;
       return this.scanning;
@@ -148,157 +258,219 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     try {
       do {
         this.rescanRequested = false;
-        let entries: InboxEntry[];
+        // Anything finished before this pass lists the directory is no longer there.
+        this.finishedDuringScan.clear();
+        const found: Ticket[] = [];
+        this.listing = true;
         try {
-          entries = await this.inbox.pending();
+          for await (const entry of this.inbox.scanPending((id) => this.isKnown(id))) {
+            if (this.stopped) {
+              return;
+            }
+            found.push(ticketOf(entry));
+          }
         } catch (error) {
           this.logger.error(`cannot list pending deliveries: ${errorMessage(error)}`);
           return;
+        } finally {
+          this.listing = false;
         }
         if (this.stopped) {
           return;
         }
-        this.enqueue(entries);
+        found.sort((a, b) => a.sequence - b.sequence || a.id.localeCompare(b.id));
+        for (const ticket of found) {
+          this.admit(ticket);
+        }
         this.pump();
       } while (this.rescanRequested && !this.stopped);
     } finally {
       // In the same synchronous step as the last rescan check, so no notify() can fall between.
       this.scanning = undefined;
+      this.finishedDuringScan.clear();
+      this.pump(); // whatever waited for the listing, also if it ended early
       this.settleIdle();
     }
   }
 
-  private enqueue(entries: InboxEntry[]): void {
-    const listed = new Set(entries.map((e) => e.id));
-    const active = new Set<string>();
-    for (const queue of this.lanes.values()) {
-      queue.forEach((e) => active.add(e.id));
-    }
-    // Forget finished ids once no listing can return them any more (scans never overlap).
-    for (const id of this.tracked) {
-      if (!listed.has(id) && !active.has(id) && !this.runningIds.has(id)) {
-        this.tracked.delete(id);
-      }
-    }
-    for (const entry of entries) {
-      if (this.tracked.has(entry.id)) {
-        continue;
-      }
-      this.tracked.add(entry.id);
-      const key = laneKey(entry);
-      const queue = this.lanes.get(key) ?? [];
-      // Keep sequence order even if a slower accept() of an earlier delivery landed later.
-      const at = queue.findIndex((queued) => queued.sequence > entry.sequence);
-      queue.splice(at === -1 ? queue.length : at, 0, entry);
-      this.lanes.set(key, queue);
-    }
-  }
-
   private pump(): void {
-    for (const [key, queue] of this.lanes) {
-      if (this.stopped || this.running.size >= MAX_CONCURRENT_LANES) {
+    if (this.stopped) {
+      return;
+    }
+    while (this.ignoredRunning < MAX_CONCURRENT_IGNORED && this.ignored.length > 0) {
+      this.runIgnored(this.ignored.shift()!);
+    }
+    if (this.listing) {
+      return; // the scan's end pumps again, with what it found queued in order
+    }
+    // A delivery stored after one still being stored may be older: it waits for that one.
+    const horizon = this.inbox.oldestAcceptInFlight() ?? Number.POSITIVE_INFINITY;
+    for (const key of this.ready) {
+      if (this.running.size >= MAX_CONCURRENT_LANES) {
         return;
       }
-      if (this.running.has(key)) {
+      const queue = this.lanes.get(key);
+      if (!queue || queue.length === 0) {
+        this.ready.delete(key);
+        this.lanes.delete(key);
         continue;
       }
-      const entry = queue.shift();
+      if (queue[0].sequence > horizon) {
+        continue; // that accept's settled() pumps again
+      }
+      this.ready.delete(key);
+      const ticket = queue.shift()!;
       if (queue.length === 0) {
         this.lanes.delete(key);
       }
-      if (entry) {
-        this.run(key, entry);
-      }
+      this.run(key, ticket);
     }
   }
 
-  private run(key: string, entry: InboxEntry): void {
+  private run(key: string, ticket: Ticket): void {
     this.running.add(key);
-    this.runningIds.add(entry.id);
-    void this.process(entry).finally(() => {
+    void this.process(ticket).finally(() => {
       this.running.delete(key);
-      this.runningIds.delete(entry.id);
+      this.finished(ticket.id);
+      if (this.lanes.has(key)) {
+        this.ready.add(key);
+      }
       this.pump();
       this.settleIdle();
     });
   }
 
-  private async process(entry: InboxEntry): Promise<void> {
+  private runIgnored(ticket: Ticket): void {
+    this.ignoredRunning += 1;
+    void this.ignore(ticket).finally(() => {
+      this.ignoredRunning -= 1;
+      this.finished(ticket.id);
+      this.pump();
+      this.settleIdle();
+    });
+  }
+
+  private finished(id: string): void {
+    this.tracked.delete(id);
+    if (this.scanning) {
+      this.finishedDuringScan.add(id);
+    }
+  }
+
+  private async process(ticket: Ticket): Promise<void> {
     const started = performance.now();
-    const handlers = [
-      ...(this.handlers.get(`${entry.event}.${entry.action ?? ''}`) ?? []),
-      ...(this.handlers.get(`${entry.event}.*`) ?? []),
-    ];
+    let entry: InboxEntry | undefined;
+    try {
+      entry = await this.inbox.read(ticket.id);
+    } catch (error) {
+      this.unrecorded.add(ticket.id);
+      this.logger.error(
+        `delivery ${ticket.id}: cannot read ${this.inbox.dir}/pending/${ticket.id}.json ` +
+          `(${errorMessage(error)}); it will run at the next start: check the state directory`,
+      );
+      return;
+    }
+    if (!entry) {
+      // Removed or quarantined since it was queued (the Inbox logged why): nothing to run.
+      this.logOutcome(ticket, 'vanished', started);
+      return;
+    }
     let outcome: Outcome;
     let failure: unknown;
     try {
-      if (handlers.length === 0) {
-        this.logUnhandled(entry);
-        outcome = 'ignored';
-      } else {
-        for (const handler of handlers) {
-          await handler(entry);
-        }
-        outcome = 'done';
+      for (const handler of this.handlersFor(ticket)) {
+        await handler(entry);
       }
+      outcome = 'done';
     } catch (error) {
       outcome = 'failed';
       failure = error;
       this.logger.error(
-        `delivery ${entry.id} (${describe(entry)}) failed: ${errorMessage(error)}; ` +
-          `kept in ${this.inbox.dir}/failed/${entry.id}.json`,
+        `delivery ${ticket.id} (${describe(ticket)}) failed: ${errorMessage(error)}; ` +
+          `kept in ${this.inbox.dir}/failed/${ticket.id}.json`,
         (error as Error | undefined)?.stack,
       );
     }
+    await this.record(ticket, outcome, failure, started);
+  }
+
+  private async ignore(ticket: Ticket): Promise<void> {
+    const started = performance.now();
+    let payload: Record<string, unknown> | undefined;
+    if (ticket.event === 'ping' || ticket.event.startsWith('installation')) {
+      // Rare, and operators look for them in the log: worth reading the payload for.
+      payload = (await this.inbox.read(ticket.id).catch(() => undefined))?.payload;
+    }
+    this.logUnhandled(ticket, payload);
+    await this.record(ticket, 'ignored', undefined, started);
+  }
+
+  private async record(
+    ticket: Ticket,
+    outcome: Outcome,
+    failure: unknown,
+    started: number,
+  ): Promise<void> {
     try {
       if (outcome === 'failed') {
-        await this.inbox.markFailed(entry.id, failure);
+        await this.inbox.markFailed(ticket.id, failure);
       } else {
-        await this.inbox.markDone(entry.id);
+        await this.inbox.markDone(ticket.id);
       }
     } catch (error) {
       // Left pending on disk, so the next start runs it again; handlers are idempotent for this.
       outcome = 'unrecorded';
+      this.unrecorded.add(ticket.id);
       this.logger.error(
-        `delivery ${entry.id}: cannot record its outcome in ${this.inbox.dir} (${errorMessage(error)}); ` +
+        `delivery ${ticket.id}: cannot record its outcome in ${this.inbox.dir} (${errorMessage(error)}); ` +
           'it will run again at the next start: check that the state directory is writable',
       );
     }
-    const repo = repositoryOf(entry.payload) ?? '-';
-    const pr = pullRequestNumberOf(entry.payload);
+    this.logOutcome(ticket, outcome, started);
+  }
+
+  private logOutcome(ticket: Ticket, outcome: Outcome, started: number): void {
     const ms = Math.round(performance.now() - started);
     this.logger.log(
-      `delivery ${entry.id} ${describe(entry)} repo=${repo} pr=${pr ?? '-'} outcome=${outcome} ${ms}ms`,
+      `delivery ${ticket.id} ${describe(ticket)} repo=${ticket.repo ?? '-'} pr=${ticket.pr ?? '-'} ` +
+        `outcome=${outcome} ${ms}ms`,
     );
   }
 
-  private logUnhandled(entry: InboxEntry): void {
-    const payload = entry.payload;
-    if (entry.event === 'ping') {
+  private logUnhandled(ticket: Ticket, payload: Record<string, unknown> | undefined): void {
+    if (ticket.event === 'ping') {
+      const hook = payload?.hook_id;
       this.logger.log(
-        `ping from GitHub (hook ${typeof payload.hook_id === 'number' ? payload.hook_id : '?'}): ` +
-          'webhook reaches the bot',
+        `ping from GitHub (hook ${typeof hook === 'number' ? hook : '?'}): webhook reaches the bot`,
       );
-    } else if (entry.event.startsWith('installation')) {
-      const account = (payload.installation as { account?: { login?: unknown } } | undefined)
+    } else if (ticket.event.startsWith('installation')) {
+      const account = (payload?.installation as { account?: { login?: unknown } } | undefined)
         ?.account;
       this.logger.log(
-        `${describe(entry)} for account ${typeof account?.login === 'string' ? account.login : '?'}: ` +
+        `${describe(ticket)} for account ${typeof account?.login === 'string' ? account.login : '?'}: ` +
           'no action needed',
       );
     } else {
-      this.logger.debug(`delivery ${entry.id}: no handler for ${describe(entry)}`);
+      this.logger.debug(`delivery ${ticket.id}: no handler for ${describe(ticket)}`);
     }
   }
 }
 
-function describe(entry: InboxEntry): string {
-  return entry.action ? `${entry.event}.${entry.action}` : entry.event;
+function describe(ticket: Ticket): string {
+  return ticket.action ? `${ticket.event}.${ticket.action}` : ticket.event;
 }
 
 /** Deliveries about the same PR share a lane; everything else runs independently. */
-function laneKey(entry: InboxEntry): string {
+function ticketOf(entry: InboxEntry): Ticket {
   const repo = repositoryOf(entry.payload);
-  const number = pullRequestNumberOf(entry.payload);
-  return repo !== undefined && number !== undefined ? `${repo}#${number}` : `delivery:${entry.id}`;
+  const pr = pullRequestNumberOf(entry.payload);
+  return {
+    id: entry.id,
+    event: entry.event,
+    ...(entry.action === undefined ? {} : { action: entry.action }),
+    sequence: entry.sequence,
+    lane: repo !== undefined && pr !== undefined ? `${repo}#${pr}` : `delivery:${entry.id}`,
+    ...(repo === undefined ? {} : { repo }),
+    ...(pr === undefined ? {} : { pr }),
+  };
 }

@@ -137,6 +137,9 @@ export class GitHubClient {
         repo: name,
         issue_number: issueNumber,
         body,
+        // Not retried on 5xx: GitHub may have created the comment before failing to answer, and
+        // a blind retry would post it twice. Callers retry later by searching the job marker first.
+        request: { retries: 0 },
       });
       return { id: data.id, body: data.body ?? '' };
     });

@@ -42,7 +42,11 @@ describe('Inbox.accept', () => {
       payload: { note: 'payload of d-1' },
       receivedAt: '2024-05-01T10:00:00.000Z',
     });
-    expect(await readdir(join(stateDir, 'inbox/tmp'))).toEqual([]);
+    // Nothing else: no temporary file, no second copy.
+    const files = (await readdir(join(stateDir, 'inbox'), { recursive: true, withFileTypes: true }))
+      .filter((d) => d.isFile())
+      .map((d) => join(d.parentPath, d.name));
+    expect(files).toEqual([join(stateDir, 'inbox/pending/d-1.json')]);
   });
 
   it('answers duplicate for a second delivery with the same id and keeps the first one', async () => {
@@ -66,6 +70,21 @@ describe('Inbox.accept', () => {
     expect(results.filter((r) => r === 'accepted')).toHaveLength(1);
     expect(results.filter((r) => r === 'duplicate')).toHaveLength(19);
     expect((await first.pending()).map((e) => e.id)).toEqual(['same-id']);
+  });
+
+  it('stores the payload text as received, still as one JSON document', async () => {
+    const inbox = inboxAt();
+    const text = '\n{ "action" : "labeled",\n  "title": "caf\\u00e9 \u{1F680}" }  \n';
+    const payload = JSON.parse(text) as Record<string, unknown>;
+    await inbox.accept(delivery('raw-1', { payload, payloadJson: Buffer.from(text) }));
+
+    const file = await readFile(join(stateDir, 'inbox/pending/raw-1.json'), 'utf8');
+    expect(file).toContain(text);
+    expect(JSON.parse(file)).toMatchObject({
+      id: 'raw-1',
+      payload: { title: 'caf\u00e9 \u{1F680}' },
+    });
+    expect((await inboxAt().read('raw-1'))?.payload).toEqual(payload);
   });
 
   it('refuses ids that could escape the inbox directory', async () => {
@@ -104,6 +123,9 @@ describe('Inbox.pending', () => {
 
     expect((await inbox.pending()).map((e) => e.id)).toEqual(['good']);
     expect(await inbox.counts()).toEqual({ pending: 1, failed: 1, done: 0 });
+    // Set aside under a name that does not turn GitHub's copy into a duplicate.
+    expect(await inbox.accept(delivery('broken'))).toBe('accepted');
+    expect((await inbox.pending()).map((e) => e.id)).toEqual(['good', 'broken']);
   });
 });
 
@@ -118,6 +140,13 @@ describe('Inbox.markDone / markFailed', () => {
     expect((await stat(join(stateDir, 'inbox/done/d-1'))).size).toBeLessThan(200);
     expect(await inbox.accept(delivery('d-1'))).toBe('duplicate');
     expect(await inboxAt().accept(delivery('d-1'))).toBe('duplicate');
+  });
+
+  it('markDone of a delivery that is not pending still remembers its id', async () => {
+    const inbox = inboxAt();
+    await inbox.markDone('never-pending');
+    expect(await inbox.counts()).toEqual({ pending: 0, failed: 0, done: 1 });
+    expect(await inbox.accept(delivery('never-pending'))).toBe('duplicate');
   });
 
   it('markFailed keeps the delivery and the error message, out of pending, and stays duplicate', async () => {
@@ -149,19 +178,64 @@ describe('Inbox.markDone / markFailed', () => {
 });
 
 describe('Inbox start-up recovery', () => {
-  it('settles a delivery caught between two states and removes unacknowledged temp files', async () => {
+  it('settles a delivery caught between two states and removes temp files of older versions', async () => {
     const inbox = inboxAt();
     await inbox.accept(delivery('half-done'));
     await inbox.accept(delivery('still-pending'));
     // A crash inside markDone after the tombstone was written, before pending/ was cleaned up.
     await mkdir(join(stateDir, 'inbox/done'), { recursive: true });
     await writeFile(join(stateDir, 'inbox/done/half-done'), '{}');
+    await mkdir(join(stateDir, 'inbox/tmp'), { recursive: true });
     await writeFile(join(stateDir, 'inbox/tmp/lost.abc.json'), '{"id":"lo');
 
     const restarted = inboxAt();
     expect((await restarted.pending()).map((e) => e.id)).toEqual(['still-pending']);
     expect(await restarted.counts()).toEqual({ pending: 1, failed: 0, done: 1 });
     await expect(readdir(join(stateDir, 'inbox/tmp'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('stores a redelivery over a half-written file left by a crashed process, keeping it aside', async () => {
+    const before = inboxAt();
+    await before.accept(delivery('kept'));
+    // The process died between creating pending/cut.json and finishing it: never acknowledged.
+    const cut = join(stateDir, 'inbox/pending/cut.json');
+    const full = JSON.stringify({ ...delivery('cut'), sequence: 1 });
+    await writeFile(cut, full.slice(0, full.length / 2));
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(cut, longAgo, longAgo);
+
+    const restarted = inboxAt();
+    expect(await restarted.accept(delivery('cut', { payload: { note: 'from GitHub' } }))).toBe(
+      'accepted',
+    );
+    expect(await restarted.accept(delivery('kept'))).toBe('duplicate');
+    const stored = await restarted.read('cut');
+    expect(stored?.payload).toEqual({ note: 'from GitHub' });
+    // The remains stay visible to the operator.
+    expect(await readFile(join(stateDir, 'inbox/failed/cut.unreadable.json'), 'utf8')).toBe(
+      full.slice(0, full.length / 2),
+    );
+  });
+
+  it('answers duplicate, and leaves the file alone, while another process is still writing it', async () => {
+    const inbox = inboxAt();
+    await inbox.pending(); // start-up is over
+    await mkdir(join(stateDir, 'inbox/pending'), { recursive: true });
+    await writeFile(join(stateDir, 'inbox/pending/busy.json'), '{"id":"busy","ev');
+
+    expect(await inbox.accept(delivery('busy'))).toBe('duplicate');
+    expect(await readFile(join(stateDir, 'inbox/pending/busy.json'), 'utf8')).toBe(
+      '{"id":"busy","ev',
+    );
+  });
+
+  it('drops the payload of a tombstone whose markDone was cut short', async () => {
+    await mkdir(join(stateDir, 'inbox/done'), { recursive: true });
+    await writeFile(join(stateDir, 'inbox/done/cut-short'), 'x'.repeat(30_000));
+
+    const restarted = inboxAt();
+    expect(await restarted.accept(delivery('cut-short'))).toBe('duplicate');
+    expect((await stat(join(stateDir, 'inbox/done/cut-short'))).size).toBe(0);
   });
 
   it(`forgets tombstones older than ${DONE_RETENTION_DAYS} days and keeps recent ones`, async () => {

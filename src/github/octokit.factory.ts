@@ -249,10 +249,12 @@ function attemptLogging(octokit: CoreOctokit, octokitOptions: OctokitOptions): o
         const what = describeRequest(octokit, options, cfg.apiUrl);
         const cause =
           e.response === undefined ? `network error (${e.message})` : `${e.status} ${e.message}`;
-        if (attempt <= cfg.retries) {
+        const perRequest = (options.request as { retries?: number }).retries;
+        const retries = perRequest ?? cfg.retries;
+        if (attempt <= retries) {
           cfg.logger.warn(
             redactSecrets(
-              `${what} failed: ${cause}; attempt ${attempt}/${cfg.retries + 1}, ` +
+              `${what} failed: ${cause}; attempt ${attempt}/${retries + 1}, ` +
                 `retrying in ${attempt * attempt * cfg.baseMs} ms`,
             ),
           );

@@ -1,7 +1,15 @@
-import { Controller, Inject, Logger, Post, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import {
+  Controller,
+  Inject,
+  Logger,
+  Post,
+  Req,
+  Res,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { EventDispatcher } from './event-dispatcher.js';
 import { DELIVERY_ID_PATTERN, Inbox } from './inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
 import { verifySignature } from './webhook-signature.js';
@@ -23,30 +31,83 @@ interface Reply {
 
 const reject = (status: number, error: string): Reply => ({ status, body: { error } });
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+function peer(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'an unknown address';
+}
+
+/** The request the route below serves (`@Post()` on the root path). */
+function isWebhookPost(req: IncomingMessage): boolean {
+  return req.method === 'POST' && (req.url === '/' || req.url?.startsWith('/?') === true);
+}
+
+const servedFirst = new WeakSet<Server>();
+
+/**
+ * Makes `server` hand requests that `matches` to `handle` before its other request listeners (the
+ * framework) ever see them; everything else goes on as before.
+ */
+function serveFirst(
+  server: Server,
+  matches: (req: IncomingMessage) => boolean,
+  handle: RequestListener,
+): void {
+  if (servedFirst.has(server)) {
+    return;
+  }
+  servedFirst.add(server);
+  const others = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (matches(req)) {
+      handle(req, res);
+      return;
+    }
+    for (const listener of others) {
+      listener.call(server, req, res);
+    }
+  });
 }
 
 /**
  * GitHub webhook endpoint. Verifies, stores and acknowledges; all the work happens later in the
  * EventDispatcher, because GitHub waits at most 10 s for an answer and does not redeliver by itself.
+ * The Inbox hands each stored delivery to the dispatcher itself (AcceptObserver), so nothing here
+ * lists or rereads the inbox.
  *
  * Needs the app created with `bodyParser: false`: the signature covers the raw bytes, and the body
  * is read here with a size limit.
+ *
+ * At bootstrap, `POST /` is routed to this controller ahead of Express: Express's per-request
+ * work (request and response decoration, the middleware chain) cost more CPU than a bare node:http
+ * server's whole request on the 2-core bench machine, and the webhook needs none of it. This is
+ * what Octokit's `createNodeMiddleware` does too. The Nest route below serves the same handler
+ * should the HTTP server not be node:http's.
  */
 @Controller()
-export class WebhookController {
+export class WebhookController implements OnApplicationBootstrap {
   private readonly logger = new Logger(WebhookController.name);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'github'>,
     private readonly inbox: Inbox,
-    private readonly dispatcher: EventDispatcher,
+    private readonly adapterHost: HttpAdapterHost,
   ) {}
 
+  onApplicationBootstrap(): void {
+    // Absent in an application context without HTTP (the job-manager command).
+    const server: unknown = this.adapterHost.httpAdapter?.getHttpServer();
+    if (isNodeServer(server)) {
+      serveFirst(server, isWebhookPost, (req, res) => void this.receive(req, res));
+    }
+  }
+
   @Post()
-  async receive(@Req() req: Request, @Res() res: Response): Promise<void> {
+  async receive(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
     const receivedAt = new Date();
     let reply: Reply;
     try {
@@ -56,18 +117,18 @@ export class WebhookController {
       reply = reject(500, 'internal error');
     }
     if (!res.headersSent && !res.destroyed) {
-      res.status(reply.status).json(reply.body);
+      const body = JSON.stringify(reply.body);
+      res.writeHead(reply.status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
       // Refused before or while reading (413, 415, 503): answer now, without buffering the rest.
       discardRest(req, MAX_BODY_BYTES);
     }
-    if (reply.status === 202) {
-      // After the answer is on its way (processing must not delay GitHub's 10 s deadline), and
-      // even if the client has gone: the delivery is stored and must be processed.
-      this.dispatcher.notify();
-    }
   }
 
-  private async intake(req: Request, receivedAt: Date): Promise<Reply> {
+  private async intake(req: IncomingMessage, receivedAt: Date): Promise<Reply> {
     if (this.inbox.closed) {
       return reject(503, 'shutting down');
     }
@@ -81,10 +142,10 @@ export class WebhookController {
       raw = await readBody(req, MAX_BODY_BYTES);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
-        this.logger.warn(`rejected a webhook body over ${MAX_BODY_BYTES} bytes from ${req.ip}`);
+        this.logger.warn(`rejected a webhook body over ${MAX_BODY_BYTES} bytes from ${peer(req)}`);
         return reject(413, `body exceeds ${MAX_BODY_BYTES} bytes`);
       }
-      this.logger.warn(`could not read a webhook body from ${req.ip}: ${errorMessage(error)}`);
+      this.logger.warn(`could not read a webhook body from ${peer(req)}: ${errorMessage(error)}`);
       return reject(400, 'could not read the body');
     }
 
@@ -100,14 +161,14 @@ export class WebhookController {
     const signature = header(req, 'x-hub-signature-256');
     if (!signature) {
       this.logger.warn(
-        `delivery without X-Hub-Signature-256 from ${req.ip}: set a webhook secret in the ` +
+        `delivery without X-Hub-Signature-256 from ${peer(req)}: set a webhook secret in the ` +
           'GitHub App settings (the same value as GITHUB_APP_SECRET_TOKEN)',
       );
       return reject(401, 'missing X-Hub-Signature-256');
     }
     if (!verifySignature(secret, raw, signature)) {
       this.logger.warn(
-        `signature mismatch from ${req.ip}: check that GITHUB_APP_SECRET_TOKEN matches the ` +
+        `signature mismatch from ${peer(req)}: check that GITHUB_APP_SECRET_TOKEN matches the ` +
           "App's webhook secret",
       );
       return reject(401, 'signature mismatch');
@@ -122,16 +183,17 @@ export class WebhookController {
       return reject(400, 'missing or invalid X-GitHub-Delivery');
     }
 
-    const payload = parsePayload(mediaType, raw);
-    if (typeof payload === 'string') {
-      this.logger.warn(`delivery ${id} (${event}) refused: ${payload}`);
-      return reject(400, payload);
+    const parsed = parsePayload(mediaType, raw);
+    if (typeof parsed === 'string') {
+      this.logger.warn(`delivery ${id} (${event}) refused: ${parsed}`);
+      return reject(400, parsed);
     }
+    const { payload, payloadJson } = parsed;
     const action = typeof payload.action === 'string' ? payload.action : undefined;
 
     let verdict: 'accepted' | 'duplicate';
     try {
-      verdict = await this.inbox.accept({ id, event, action, payload, receivedAt });
+      verdict = await this.inbox.accept({ id, event, action, payload, payloadJson, receivedAt });
     } catch (error) {
       this.logger.error(
         `delivery ${id} (${event}) could not be stored in ${this.inbox.dir}: ${errorMessage(error)}; ` +
@@ -148,9 +210,25 @@ export class WebhookController {
   }
 }
 
-/** The payload object, or a short reason why the body is not one. */
-function parsePayload(mediaType: string, raw: Buffer): Record<string, unknown> | string {
+function isNodeServer(value: unknown): value is Server {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Server).listeners === 'function' &&
+    typeof (value as Server).removeAllListeners === 'function'
+  );
+}
+
+interface ParsedPayload {
+  readonly payload: Record<string, unknown>;
+  /** The JSON text it was parsed from: the inbox stores it as-is instead of serialising again. */
+  readonly payloadJson: string | Buffer;
+}
+
+/** The payload object and its JSON text, or a short reason why the body is not one. */
+function parsePayload(mediaType: string, raw: Buffer): ParsedPayload | string {
   let text = raw.toString('utf8');
+  let payloadJson: string | Buffer = raw;
   if (mediaType === FORM_TYPE) {
     // GitHub's "application/x-www-form-urlencoded" content type sends the JSON as field `payload`.
     const field = new URLSearchParams(text).get('payload');
@@ -158,6 +236,7 @@ function parsePayload(mediaType: string, raw: Buffer): Record<string, unknown> |
       return 'form body has no payload field';
     }
     text = field;
+    payloadJson = field;
   }
   let parsed: unknown;
   try {
@@ -168,5 +247,5 @@ function parsePayload(mediaType: string, raw: Buffer): Record<string, unknown> |
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return 'payload is not a JSON object';
   }
-  return parsed as Record<string, unknown>;
+  return { payload: parsed as Record<string, unknown>, payloadJson };
 }

@@ -576,10 +576,10 @@ describe('kill and restart: handling the delivery again completes it exactly onc
 
   it('while GitHub fails the job comments after every retry (jobs stay recorded, comments come later, once)', async () => {
     const w = await world({ githubRetries: 1 });
-    // Two jobs × (1 attempt + 1 retry): every creation attempt of this handling fails.
-    w.github.failNext(4, { status: 503, method: 'POST', path: /\/comments$/ });
+    // Two jobs, one attempt each (creating a comment is never retried blindly): both fail.
+    w.github.failNext(2, { status: 503, method: 'POST', path: /\/comments$/ });
     await w.deliver({}, 'crash-github');
-    expect(w.github.requestCount({ method: 'POST', path: /\/comments$/, status: 503 })).toBe(4);
+    expect(w.github.requestCount({ method: 'POST', path: /\/comments$/, status: 503 })).toBe(2);
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(w.github.comments()).toEqual([]);
     const meta = await w.store.readMetadata('1000', w.slurm.jobs()[0].workDir);
