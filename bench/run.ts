@@ -3,12 +3,14 @@
  * Figures only; no pass/fail thresholds are asserted here (the targets are printed beside them).
  */
 import { Logger } from '@nestjs/common';
+import { benchBuilds } from './builds.bench.js';
 import { benchIntake } from './intake.bench.js';
 import { benchJobMonitor } from './job-monitor.bench.js';
 
 const benches: [string, () => Promise<Record<string, number | string>>][] = [
   ['webhook intake (issue #2)', benchIntake],
   ['job manager tick (issue #4)', benchJobMonitor],
+  ['builds: labeled delivery to jobs (issue #3)', benchBuilds],
 ];
 
 async function main(): Promise<void> {
