@@ -126,13 +126,7 @@ export class JobStore {
   /** Jobs still tracked: the job manager's work list, rebuilt from disk on every tick. */
   async listSubmitted(): Promise<TrackedJob[]> {
     const dir = join(this.jobIdsDir, 'submitted');
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+    const names = await namesIn(dir);
     const jobs: TrackedJob[] = [];
     for (const name of names) {
       if (!JOB_ID.test(name)) continue; // temp files of an interrupted link
@@ -184,13 +178,7 @@ export class JobStore {
 
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
     const dir = JobStore.rowsDir(jobDir, jobId);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+    const names = await namesIn(dir);
     const rows: StatusRow[] = [];
     for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
       try {
@@ -235,5 +223,15 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Entries of a directory that may not exist yet (nothing recorded there so far). */
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
 }

@@ -7,18 +7,27 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Writes a file so that readers see either the old content or the new, never a part. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** A new temp file beside `path` holding `data`, flushed to disk; returns its name. */
+async function writeDurableTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
+  const handle = await open(tmp, 'wx', mode);
   try {
-    const handle = await open(tmp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  return tmp;
+}
+
+/** Writes a file so that readers see either the old content or the new, never a part. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = await writeDurableTemp(path, data, mode);
+  try {
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
@@ -44,16 +53,8 @@ export async function symlinkAtomic(target: string, path: string): Promise<void>
  * Temp file + link(): the name appears complete or not at all, and only one writer can win it.
  */
 export async function writeFileExclusive(path: string, data: string | Uint8Array, mode = 0o644): Promise<boolean> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
+  const tmp = await writeDurableTemp(path, data, mode);
   try {
-    const handle = await open(tmp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     await link(tmp, path);
     return true;
   } catch (error) {
