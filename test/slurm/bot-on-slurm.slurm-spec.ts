@@ -404,6 +404,11 @@ function botCase(name: string, slug: string, body: (w: World) => Promise<void>):
  * The example layer's bot scripts and easystack plus five more easyconfigs: the example build
  * takes 0.5 s per easyconfig, so ~4 s in all, several polls (1 s) in which to see it running.
  */
+/**
+ * About 7 s of build (0.5 s per easyconfig): long enough that both jobs are seen running
+ * together even though the second one's comment, and so its release, comes ~3 s later (GitHub
+ * paces comment creation).
+ */
 function slowEnoughBuild(): PullRequestChange {
   const easyconfigs = [
     'GCC-13.2.0.eb',
@@ -411,6 +416,14 @@ function slowEnoughBuild(): PullRequestChange {
     'CMake-3.27.6-GCCcore-13.2.0.eb',
     'OpenMPI-4.1.6-GCC-13.2.0.eb',
     'SciPy-bundle-2023.11-gfbf-2023b.eb',
+    'HDF5-1.14.3-gompi-2023b.eb',
+    'netCDF-4.9.2-gompi-2023b.eb',
+    'Boost-1.83.0-GCC-13.2.0.eb',
+    'FFTW-3.3.10-GCC-13.2.0.eb',
+    'OpenBLAS-0.3.24-GCC-13.2.0.eb',
+    'Rust-1.73.0-GCCcore-13.2.0.eb',
+    'LLVM-16.0.6-GCCcore-13.2.0.eb',
+    'Perl-5.38.0-GCCcore-13.2.0.eb',
   ];
   return {
     fromExample: ['bot', 'easystacks'],
