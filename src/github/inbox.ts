@@ -6,7 +6,6 @@ import {
   open as openCallback,
   openSync,
   renameSync,
-  truncateSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -112,11 +111,11 @@ const fsyncAsync = promisify(fsync);
 const openAsync = promisify(openCallback);
 
 /*
- * On the request path, only fsync (which waits for the disk) goes through libuv's thread pool.
- * Metadata calls (open, rename, truncate, unlink) are synchronous: on a local disk each takes a
- * few microseconds, while a round trip through the pool costs ~80 µs of CPU here (measured on the
- * 2-core bench machine), and accepting plus finishing a delivery takes about 10 such calls.
- * On a network filesystem each one waits for a server round trip instead (typically < 1 ms).
+ * Which calls go through libuv's thread pool: those that may wait for the device (fsync,
+ * creating a file, freeing blocks). The others (existence checks, write into the page cache,
+ * rename, close) are synchronous: on a local disk each takes a few microseconds, while a round
+ * trip through the pool costs ~50-80 µs of main-thread CPU on the 2-core bench machine. On a
+ * network filesystem a synchronous call waits for a server round trip (typically < 1 ms).
  */
 
 /** Makes a new directory entry survive a power cut; best effort where the filesystem refuses. */
@@ -211,12 +210,14 @@ function encodeEntry(entry: InboxEntry, payloadJson: string | Uint8Array | undef
  *
  * accept() creates `pending/<id>.json` exclusively (O_EXCL), so two identical deliveries racing
  * each other produce one 'accepted', writes it, fsyncs it and its directory, and only then answers.
- * Writing under the final name (rather than a temporary file link()ed into place) saves a journal
- * commit per delivery, at the price of a name that exists before its content is complete: this
+ * Writing under the final name, rather than a temporary file link()ed into place, saves two
+ * metadata operations and lets the file's fsync and its directory's run at the same time instead
+ * of one after the other, at the price of a name that exists before its content is complete: this
  * process never reads such a file (accept() holds the id's lock while writing, and readers that
  * meet an unparsable file re-read it under that lock), and a crash can leave one only for a
- * delivery that was never acknowledged. Every proper prefix of the file is invalid JSON, so such a
- * leftover is told apart by parsing, and is moved aside without blocking GitHub's redelivery.
+ * delivery that was never acknowledged. Such a leftover is not valid JSON (no proper prefix of
+ * the document is, nor are unwritten blocks), so parsing tells it apart, and it is moved aside
+ * without blocking GitHub's redelivery.
  *
  * Every state change leaves the delivery in at least one state at every instant, so after a crash
  * start-up settles those found in two. Concurrent calls for one id are serialised in memory. One
@@ -353,7 +354,10 @@ export class Inbox implements OnModuleDestroy {
       this.ensureWriteDirs();
       const tombstone = this.donePath(id);
       if (this.moveToDone(id)) {
-        truncateSync(tombstone, 0);
+        // Through the thread pool: freeing the payload's blocks can wait for the device (a
+        // filesystem mounted with `discard` trims them there and then), and must not stall the
+        // event loop that answers webhooks.
+        await truncate(tombstone, 0);
       } else {
         // Not pending (resumed from a failed/ copy, or removed by hand): still remember the id.
         writeFileSync(tombstone, '');
@@ -461,7 +465,7 @@ export class Inbox implements OnModuleDestroy {
     try {
       writeAllSync(fd, encodeEntry(entry, delivery.payloadJson));
       // The answer to GitHub waits for both: only then do the content and the name survive a
-      // power cut. In parallel, as the name already exists: on ext4 they share a journal commit.
+      // power cut. In parallel: the name exists already, so its fsync need not wait for the file's.
       await Promise.all([fsyncAsync(fd), this.pendingDirSync.sync()]);
     } catch (error) {
       // Not acknowledged: give the name back, so that a redelivery can be stored.

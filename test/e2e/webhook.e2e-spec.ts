@@ -386,6 +386,24 @@ describe('POST / (webhook intake)', () => {
     expect(res.body).toEqual({ error: 'form body has no payload field' });
   });
 
+  it('serves only POST / itself: other paths and methods still reach the Nest router', async () => {
+    const { url } = await startApp(makeConfig(stateDir));
+    const body = JSON.stringify(labeledPullRequestPayload());
+    const elsewhere = await request(url)
+      .post('/elsewhere')
+      .set('Content-Type', 'application/json')
+      .set('X-GitHub-Event', 'pull_request')
+      .set('X-GitHub-Delivery', newDeliveryId())
+      .set('X-Hub-Signature-256', await signBody(SECRET, body))
+      .send(body);
+    const get = await request(url).get('/');
+
+    expect([elsewhere.status, get.status]).toEqual([404, 404]);
+    expect(elsewhere.body).toMatchObject({ statusCode: 404 }); // Nest's own answer
+    expect(await storedFiles(stateDir)).toEqual([]);
+    expect((await request(url).get('/health')).status).toBe(200);
+  });
+
   it('answers 503 while shutting down', async () => {
     const { url, inbox } = await startApp(makeConfig(stateDir));
     inbox.close();
