@@ -86,6 +86,11 @@ export class JobCommentsService {
     return true;
   }
 
+  /** Records the current rendering as sent without sending it (its comment is gone on GitHub). */
+  async markPosted(job: TrackedJob, meta: JobMetadata): Promise<void> {
+    await this.store.setPostedHash(job.jobId, job.jobDir, hashOf(await this.render(job, meta)));
+  }
+
   private async claim(path: string): Promise<boolean> {
     try {
       await mkdir(path);

@@ -7,8 +7,7 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { createHash } from 'node:crypto';
-import { readdir, readlink, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
@@ -52,7 +51,6 @@ const ENDED_STATES = new Set([
 /** What the manager acts on; a job stays "settled" until its phase changes. */
 type Phase = 'held' | 'pending' | 'running' | `other:${string}`;
 
-const JOB_ID = /^\d+(_\d+)?$/;
 /** Jobs handled at once within a tick. */
 const JOB_CONCURRENCY = 8;
 
@@ -235,14 +233,7 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
    */
   private async listTracked(only?: readonly string[]): Promise<TrackedJob[]> {
     const dir = this.submittedDir();
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      names = [];
-    }
-    let ids = names.filter((name) => JOB_ID.test(name)); // not temp files of a link being made
+    let ids = await this.store.listSubmittedIds();
     if (only) {
       const present = new Set(ids);
       for (const id of only) {
@@ -263,7 +254,7 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
       let jobDir = this.jobDirs.get(jobId);
       if (jobDir === undefined) {
         try {
-          jobDir = await readlink(join(dir, jobId));
+          jobDir = await this.store.submittedJobDir(jobId);
         } catch (error) {
           // Gone meanwhile (another manager finished it) or not a link: not ours to judge.
           this.logger.warn(`job ${jobId}: cannot read link ${join(dir, jobId)}: ${message(error)}`);
@@ -447,12 +438,7 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
         `${where}: comment ${current.commentId} is gone (HTTP ${status}); its rows stay in ` +
           `${job.jobDir} and it is not retried until the next state change`,
       );
-      const body = await this.comments.render(job, current);
-      await this.store.setPostedHash(
-        job.jobId,
-        job.jobDir,
-        createHash('sha256').update(body).digest('hex'),
-      );
+      await this.comments.markPosted(job, current);
       return true;
     }
   }

@@ -123,26 +123,28 @@ export class JobStore {
     await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), text);
   }
 
-  /** Jobs still tracked: the job manager's work list, rebuilt from disk on every tick. */
+  /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
+  async listSubmittedIds(): Promise<string[]> {
+    return (await namesIn(join(this.jobIdsDir, 'submitted'))).filter((name) => JOB_ID.test(name));
+  }
+
+  /** The job dir a tracked job's submitted/<ID> link points to. */
+  async submittedJobDir(jobId: string): Promise<string> {
+    assertJobId(jobId);
+    return readlink(join(this.jobIdsDir, 'submitted', jobId));
+  }
+
+  /** Jobs still tracked: the job manager's work list, rebuilt from disk. */
   async listSubmitted(): Promise<TrackedJob[]> {
-    const dir = join(this.jobIdsDir, 'submitted');
-    const names = await namesIn(dir);
     const jobs: TrackedJob[] = [];
-    for (const name of names) {
-      if (!JOB_ID.test(name)) continue; // temp files of an interrupted link
+    for (const jobId of await this.listSubmittedIds()) {
       try {
-        jobs.push({ jobId: name, jobDir: await readlink(join(dir, name)) });
+        jobs.push({ jobId, jobDir: await this.submittedJobDir(jobId) });
       } catch (error) {
-        this.logger.warn(`job ${name}: cannot read ${join(dir, name)}: ${(error as Error).message}`);
+        this.logger.warn(`job ${jobId}: cannot read its submitted/ link: ${(error as Error).message}`);
       }
     }
-    // Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9.
-    const key = (id: string) => id.split('_').map(Number);
-    return jobs.sort((a, b) => {
-      const [ja, ta = -1] = key(a.jobId);
-      const [jb, tb = -1] = key(b.jobId);
-      return ja - jb || ta - tb;
-    });
+    return jobs.sort((a, b) => compareJobIds(a.jobId, b.jobId));
   }
 
   async isFinished(jobId: string): Promise<boolean> {
@@ -234,4 +236,11 @@ async function namesIn(dir: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+}
+
+/** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */
+function compareJobIds(a: string, b: string): number {
+  const [ja, ta = -1] = a.split('_').map(Number);
+  const [jb, tb = -1] = b.split('_').map(Number);
+  return ja - jb || ta - tb;
 }
