@@ -18,8 +18,7 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
-import { createServer, request, Agent, type Server } from 'node:http';
-import { readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,120 +31,14 @@ import { Inbox } from '../src/github/inbox.js';
 import { makeConfig } from '../test/support/make-config.js';
 import { examplePayload } from '../test/support/payloads.js';
 import { signBody } from '../test/support/sign.js';
+import { LoadClient } from './load-client.js';
 
 const CONCURRENCY = 20;
-const WARMUP = 1_000;
+const WARMUP = 5_000;
 const DELIVERIES = 10_000;
 const OPEN_LOOP_PER_SECOND = 200;
 const OPEN_LOOP_DELIVERIES = 1_000;
 const SECRET = 'bench-secret';
-
-interface LoadResult {
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly statuses: Record<number, number>;
-}
-
-function post(
-  agent: Agent,
-  port: number,
-  body: Buffer,
-  headers: Record<string, string>,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/',
-        method: 'POST',
-        agent,
-        headers: { ...headers, 'content-length': body.length },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function load(
-  port: number,
-  count: number,
-  body: Buffer,
-  signature: string,
-  idPrefix: string,
-): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const latencies: number[] = [];
-  const statuses: Record<number, number> = {};
-  let next = 0;
-  const started = process.hrtime.bigint();
-  async function worker(): Promise<void> {
-    while (next < count) {
-      const i = next++;
-      const t0 = process.hrtime.bigint();
-      const status = await post(agent, port, body, {
-        'content-type': 'application/json',
-        'x-github-event': 'pull_request',
-        'x-github-delivery': `${idPrefix}-${i}`,
-        'x-hub-signature-256': signature,
-      });
-      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      statuses[status] = (statuses[status] ?? 0) + 1;
-    }
-  }
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { perSecond: count / seconds, p50Ms: at(0.5), p99Ms: at(0.99), statuses };
-}
-
-/** Sends `count` deliveries at a fixed rate, whatever the answers' speed; latency from each due time. */
-async function openLoad(
-  port: number,
-  count: number,
-  perSecond: number,
-  body: Buffer,
-  signature: string,
-  idPrefix: string,
-): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const latencies: number[] = [];
-  const statuses: Record<number, number> = {};
-  const started = performance.now();
-  const sent: Promise<void>[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const due = started + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    sent.push(
-      post(agent, port, body, {
-        'content-type': 'application/json',
-        'x-github-event': 'pull_request',
-        'x-github-delivery': `${idPrefix}-${i}`,
-        'x-hub-signature-256': signature,
-      }).then((status) => {
-        latencies.push(performance.now() - due);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      }),
-    );
-  }
-  await Promise.all(sent);
-  const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { perSecond: count / seconds, p50Ms: at(0.5), p99Ms: at(0.99), statuses };
-}
 
 function bareServer(): Promise<Server> {
   const server = createServer((req, res) => {
@@ -178,30 +71,32 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
   await app.listen(0, '127.0.0.1');
   const botPort = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   const bare = await bareServer();
+  const client = new LoadClient();
+  const load = (port: number, count: number, idPrefix: string) =>
+    client.run({ port, count, body, signature, idPrefix, concurrency: CONCURRENCY });
   const barePort = (bare.address() as AddressInfo).port;
   try {
-    await load(barePort, WARMUP, body, signature, 'warm-bare');
-    await load(botPort, WARMUP, body, signature, 'warm-bot');
+    await load(barePort, WARMUP, 'warm-bare');
+    await load(botPort, WARMUP, 'warm-bot');
     await app.get(EventDispatcher).drain();
     const rssBefore = rssMiB();
-    const baseline = await load(barePort, DELIVERIES, body, signature, 'bare');
+    const baseline = await load(barePort, DELIVERIES, 'bare');
     const loadStarted = performance.now();
-    const bot = await load(botPort, DELIVERIES, body, signature, 'bot');
+    const bot = await load(botPort, DELIVERIES, 'bot');
     // Work the dispatcher had not caught up with when the load stopped (kept as ids, not payloads).
-    // Listed on this thread: a thread-pool readdir of thousands of names would grow a malloc arena.
-    const backlog = readdirSync(join(app.get(Inbox).dir, 'pending')).length;
+    const backlog = (await app.get(Inbox).counts()).pending;
     await app.get(EventDispatcher).drain();
     // Accepting is what GitHub waits for; this is the rate at which deliveries are also done.
     const endToEndPerSecond = DELIVERIES / ((performance.now() - loadStarted) / 1000);
     const rssAfter = rssMiB();
-    const paced = await openLoad(
-      botPort,
-      OPEN_LOOP_DELIVERIES,
-      OPEN_LOOP_PER_SECOND,
+    const paced = await client.run({
+      port: botPort,
+      count: OPEN_LOOP_DELIVERIES,
+      perSecond: OPEN_LOOP_PER_SECOND,
       body,
       signature,
-      'paced',
-    );
+      idPrefix: 'paced',
+    });
     await app.get(EventDispatcher).drain();
     const accepted = bot.statuses[202] ?? 0;
     if (accepted !== DELIVERIES)
@@ -232,6 +127,7 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
       'rss growth MiB (target <= 20)': round(rssAfter - rssBefore),
     };
   } finally {
+    await client.close();
     await app.close();
     await new Promise((resolve) => bare.close(resolve));
     await rm(root, { recursive: true, force: true });

@@ -251,18 +251,19 @@ describe('EventDispatcher', () => {
     });
     await dispatcher.drain();
     await acceptPr(3, 'owner/repo', 'pull_request', { note: 'first' });
-    const second = await acceptPr(3, 'owner/repo', 'pull_request', { note: 'as accepted' });
-    // While the first holds the lane, change what is on disk for the second.
-    const path = join(stateDir, `inbox/pending/${second}.json`);
-    const stored = JSON.parse(await readFile(path, 'utf8'));
-    await writeFile(
-      path,
-      JSON.stringify({ ...stored, payload: { ...stored.payload, note: 'on disk' } }),
-    );
+    const second = await acceptPr(3, 'owner/repo', 'pull_request', { note: 'SECOND' });
+    // While the first holds the lane, damage the second's bytes in the journal: were its payload
+    // held in memory since it was accepted, its handler would still run.
+    const [segment] = await readdir(join(stateDir, 'inbox/journal'));
+    const path = join(stateDir, 'inbox/journal', segment);
+    const bytes = await readFile(path);
+    bytes[bytes.indexOf('SECOND')] = 'Z'.charCodeAt(0);
+    await writeFile(path, bytes);
     gate.resolve();
     await dispatcher.drain();
 
-    expect(seen).toEqual(['first', 'on disk']);
+    expect(seen).toEqual(['first']);
+    expect(await readdir(join(stateDir, 'inbox/failed'))).toEqual([`${second}.unreadable.json`]);
   });
 
   it('marks deliveries nobody handles done without waiting behind their PR', async () => {

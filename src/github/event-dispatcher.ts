@@ -365,7 +365,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     } catch (error) {
       this.unrecorded.add(ticket.id);
       this.logger.error(
-        `delivery ${ticket.id}: cannot read ${this.inbox.dir}/pending/${ticket.id}.json ` +
+        `delivery ${ticket.id}: cannot read it from the inbox journal in ${this.inbox.dir} ` +
           `(${errorMessage(error)}); it will run at the next start: check the state directory`,
       );
       return;

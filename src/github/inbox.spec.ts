@@ -1,14 +1,40 @@
-import { mkdtemp, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  mkdtemp,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { DONE_RETENTION_DAYS, Inbox, type NewDelivery } from './inbox.js';
+import { DONE_RETENTION_DAYS, Inbox, type InboxOptions, type NewDelivery } from './inbox.js';
 
 let stateDir: string;
 
-function inboxAt(dir = stateDir): Inbox {
-  return new Inbox({ eventHandler: { stateDir: dir } });
+function inboxAt(dir = stateDir, options: InboxOptions = {}): Inbox {
+  return new Inbox({ eventHandler: { stateDir: dir } }, options);
 }
+
+/** Every file under the inbox directory, relative to it. */
+async function inboxFiles(): Promise<string[]> {
+  const root = join(stateDir, 'inbox');
+  return (await readdir(root, { recursive: true, withFileTypes: true }))
+    .filter((d) => d.isFile() && d.name !== '.write-probe')
+    .map((d) => join(d.parentPath, d.name).slice(root.length + 1))
+    .sort();
+}
+
+function journalSegment(n = 1): string {
+  return join(stateDir, 'inbox/journal', `${String(n).padStart(8, '0')}.log`);
+}
+
+const DAY_MS = 24 * 3600 * 1000;
 
 function delivery(id: string, extra: Partial<NewDelivery> = {}): NewDelivery {
   return {
@@ -30,23 +56,19 @@ afterEach(async () => {
 });
 
 describe('Inbox.accept', () => {
-  it('stores the delivery as one complete JSON file and leaves no temporary file', async () => {
+  it('appends the delivery to the journal and nothing else; a restarted inbox reads it back', async () => {
     const inbox = inboxAt();
     expect(await inbox.accept(delivery('d-1'))).toBe('accepted');
 
-    const stored = JSON.parse(await readFile(join(stateDir, 'inbox/pending/d-1.json'), 'utf8'));
-    expect(stored).toMatchObject({
+    expect(await inboxFiles()).toEqual(['journal/00000001.log']);
+    const [entry] = await inboxAt().pending();
+    expect(entry).toMatchObject({
       id: 'd-1',
       event: 'pull_request',
       action: 'labeled',
       payload: { note: 'payload of d-1' },
       receivedAt: '2024-05-01T10:00:00.000Z',
     });
-    // Nothing else: no temporary file, no second copy.
-    const files = (await readdir(join(stateDir, 'inbox'), { recursive: true, withFileTypes: true }))
-      .filter((d) => d.isFile())
-      .map((d) => join(d.parentPath, d.name));
-    expect(files).toEqual([join(stateDir, 'inbox/pending/d-1.json')]);
   });
 
   it('answers duplicate for a second delivery with the same id and keeps the first one', async () => {
@@ -57,33 +79,30 @@ describe('Inbox.accept', () => {
     expect(again).toBe('duplicate');
     const [entry] = await inbox.pending();
     expect(entry.payload).toMatchObject({ note: 'payload of d-1' });
+    expect(await inboxAt().accept(delivery('d-1'))).toBe('duplicate');
   });
 
-  it('accepts exactly one of many concurrent identical deliveries, also across two instances', async () => {
-    // Two instances do not share in-memory locks: only the on-disk claim can make this exact.
-    const first = inboxAt();
-    const second = inboxAt();
+  it('accepts exactly one of many concurrent identical deliveries', async () => {
+    const inbox = inboxAt();
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => (i % 2 ? first : second).accept(delivery('same-id'))),
+      Array.from({ length: 20 }, (_, i) =>
+        inbox.accept(delivery(i % 3 ? 'same-id' : `other-${i}`)),
+      ),
     );
 
-    expect(results.filter((r) => r === 'accepted')).toHaveLength(1);
-    expect(results.filter((r) => r === 'duplicate')).toHaveLength(19);
-    expect((await first.pending()).map((e) => e.id)).toEqual(['same-id']);
+    const sameId = results.filter((_, i) => i % 3 !== 0);
+    expect(sameId.filter((r) => r === 'accepted')).toHaveLength(1);
+    expect(results.filter((r) => r === 'accepted')).toHaveLength(1 + 7);
+    expect((await inboxAt().pending()).filter((e) => e.id === 'same-id')).toHaveLength(1);
   });
 
-  it('stores the payload text as received, still as one JSON document', async () => {
+  it('stores the payload text byte for byte as received', async () => {
     const inbox = inboxAt();
     const text = '\n{ "action" : "labeled",\n  "title": "caf\\u00e9 \u{1F680}" }  \n';
     const payload = JSON.parse(text) as Record<string, unknown>;
     await inbox.accept(delivery('raw-1', { payload, payloadJson: Buffer.from(text) }));
 
-    const file = await readFile(join(stateDir, 'inbox/pending/raw-1.json'), 'utf8');
-    expect(file).toContain(text);
-    expect(JSON.parse(file)).toMatchObject({
-      id: 'raw-1',
-      payload: { title: 'caf\u00e9 \u{1F680}' },
-    });
+    expect(readFileSync(journalSegment()).includes(Buffer.from(text))).toBe(true);
     expect((await inboxAt().read('raw-1'))?.payload).toEqual(payload);
   });
 
@@ -114,15 +133,33 @@ describe('Inbox.pending', () => {
 
     expect((await after.pending()).map((e) => e.id)).toEqual(['z', 'y', 'x', 'w']);
     expect(await after.accept(delivery('y'))).toBe('duplicate');
+    // The restarted inbox appends to a segment of its own.
+    expect(await inboxFiles()).toEqual(['journal/00000001.log', 'journal/00000002.log']);
   });
 
-  it('moves an unparsable file to failed/ instead of returning it', async () => {
+  it("takes in a delivery file dropped into pending/ (an older version's queue) and deletes it", async () => {
+    const inbox = inboxAt();
+    await inbox.accept(delivery('new'));
+    await mkdir(join(stateDir, 'inbox/pending'), { recursive: true });
+    const old = { ...delivery('old'), receivedAt: '2024-04-01T00:00:00.000Z', sequence: 5 };
+    await writeFile(join(stateDir, 'inbox/pending/old.json'), JSON.stringify(old));
+
+    expect((await inbox.pending()).map((e) => e.id)).toEqual(['old', 'new']);
+    expect(await readdir(join(stateDir, 'inbox/pending'))).toEqual([]);
+    expect((await inboxAt().read('old'))?.payload).toEqual(old.payload);
+  });
+
+  it('moves an unparsable drop-box file to failed/ instead of returning it', async () => {
     const inbox = inboxAt();
     await inbox.accept(delivery('good'));
+    await mkdir(join(stateDir, 'inbox/pending'), { recursive: true });
     await writeFile(join(stateDir, 'inbox/pending/broken.json'), '{"id": "bro');
 
     expect((await inbox.pending()).map((e) => e.id)).toEqual(['good']);
     expect(await inbox.counts()).toEqual({ pending: 1, failed: 1, done: 0 });
+    expect(await readFile(join(stateDir, 'inbox/failed/broken.unreadable.json'), 'utf8')).toBe(
+      '{"id": "bro',
+    );
     // Set aside under a name that does not turn GitHub's copy into a duplicate.
     expect(await inbox.accept(delivery('broken'))).toBe('accepted');
     expect((await inbox.pending()).map((e) => e.id)).toEqual(['good', 'broken']);
@@ -130,16 +167,39 @@ describe('Inbox.pending', () => {
 });
 
 describe('Inbox.markDone / markFailed', () => {
-  it('markDone removes the entry from pending, keeps a payload-free tombstone, stays duplicate', async () => {
+  it('markDone takes the delivery out of pending and keeps it a duplicate, also after a restart', async () => {
     const inbox = inboxAt();
     await inbox.accept(delivery('d-1', { payload: { big: 'x'.repeat(10_000) } }));
     await inbox.markDone('d-1');
 
     expect(await inbox.pending()).toEqual([]);
     expect(await inbox.counts()).toEqual({ pending: 0, failed: 0, done: 1 });
-    expect((await stat(join(stateDir, 'inbox/done/d-1'))).size).toBeLessThan(200);
     expect(await inbox.accept(delivery('d-1'))).toBe('duplicate');
-    expect(await inboxAt().accept(delivery('d-1'))).toBe('duplicate');
+    const restarted = inboxAt();
+    expect(await restarted.pending()).toEqual([]);
+    expect(await restarted.accept(delivery('d-1'))).toBe('duplicate');
+  });
+
+  it('deletes a journal segment once none of its deliveries is pending', async () => {
+    const inbox = inboxAt(stateDir, { segmentBytes: 1 }); // one delivery per segment
+    for (const id of ['a', 'b', 'c']) {
+      await inbox.accept(delivery(id));
+    }
+    expect(await inboxFiles()).toEqual([
+      'journal/00000001.log',
+      'journal/00000002.log',
+      'journal/00000003.log',
+    ]);
+    await inbox.markDone('a');
+    await inbox.markFailed('b', 'boom');
+    await inbox.markDone('c'); // still the segment being appended to: kept
+
+    expect(await inboxFiles()).toEqual(['failed/b.json', 'journal/00000003.log', 'resolved.log']);
+    const restarted = inboxAt();
+    expect(await restarted.pending()).toEqual([]);
+    for (const id of ['a', 'b', 'c']) {
+      expect(await restarted.accept(delivery(id))).toBe('duplicate');
+    }
   });
 
   it('markDone of a delivery that is not pending still remembers its id', async () => {
@@ -164,92 +224,117 @@ describe('Inbox.markDone / markFailed', () => {
       error: 'sbatch exited 1: invalid partition',
     });
     expect(await inbox.accept(delivery('d-2'))).toBe('duplicate');
+    const restarted = inboxAt();
+    expect(await restarted.pending()).toEqual([]);
+    expect(await restarted.accept(delivery('d-2'))).toBe('duplicate');
   });
 
-  it('a failed file moved back to pending/ is processed again (documented retry)', async () => {
+  it('a failed file moved back to pending/ is processed again, and stays pending over restarts', async () => {
     const inbox = inboxAt();
     await inbox.accept(delivery('d-3'));
     await inbox.markFailed('d-3', 'boom');
-    const { rename } = await import('node:fs/promises');
     await rename(join(stateDir, 'inbox/failed/d-3.json'), join(stateDir, 'inbox/pending/d-3.json'));
 
     expect((await inboxAt().pending()).map((e) => e.id)).toEqual(['d-3']);
+    // resolved.log still says "failed" further up: the retry must win over it.
+    const again = inboxAt();
+    expect((await again.pending()).map((e) => e.id)).toEqual(['d-3']);
+    await again.markDone('d-3');
+    expect(await inboxAt().pending()).toEqual([]);
+  });
+
+  it('accepts a redelivery of a failed delivery whose failed/ file was deleted, for good', async () => {
+    const inbox = inboxAt();
+    await inbox.accept(delivery('d-4'));
+    await inbox.markFailed('d-4', 'boom');
+    await unlink(join(stateDir, 'inbox/failed/d-4.json'));
+
+    expect(await inbox.accept(delivery('d-4', { payload: { note: 'redelivered' } }))).toBe(
+      'accepted',
+    );
+    const [entry] = await inboxAt().pending();
+    expect(entry).toMatchObject({ id: 'd-4', payload: { note: 'redelivered' } });
   });
 });
 
 describe('Inbox start-up recovery', () => {
-  it('settles a delivery caught between two states and removes temp files of older versions', async () => {
+  it('drops a delivery cut short by a crash (never acknowledged) and accepts its redelivery', async () => {
     const inbox = inboxAt();
-    await inbox.accept(delivery('half-done'));
-    await inbox.accept(delivery('still-pending'));
-    // A crash inside markDone after the tombstone was written, before pending/ was cleaned up.
+    await inbox.accept(delivery('kept'));
+    // The process died while writing the next record.
+    appendFileSync(journalSegment(), '{"id":"cut","event":"pull_request","len":900,"crc":1}\n{"ac');
+
+    const restarted = inboxAt();
+    expect((await restarted.pending()).map((e) => e.id)).toEqual(['kept']);
+    expect(await restarted.accept(delivery('cut'))).toBe('accepted');
+    expect(await restarted.accept(delivery('kept'))).toBe('duplicate');
+  });
+
+  it("sets a damaged delivery aside in failed/ and accepts GitHub's copy again", async () => {
+    const inbox = inboxAt();
+    await inbox.accept(delivery('a'));
+    await inbox.accept(delivery('b', { payload: { note: 'BBBBBBBB' } }));
+    await inbox.accept(delivery('c'));
+    const bytes = readFileSync(journalSegment());
+    bytes[bytes.indexOf('BBBBBBBB') + 3] = 'x'.charCodeAt(0);
+    writeFileSync(journalSegment(), bytes);
+
+    const restarted = inboxAt();
+    expect((await restarted.pending()).map((e) => e.id)).toEqual(['a', 'c']);
+    const [aside] = (await readdir(join(stateDir, 'inbox/failed'))).filter((n) =>
+      n.endsWith('.unreadable'),
+    );
+    expect(readFileSync(join(stateDir, 'inbox/failed', aside), 'utf8')).toContain('BBBxBBBB');
+    expect(await restarted.counts()).toMatchObject({ pending: 2, failed: 1 });
+    expect(await restarted.accept(delivery('b'))).toBe('accepted');
+  });
+
+  it('sets aside a record damaged after start-up when it is read, instead of running it', async () => {
+    const inbox = inboxAt();
+    await inbox.accept(delivery('a', { payload: { note: 'AAAAAAAA' } }));
+    const bytes = readFileSync(journalSegment());
+    bytes[bytes.indexOf('AAAAAAAA')] = 'z'.charCodeAt(0);
+    writeFileSync(journalSegment(), bytes);
+
+    expect(await inbox.read('a')).toBeUndefined();
+    expect(await inbox.pending()).toEqual([]);
+    expect(readFileSync(join(stateDir, 'inbox/failed/a.unreadable.json'), 'utf8')).toContain(
+      'zAAAAAAA',
+    );
+    expect(await inbox.accept(delivery('a'))).toBe('accepted');
+  });
+
+  it('takes in the tombstones and temp files of older versions', async () => {
     await mkdir(join(stateDir, 'inbox/done'), { recursive: true });
-    await writeFile(join(stateDir, 'inbox/done/half-done'), '{}');
+    await writeFile(join(stateDir, 'inbox/done/recent'), '');
+    await writeFile(join(stateDir, 'inbox/done/old'), '');
+    const longAgo = new Date(Date.now() - (DONE_RETENTION_DAYS + 1) * DAY_MS);
+    await utimes(join(stateDir, 'inbox/done/old'), longAgo, longAgo);
     await mkdir(join(stateDir, 'inbox/tmp'), { recursive: true });
     await writeFile(join(stateDir, 'inbox/tmp/lost.abc.json'), '{"id":"lo');
 
     const restarted = inboxAt();
-    expect((await restarted.pending()).map((e) => e.id)).toEqual(['still-pending']);
-    expect(await restarted.counts()).toEqual({ pending: 1, failed: 0, done: 1 });
-    await expect(readdir(join(stateDir, 'inbox/tmp'))).rejects.toThrow(/ENOENT/);
-  });
-
-  it('stores a redelivery over a half-written file left by a crashed process, keeping it aside', async () => {
-    const before = inboxAt();
-    await before.accept(delivery('kept'));
-    // The process died between creating pending/cut.json and finishing it: never acknowledged.
-    const cut = join(stateDir, 'inbox/pending/cut.json');
-    const full = JSON.stringify({ ...delivery('cut'), sequence: 1 });
-    await writeFile(cut, full.slice(0, full.length / 2));
-    const longAgo = new Date(Date.now() - 60_000);
-    await utimes(cut, longAgo, longAgo);
-
-    const restarted = inboxAt();
-    expect(await restarted.accept(delivery('cut', { payload: { note: 'from GitHub' } }))).toBe(
-      'accepted',
-    );
-    expect(await restarted.accept(delivery('kept'))).toBe('duplicate');
-    const stored = await restarted.read('cut');
-    expect(stored?.payload).toEqual({ note: 'from GitHub' });
-    // The remains stay visible to the operator.
-    expect(await readFile(join(stateDir, 'inbox/failed/cut.unreadable.json'), 'utf8')).toBe(
-      full.slice(0, full.length / 2),
-    );
-  });
-
-  it('answers duplicate, and leaves the file alone, while another process is still writing it', async () => {
-    const inbox = inboxAt();
-    await inbox.pending(); // start-up is over
-    await mkdir(join(stateDir, 'inbox/pending'), { recursive: true });
-    await writeFile(join(stateDir, 'inbox/pending/busy.json'), '{"id":"busy","ev');
-
-    expect(await inbox.accept(delivery('busy'))).toBe('duplicate');
-    expect(await readFile(join(stateDir, 'inbox/pending/busy.json'), 'utf8')).toBe(
-      '{"id":"busy","ev',
-    );
-  });
-
-  it('drops the payload of a tombstone whose markDone was cut short', async () => {
-    await mkdir(join(stateDir, 'inbox/done'), { recursive: true });
-    await writeFile(join(stateDir, 'inbox/done/cut-short'), 'x'.repeat(30_000));
-
-    const restarted = inboxAt();
-    expect(await restarted.accept(delivery('cut-short'))).toBe('duplicate');
-    expect((await stat(join(stateDir, 'inbox/done/cut-short'))).size).toBe(0);
-  });
-
-  it(`forgets tombstones older than ${DONE_RETENTION_DAYS} days and keeps recent ones`, async () => {
-    const inbox = inboxAt();
-    for (const id of ['old', 'recent']) {
-      await inbox.accept(delivery(id));
-      await inbox.markDone(id);
-    }
-    const longAgo = new Date(Date.now() - (DONE_RETENTION_DAYS + 1) * 24 * 3600 * 1000);
-    await utimes(join(stateDir, 'inbox/done/old'), longAgo, longAgo);
-
-    const restarted = inboxAt();
-    expect(await restarted.accept(delivery('old'))).toBe('accepted');
     expect(await restarted.accept(delivery('recent'))).toBe('duplicate');
+    expect(await restarted.accept(delivery('old'))).toBe('accepted');
+    expect(await inboxFiles()).toEqual(['journal/00000001.log', 'resolved.log']);
+    expect(await inboxAt().accept(delivery('recent'))).toBe('duplicate');
+  });
+
+  it(`forgets ids resolved over ${DONE_RETENTION_DAYS} days ago, but not while their record could replay`, async () => {
+    const inbox = inboxAt();
+    await inbox.accept(delivery('old-live'));
+    await inbox.accept(delivery('still-pending'));
+    await inbox.markDone('old-live'); // its segment stays: 'still-pending' holds it
+    const old = Date.now() - (DONE_RETENTION_DAYS + 1) * DAY_MS;
+    const log = join(stateDir, 'inbox/resolved.log');
+    // 'old-gone' was done long ago, its journal segment deleted since (0: none).
+    await writeFile(log, `D old-gone ${old} 0\nD old-live ${old} 1\n`);
+
+    const restarted = inboxAt();
+    expect((await restarted.pending()).map((e) => e.id)).toEqual(['still-pending']);
+    expect(await restarted.accept(delivery('old-live'))).toBe('duplicate');
+    expect(await restarted.accept(delivery('old-gone'))).toBe('accepted');
+    expect(readFileSync(log, 'utf8')).not.toMatch(/D old-gone/);
   });
 });
 

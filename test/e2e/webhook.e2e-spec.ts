@@ -224,7 +224,10 @@ describe('POST / (webhook intake)', () => {
 
   it('answers 401 for a wrong, tampered or missing signature and stores none of them', async () => {
     let calls = 0;
-    const { url, dispatcher } = await startApp(makeConfig(stateDir), async () => void (calls += 1));
+    const { url, dispatcher, inbox } = await startApp(
+      makeConfig(stateDir),
+      async () => void (calls += 1),
+    );
     const body = JSON.stringify(labeledPullRequestPayload());
     const post = (signature?: string, sent = body) => {
       const req = request(url)
@@ -252,7 +255,9 @@ describe('POST / (webhook intake)', () => {
     expect(missing.body).toEqual({ error: 'missing X-Hub-Signature-256' });
     // Only the correctly signed delivery reached the inbox and the handler.
     expect(calls).toBe(1);
-    expect(await storedFiles(stateDir)).toHaveLength(1);
+    expect(await inbox.counts()).toEqual({ pending: 0, failed: 0, done: 1 });
+    const journal = await readFile(join(stateDir, 'inbox/journal/00000001.log'), 'utf8');
+    expect(journal.match(/^\{"id":/gm)).toHaveLength(1);
   });
 
   it('stores nothing at all when every request is unsigned', async () => {
