@@ -9,9 +9,11 @@
  * also measured when it is not saturated: an open loop at a fixed rate, far above what GitHub
  * sends, timed from when each request was due (so a stall is not hidden by the requests it delays).
  *
- * The state directory goes under os.tmpdir(): set TMPDIR to measure another filesystem. Creating a
- * file costs ~1 ms of kernel CPU on an ext4 directory where many files were deleted in the last
- * ~30 s (ext4 skips recently freed inodes), which a shared /tmp often is.
+ * The load comes from a worker thread (bench/load-client.ts), the same for both servers; process
+ * CPU time per delivery (all threads: client, server, libuv's pool) is reported beside it, since on
+ * a 2-core machine the client and the server compete for the same cores.
+ *
+ * The state directory goes under os.tmpdir(): set TMPDIR to measure another filesystem.
  *
  * Run by bench/run.ts; alone: `node --expose-gc dist-bench/bench/intake.bench.js`.
  */
@@ -79,10 +81,16 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
     await load(barePort, WARMUP, 'warm-bare');
     await load(botPort, WARMUP, 'warm-bot');
     await app.get(EventDispatcher).drain();
-    const rssBefore = rssMiB();
+    let cpu = process.cpuUsage();
     const baseline = await load(barePort, DELIVERIES, 'bare');
+    const bareCpu = process.cpuUsage(cpu);
+    // Taken after the bare run, so the growth is the bot's alone (the client thread's heap too
+    // grows while it runs the first loads).
+    const rssBefore = rssMiB();
     const loadStarted = performance.now();
+    cpu = process.cpuUsage();
     const bot = await load(botPort, DELIVERIES, 'bot');
+    const botCpu = process.cpuUsage(cpu);
     // Work the dispatcher had not caught up with when the load stopped (kept as ids, not payloads).
     const backlog = (await app.get(Inbox).counts()).pending;
     await app.get(EventDispatcher).drain();
@@ -118,6 +126,8 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
       'bot p50 ms': round(bot.p50Ms),
       'bot p99 ms': round(bot.p99Ms),
       'throughput ratio bot/bare (target >= 0.5)': round(bot.perSecond / baseline.perSecond),
+      'process CPU µs per delivery, bare (user / system)': perDelivery(bareCpu),
+      'process CPU µs per delivery, bot (user / system)': perDelivery(botCpu),
       'bot backlog when the load stopped': backlog,
       'bot deliveries/s accepted and done': Math.round(endToEndPerSecond),
       [`bot p50 ms at ${OPEN_LOOP_PER_SECOND}/s open loop`]: round(paced.p50Ms),
@@ -132,6 +142,10 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
     await new Promise((resolve) => bare.close(resolve));
     await rm(root, { recursive: true, force: true });
   }
+}
+
+function perDelivery(cpu: NodeJS.CpuUsage): string {
+  return `${Math.round(cpu.user / DELIVERIES)} / ${Math.round(cpu.system / DELIVERIES)}`;
 }
 
 function round(n: number): number {

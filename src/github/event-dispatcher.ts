@@ -5,7 +5,7 @@ import {
   OnApplicationBootstrap,
 } from '@nestjs/common';
 import { pullRequestNumberOf, repositoryOf } from './github-events.js';
-import { Inbox, type InboxEntry } from './inbox.js';
+import { Inbox, type AcceptedDelivery, type InboxEntry } from './inbox.js';
 import { errorMessage } from './error-message.js';
 
 /**
@@ -267,7 +267,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
             if (this.stopped) {
               return;
             }
-            found.push(ticketOf(entry));
+            found.push(ticketOf(routed(entry)));
           }
         } catch (error) {
           this.logger.error(`cannot list pending deliveries: ${errorMessage(error)}`);
@@ -461,16 +461,23 @@ function describe(ticket: Ticket): string {
 }
 
 /** Deliveries about the same PR share a lane; everything else runs independently. */
-function ticketOf(entry: InboxEntry): Ticket {
-  const repo = repositoryOf(entry.payload);
-  const pr = pullRequestNumberOf(entry.payload);
+function ticketOf(delivery: AcceptedDelivery): Ticket {
+  const { repo, pr } = delivery;
   return {
-    id: entry.id,
-    event: entry.event,
-    ...(entry.action === undefined ? {} : { action: entry.action }),
-    sequence: entry.sequence,
-    lane: repo !== undefined && pr !== undefined ? `${repo}#${pr}` : `delivery:${entry.id}`,
+    id: delivery.id,
+    event: delivery.event,
+    ...(delivery.action === undefined ? {} : { action: delivery.action }),
+    sequence: delivery.sequence,
+    lane: repo !== undefined && pr !== undefined ? `${repo}#${pr}` : `delivery:${delivery.id}`,
     ...(repo === undefined ? {} : { repo }),
     ...(pr === undefined ? {} : { pr }),
   };
+}
+
+/** The routing of a delivery read back from the inbox. */
+function routed(entry: InboxEntry): AcceptedDelivery {
+  const repo = repositoryOf(entry.payload);
+  const pr = pullRequestNumberOf(entry.payload);
+  const { payload: _payload, ...meta } = entry;
+  return { ...meta, ...(repo === undefined ? {} : { repo }), ...(pr === undefined ? {} : { pr }) };
 }

@@ -13,6 +13,7 @@ import {
   type JournalRef,
 } from './journal.js';
 import { ResolvedLog } from './resolved-log.js';
+import { pullRequestNumberOf, repositoryOf } from './github-events.js';
 
 /** X-GitHub-Delivery values we accept: the id becomes a file name, so nothing that could escape. */
 export const DELIVERY_ID_PATTERN = /^[A-Za-z0-9-]{1,100}$/;
@@ -31,14 +32,25 @@ export interface NewDelivery {
   readonly event: string;
   /** payload.action, when the event has one. */
   readonly action?: string;
-  readonly payload: Record<string, unknown>;
+  /** The payload; may be left out when `payloadJson` is given (with `repo` and `pr`, if any). */
+  readonly payload?: Record<string, unknown>;
   /**
-   * The JSON text `payload` was parsed from, when the caller has it (the webhook body). Stored
-   * byte for byte instead of serialising `payload` again: that is 25 KB of work per request saved.
-   * Must be exactly the text that parsed to `payload`.
+   * The payload's JSON text as received (the webhook body). Stored byte for byte: serialising the
+   * payload again would cost 25 KB of work per request. Must parse to a JSON object.
    */
   readonly payloadJson?: string | Uint8Array;
+  /** CRC-32 of `payloadJson`'s bytes, when the caller computed it already. */
+  readonly payloadCrc?: number;
+  /** Routing: `repository.full_name` and the PR or issue number, when `payload` is left out. */
+  readonly repo?: string;
+  readonly pr?: number;
   readonly receivedAt: Date;
+}
+
+/** A delivery as announced to the AcceptObserver: its routing, not its payload. */
+export interface AcceptedDelivery extends Omit<InboxEntry, 'payload'> {
+  readonly repo?: string;
+  readonly pr?: number;
 }
 
 export interface InboxEntry {
@@ -57,8 +69,8 @@ export interface InboxEntry {
  * list the inbox directory per request.
  */
 export interface AcceptObserver {
-  /** `entry` is durable; called before accept() resolves. Must not throw or wait. */
-  accepted(entry: InboxEntry): void;
+  /** `delivery` is durable; called before accept() resolves. Must not throw or wait. */
+  accepted(delivery: AcceptedDelivery): void;
   /** An accept() finished, whatever its outcome (stored, duplicate or error). */
   settled(): void;
 }
@@ -448,6 +460,9 @@ export class Inbox implements OnModuleDestroy {
       // Failed before, and its failed/ file deleted since: replay must not skip this new copy.
       await this.resolved.reopen(id);
     }
+    if (delivery.payloadJson === undefined && delivery.payload === undefined) {
+      throw new Error(`delivery ${id} has neither payload nor payloadJson`);
+    }
     const record = this.append(
       {
         id,
@@ -457,6 +472,7 @@ export class Inbox implements OnModuleDestroy {
         sequence,
       },
       delivery.payloadJson ?? JSON.stringify(delivery.payload),
+      delivery.payloadCrc,
     );
     try {
       await this.journal.durable();
@@ -467,14 +483,17 @@ export class Inbox implements OnModuleDestroy {
       throw error;
     }
     this.queued.set(id, record);
+    const repo = delivery.payload ? repositoryOf(delivery.payload) : delivery.repo;
+    const pr = delivery.payload ? pullRequestNumberOf(delivery.payload) : delivery.pr;
     this.tellObserver((observer) =>
       observer.accepted({
         id,
         event: record.event,
         ...(record.action === undefined ? {} : { action: record.action }),
-        payload: delivery.payload,
         receivedAt: record.receivedAt,
         sequence,
+        ...(repo === undefined ? {} : { repo }),
+        ...(pr === undefined ? {} : { pr }),
       }),
     );
     return 'accepted';
@@ -484,9 +503,10 @@ export class Inbox implements OnModuleDestroy {
   private append(
     meta: Omit<InboxEntry, 'payload'>,
     payloadJson: string | Uint8Array,
+    crc?: number,
   ): QueuedRecord {
     const payload = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
-    const ref = this.journal.append(meta, payload);
+    const ref = this.journal.append(meta, payload, crc);
     // Held before the fdatasync: a segment cut meanwhile must not be deleted under this record.
     this.journal.hold(ref);
     const { id: _id, ...rest } = meta;

@@ -54,6 +54,8 @@ const MAX_HEADER_BYTES = 64 * 1024;
 
 const SEGMENT_NAME = /^(\d{8,})\.log$/;
 const NEWLINE = Buffer.from('\n');
+/** Rounds (write, then fdatasync) running at once; see startRound(). */
+const MAX_ROUNDS_IN_FLIGHT = 2;
 /** Replay hands the event loop back this often, so a long journal does not freeze start-up. */
 const RECORDS_PER_YIELD = 256;
 
@@ -156,7 +158,11 @@ export class Journal {
   private queuedWrites: QueuedWrite[] = [];
   /** Callers of durable() that no round has started to cover yet. */
   private waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
-  private roundRunning = false;
+  private roundsInFlight = 0;
+  /** Settles when every write handed to a round so far is done. */
+  private writesDone: Promise<void> = Promise.resolve();
+  /** The round started last: its own outcome, and whether it is over. */
+  private lastRound?: { readonly own: Promise<void>; settled: boolean };
 
   constructor(
     readonly dir: string,
@@ -218,11 +224,12 @@ export class Journal {
 
   /**
    * Places one record and returns where its payload will be. Nothing is on disk yet: call
-   * durable(), which also reports a failed write.
+   * durable(), which also reports a failed write. `knownCrc` must be crc32(payload) if given.
    */
-  append(meta: Record<string, unknown>, payload: Uint8Array): JournalRef {
+  append(meta: Record<string, unknown>, payload: Uint8Array, knownCrc?: number): JournalRef {
     const segment = this.writableSegment();
-    const crc = crc32(payload);
+    // Computed already when the webhook body was inspected off the event loop.
+    const crc = knownCrc ?? crc32(payload);
     const header = Buffer.from(`${JSON.stringify({ ...meta, len: payload.length, crc })}\n`);
     const start = segment.size;
     segment.size += header.length + payload.length + 1;
@@ -241,27 +248,52 @@ export class Journal {
     });
   }
 
+  /**
+   * Starts rounds while callers wait, up to MAX_ROUNDS_IN_FLIGHT at once. Writes stay in order
+   * (a round writes only once the previous round's writes are done, so a crash can only tear the
+   * end of a segment); fdatasyncs overlap, so a caller arriving while one runs waits for about one
+   * flush rather than the rest of that one and then its own. A round whose predecessor was still
+   * running when it began also fails if that one's own I/O failed: after a failed fsync, a
+   * concurrent one on the same file proves nothing.
+   */
   private startRound(): void {
-    if (this.roundRunning || this.waiters.length === 0) {
-      return;
+    while (this.waiters.length > 0 && this.roundsInFlight < MAX_ROUNDS_IN_FLIGHT) {
+      const waiters = this.waiters;
+      const writes = this.queuedWrites;
+      this.waiters = [];
+      this.queuedWrites = [];
+      this.roundsInFlight += 1;
+      const written = this.writesDone.then(() => this.writeAll(writes));
+      this.writesDone = written.then(() => undefined);
+      const own = written.then(async (failure) => {
+        await this.syncDirty();
+        if (failure !== undefined) {
+          throw failure;
+        }
+      });
+      const overlapping =
+        this.lastRound && !this.lastRound.settled ? this.lastRound.own : undefined;
+      const round = { own, settled: false };
+      this.lastRound = round;
+      const finished = (): void => {
+        round.settled = true;
+        this.roundsInFlight -= 1;
+        this.startRound();
+      };
+      own.then(finished, finished);
+      (overlapping ? Promise.all([own, overlapping]) : own).then(
+        () => {
+          for (const waiter of waiters) waiter.resolve();
+        },
+        (error: unknown) => {
+          for (const waiter of waiters) waiter.reject(error);
+        },
+      );
     }
-    this.roundRunning = true;
-    const waiters = this.waiters;
-    const writes = this.queuedWrites;
-    this.waiters = [];
-    this.queuedWrites = [];
-    const settle = (error?: unknown): void => {
-      for (const waiter of waiters) {
-        if (error === undefined) waiter.resolve();
-        else waiter.reject(error);
-      }
-      this.roundRunning = false;
-      this.startRound();
-    };
-    this.runRound(writes).then(() => settle(), settle);
   }
 
-  private async runRound(writes: QueuedWrite[]): Promise<void> {
+  /** Writes queued records; the first failure, if any (the records after it are not written). */
+  private async writeAll(writes: QueuedWrite[]): Promise<Error | undefined> {
     let failure: Error | undefined;
     for (const batch of batchesBySegment(writes)) {
       const segment = batch[0].segment;
@@ -282,10 +314,7 @@ export class Journal {
         this.closeIfDone(segment);
       }
     }
-    await this.syncDirty();
-    if (failure !== undefined) {
-      throw failure;
-    }
+    return failure;
   }
 
   private async writeBatch(segment: Segment, batch: QueuedWrite[]): Promise<void> {

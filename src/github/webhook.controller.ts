@@ -12,7 +12,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DELIVERY_ID_PATTERN, Inbox } from './inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
-import { verifySignature } from './webhook-signature.js';
+import { inspectDelivery } from './delivery-inspection.js';
 import { errorMessage } from './error-message.js';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
@@ -149,7 +149,6 @@ export class WebhookController implements OnApplicationBootstrap {
       return reject(400, 'could not read the body');
     }
 
-    // Before anything looks at the content: unsigned input is never parsed or stored.
     const secret = this.config.github.webhookSecret;
     if (!secret) {
       this.logger.error(
@@ -166,34 +165,45 @@ export class WebhookController implements OnApplicationBootstrap {
       );
       return reject(401, 'missing X-Hub-Signature-256');
     }
-    if (!verifySignature(secret, raw, signature)) {
+    const event = header(req, 'x-github-event');
+    const id = header(req, 'x-github-delivery');
+    // Verified before anything looks at the content: unsigned input is never parsed or stored.
+    const inspection = inspectDelivery(secret, {
+      body: raw,
+      form: mediaType === FORM_TYPE,
+      signature,
+    });
+    if (inspection.kind === 'bad-signature') {
       this.logger.warn(
         `signature mismatch from ${peer(req)}: check that GITHUB_APP_SECRET_TOKEN matches the ` +
           "App's webhook secret",
       );
       return reject(401, 'signature mismatch');
     }
-
-    const event = header(req, 'x-github-event');
-    const id = header(req, 'x-github-delivery');
     if (!event || !EVENT_PATTERN.test(event)) {
       return reject(400, 'missing or invalid X-GitHub-Event');
     }
     if (!id || !DELIVERY_ID_PATTERN.test(id)) {
       return reject(400, 'missing or invalid X-GitHub-Delivery');
     }
-
-    const parsed = parsePayload(mediaType, raw);
-    if (typeof parsed === 'string') {
-      this.logger.warn(`delivery ${id} (${event}) refused: ${parsed}`);
-      return reject(400, parsed);
+    if (inspection.kind === 'invalid') {
+      this.logger.warn(`delivery ${id} (${event}) refused: ${inspection.reason}`);
+      return reject(400, inspection.reason);
     }
-    const { payload, payloadJson } = parsed;
-    const action = typeof payload.action === 'string' ? payload.action : undefined;
+    const { action, repo, pr, crc, formPayload } = inspection;
 
     let verdict: 'accepted' | 'duplicate';
     try {
-      verdict = await this.inbox.accept({ id, event, action, payload, payloadJson, receivedAt });
+      verdict = await this.inbox.accept({
+        id,
+        event,
+        action,
+        payloadJson: formPayload ?? raw,
+        payloadCrc: crc,
+        repo,
+        pr,
+        receivedAt,
+      });
     } catch (error) {
       this.logger.error(
         `delivery ${id} (${event}) could not be stored in ${this.inbox.dir}: ${errorMessage(error)}; ` +
@@ -217,35 +227,4 @@ function isNodeServer(value: unknown): value is Server {
     typeof (value as Server).listeners === 'function' &&
     typeof (value as Server).removeAllListeners === 'function'
   );
-}
-
-interface ParsedPayload {
-  readonly payload: Record<string, unknown>;
-  /** The JSON text it was parsed from: the inbox stores it as-is instead of serialising again. */
-  readonly payloadJson: string | Buffer;
-}
-
-/** The payload object and its JSON text, or a short reason why the body is not one. */
-function parsePayload(mediaType: string, raw: Buffer): ParsedPayload | string {
-  let text = raw.toString('utf8');
-  let payloadJson: string | Buffer = raw;
-  if (mediaType === FORM_TYPE) {
-    // GitHub's "application/x-www-form-urlencoded" content type sends the JSON as field `payload`.
-    const field = new URLSearchParams(text).get('payload');
-    if (field === null) {
-      return 'form body has no payload field';
-    }
-    text = field;
-    payloadJson = field;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return 'payload is not valid JSON';
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return 'payload is not a JSON object';
-  }
-  return { payload: parsed as Record<string, unknown>, payloadJson };
 }
