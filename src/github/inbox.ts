@@ -322,8 +322,9 @@ export class Inbox implements OnModuleDestroy {
 
   /**
    * The delivery's work is durable: forget its payload, remember its id so a redelivery stays a
-   * duplicate. Nothing is fsync'ed here, on purpose (see ResolvedLog): a power cut can only leave
-   * the delivery pending, to run again at the next start as after a crash inside its handler.
+   * duplicate. Nothing is fsync'ed here unless the delivery kept progress (see ResolvedLog): a
+   * power cut can only leave it pending, to run again at the next start as after a crash inside
+   * its handler, which its progress makes safe.
    */
   async markDone(id: string): Promise<void> {
     this.checkId(id);
@@ -331,9 +332,12 @@ export class Inbox implements OnModuleDestroy {
       await this.recover();
     }
     await this.withLock(id, async () => {
-      this.resolve(id, 'done');
+      await this.resolve(id, 'done');
       const progress = this.progressPath(id);
       if (existsSync(progress)) {
+        // Without its progress, a rerun would start the work over (submit jobs again): the line
+        // saying it is done must survive a power cut before the progress is gone.
+        await this.resolved.sync();
         unlinkSync(progress);
       }
     });
@@ -362,7 +366,7 @@ export class Inbox implements OnModuleDestroy {
       const failed = { ...entry, error: errorMessage(error), failedAt: new Date().toISOString() };
       await writeFileAtomic(this.failedPath(id), JSON.stringify(failed));
       this.failedFiles.add(id);
-      this.resolve(id, 'failed');
+      await this.resolve(id, 'failed');
     });
   }
 
@@ -526,12 +530,12 @@ export class Inbox implements OnModuleDestroy {
   }
 
   /** Takes `id` out of the pending queue as done or failed. */
-  private resolve(id: string, resolution: 'done' | 'failed'): void {
+  private async resolve(id: string, resolution: 'done' | 'failed'): Promise<void> {
     const record = this.queued.get(id);
-    // Written before the record is released: releasing may delete its journal segment.
-    this.resolved.add(id, { resolution, at: Date.now(), segment: record?.ref.segment ?? 0 });
+    this.queued.delete(id);
+    await this.resolved.add(id, { resolution, at: Date.now(), segment: record?.ref.segment ?? 0 });
+    // Only now: releasing may delete the journal segment, and the line must be there first.
     if (record) {
-      this.queued.delete(id);
       this.journal.release(record.ref);
     }
     this.keepResolvedLogSmall();
@@ -669,6 +673,7 @@ export class Inbox implements OnModuleDestroy {
       }
     }
     let replayed = 0;
+    const lateLines: Promise<void>[] = [];
     await this.journal.replay(
       (fields, ref) => {
         const meta = metaOf(fields);
@@ -686,7 +691,9 @@ export class Inbox implements OnModuleDestroy {
         }
         if (this.failedFiles.has(id)) {
           // The failed/ file was written and the crash came before resolved.log said so.
-          this.resolved.add(id, { resolution: 'failed', at: Date.now(), segment: ref.segment });
+          lateLines.push(
+            this.resolved.add(id, { resolution: 'failed', at: Date.now(), segment: ref.segment }),
+          );
           return;
         }
         const previous = this.queued.get(id);
@@ -699,6 +706,7 @@ export class Inbox implements OnModuleDestroy {
       },
       (damage) => this.reportDamage(damage),
     );
+    await Promise.all(lateLines);
     const pruned = this.prune(Date.now());
     if (pruned > 0 || legacyTombstones > 0 || this.resolved.isBloated(COMPACT_MIN_LINES)) {
       await this.resolved.compact();
@@ -724,7 +732,7 @@ export class Inbox implements OnModuleDestroy {
       } catch {
         // Gone meanwhile: remember it as done now.
       }
-      this.resolved.add(id, { resolution: 'done', at: Math.floor(at), segment: 0 });
+      await this.resolved.add(id, { resolution: 'done', at: Math.floor(at), segment: 0 });
     }
     return names.length;
   }

@@ -27,9 +27,9 @@ describe('ResolvedLog', () => {
   it('remembers done and failed ids across a reload; the latest line about an id wins', async () => {
     const log = new ResolvedLog(path);
     log.load();
-    log.add('a', { resolution: 'done', at: 1000, segment: 1 });
-    log.add('b', { resolution: 'failed', at: 2000, segment: 2 });
-    log.add('c', { resolution: 'failed', at: 3000, segment: 2 });
+    await log.add('a', { resolution: 'done', at: 1000, segment: 1 });
+    await log.add('b', { resolution: 'failed', at: 2000, segment: 2 });
+    await log.add('c', { resolution: 'failed', at: 3000, segment: 2 });
     await log.reopen('c');
 
     const again = reloaded();
@@ -39,9 +39,9 @@ describe('ResolvedLog', () => {
     expect(again.counts()).toEqual({ done: 1, failed: 1 });
   });
 
-  it('skips a last line cut short by a crash and counts it', () => {
+  it('skips a last line cut short by a crash and counts it', async () => {
     const log = new ResolvedLog(path);
-    log.add('a', { resolution: 'done', at: 1000, segment: 1 });
+    await log.add('a', { resolution: 'done', at: 1000, segment: 1 });
     appendFileSync(path, 'D b 20');
 
     const again = new ResolvedLog(path);
@@ -50,12 +50,12 @@ describe('ResolvedLog', () => {
     expect(again.get('b')).toBeUndefined();
   });
 
-  it('prunes old entries only once their journal segment is gone', () => {
+  it('prunes old entries only once their journal segment is gone', async () => {
     const log = new ResolvedLog(path);
-    log.add('old-gone', { resolution: 'done', at: 10, segment: 1 });
-    log.add('old-live', { resolution: 'done', at: 10, segment: 2 });
-    log.add('old-none', { resolution: 'failed', at: 10, segment: 0 });
-    log.add('recent', { resolution: 'done', at: 5000, segment: 1 });
+    await log.add('old-gone', { resolution: 'done', at: 10, segment: 1 });
+    await log.add('old-live', { resolution: 'done', at: 10, segment: 2 });
+    await log.add('old-none', { resolution: 'failed', at: 10, segment: 0 });
+    await log.add('recent', { resolution: 'done', at: 5000, segment: 1 });
 
     expect(log.prune(1000, (segment) => segment === 2)).toBe(2);
     expect(log.get('old-gone')).toBeUndefined();
@@ -67,16 +67,16 @@ describe('ResolvedLog', () => {
   it('compacts to the live entries without losing lines appended while it runs', async () => {
     const log = new ResolvedLog(path);
     for (let i = 0; i < 100; i += 1) {
-      log.add(`old-${i}`, { resolution: 'done', at: 10, segment: 0 });
+      await log.add(`old-${i}`, { resolution: 'done', at: 10, segment: 0 });
     }
-    log.add('kept', { resolution: 'done', at: 5000, segment: 0 });
+    await log.add('kept', { resolution: 'done', at: 5000, segment: 0 });
     log.prune(1000, () => false);
     expect(log.isBloated(50)).toBe(true);
 
     const compaction = log.compact();
-    log.add('during', { resolution: 'failed', at: 6000, segment: 3 }); // lands mid-compaction
-    await compaction;
-    log.add('after', { resolution: 'done', at: 7000, segment: 3 });
+    const during = log.add('during', { resolution: 'failed', at: 6000, segment: 3 }); // queued behind it
+    await Promise.all([compaction, during]);
+    await log.add('after', { resolution: 'done', at: 7000, segment: 3 });
 
     const lines = readFileSync(path, 'utf8').trim().split('\n');
     expect(lines).toEqual(['D kept 5000 0', 'F during 6000 3', 'D after 7000 3']);

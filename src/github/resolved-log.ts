@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../common/atomic-file.js';
@@ -15,6 +15,7 @@ export interface ResolvedEntry {
 }
 
 const fdatasyncAsync = promisify(fdatasync);
+const writeAsync = promisify(write);
 
 const LINE = /^([DFR]) ([A-Za-z0-9-]{1,100})(?: (\d+) (\d+))?$/;
 
@@ -26,20 +27,26 @@ const LINE = /^([DFR]) ([A-Za-z0-9-]{1,100})(?: (\d+) (\d+))?$/;
  *     F <delivery id> <ms> <segment>   failed (its record is in failed/<id>.json)
  *     R <delivery id>                  pending again (an operator retried a failed delivery)
  *
- * The latest line about an id wins. Appends are not fsync'ed: a line lost in a power cut leaves
- * its delivery pending at the next start (it runs again, as after a crash inside its handler, which
- * handlers tolerate) or, once its journal segment is gone too, forgotten (a redelivery would run
- * again); nothing acknowledged is lost either way. Only `R` lines are made durable, as the drop-box
- * file they replace is deleted right after. The file is rewritten (atomically) with the live
- * entries once it has grown well past them.
+ * The latest line about an id wins. Lines are written in the order they were added, in batches
+ * through libuv's pool (a write() can stall for tens of milliseconds while the kernel throttles a
+ * process dirtying many pages, such as a checkout, and the event loop must not wait for that);
+ * add() resolves once its line is in the file. They are not fsync'ed: a line lost in a power cut
+ * leaves its delivery pending at the next start (it runs again, as after a crash inside its
+ * handler) or, once its journal segment is gone too, forgotten (a redelivery would run again);
+ * nothing acknowledged is lost either way. sync() makes every line added so far durable, for
+ * callers about to delete what a rerun would need (a delivery's progress, a drop-box file). The
+ * file is rewritten (atomically) with the live entries once it has grown well past them.
  */
 export class ResolvedLog {
   private readonly entries = new Map<string, ResolvedEntry>();
   private fd?: number;
   private linesInFile = 0;
-  /** Lines appended while a compaction runs: they go into the new file once it is in place. */
-  private appendedDuringCompaction?: string[];
-  private compaction?: Promise<void>;
+  /** Lines added and not yet handed to a write. */
+  private queued: string[] = [];
+  private compactionRequested = false;
+  /** Callers waiting for the queue as it is now to be written (and compacted, if asked). */
+  private waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  private writing = false;
 
   constructor(readonly path: string) {}
 
@@ -98,20 +105,27 @@ export class ResolvedLog {
     return counts;
   }
 
-  /** Remembers `id` as resolved; in the page cache when this returns (see the class comment). */
-  add(id: string, entry: ResolvedEntry): void {
-    this.append(
+  /** Remembers `id` as resolved at once; resolves when its line is in the file. */
+  add(id: string, entry: ResolvedEntry): Promise<void> {
+    this.entries.set(id, entry);
+    return this.enqueue(
       `${entry.resolution === 'failed' ? 'F' : 'D'} ${id} ${entry.at} ${entry.segment}\n`,
     );
-    this.entries.set(id, entry);
   }
 
   /** Forgets that `id` was resolved; durable when the promise resolves. */
   async reopen(id: string): Promise<void> {
-    this.append(`R ${id}\n`);
     this.entries.delete(id);
-    await this.compaction;
-    await fdatasyncAsync(this.openFd());
+    await this.enqueue(`R ${id}\n`);
+    await this.sync();
+  }
+
+  /** Makes every line added so far durable. */
+  async sync(): Promise<void> {
+    await this.enqueue();
+    if (this.fd !== undefined) {
+      await fdatasyncAsync(this.fd);
+    }
   }
 
   /**
@@ -134,12 +148,10 @@ export class ResolvedLog {
     return this.linesInFile >= minimumLines && this.linesInFile >= factor * this.entries.size;
   }
 
-  /** Rewrites the file with the live entries only; appends made meanwhile are kept. */
+  /** Rewrites the file with the live entries only, after the lines added before this call. */
   compact(): Promise<void> {
-    this.compaction ??= this.rewrite().finally(() => {
-      this.compaction = undefined;
-    });
-    return this.compaction;
+    this.compactionRequested = true;
+    return this.enqueue();
   }
 
   close(): void {
@@ -149,37 +161,64 @@ export class ResolvedLog {
     }
   }
 
+  private enqueue(line?: string): Promise<void> {
+    if (line !== undefined) {
+      this.queued.push(line);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        void this.writeQueued();
+      }
+    });
+  }
+
+  /** One batch at a time, in order, until nobody waits; never rejects (waiters are told). */
+  private async writeQueued(): Promise<void> {
+    while (this.waiters.length > 0) {
+      const waiters = this.waiters;
+      const lines = this.queued;
+      const compaction = this.compactionRequested;
+      this.waiters = [];
+      this.queued = [];
+      this.compactionRequested = false;
+      try {
+        if (lines.length > 0) {
+          await this.writeLines(lines);
+        }
+        if (compaction) {
+          await this.rewrite();
+        }
+        for (const waiter of waiters) waiter.resolve();
+      } catch (error) {
+        for (const waiter of waiters) waiter.reject(error);
+      }
+    }
+    // In the same step as the last check: an enqueue() from here on starts a new writer.
+    this.writing = false;
+  }
+
+  private async writeLines(lines: string[]): Promise<void> {
+    const data = Buffer.from(lines.join(''));
+    const fd = this.openFd();
+    for (let at = 0; at < data.length;) {
+      at += (await writeAsync(fd, data, at, data.length - at)).bytesWritten;
+    }
+    this.linesInFile += lines.length;
+  }
+
+  /** Lines added while this runs wait in the queue and go to the new file. */
   private async rewrite(): Promise<void> {
-    this.appendedDuringCompaction = [];
     let text = '';
     for (const [id, entry] of this.entries) {
       text += `${entry.resolution === 'failed' ? 'F' : 'D'} ${id} ${entry.at} ${entry.segment}\n`;
     }
     const lines = this.entries.size;
-    try {
-      await writeFileAtomic(this.path, text);
-    } catch (error) {
-      this.appendedDuringCompaction = undefined;
-      throw error;
-    }
-    const later = this.appendedDuringCompaction;
-    this.appendedDuringCompaction = undefined;
+    await writeFileAtomic(this.path, text);
     // The old descriptor writes to the file just replaced: switch to the new one.
     this.close();
     this.linesInFile = lines;
-    for (const line of later) {
-      this.append(line);
-    }
-  }
-
-  private append(line: string): void {
-    const data = Buffer.from(line);
-    const fd = this.openFd();
-    for (let at = 0; at < data.length;) {
-      at += writeSync(fd, data, at, data.length - at);
-    }
-    this.linesInFile += 1;
-    this.appendedDuringCompaction?.push(line);
   }
 
   private openFd(): number {
