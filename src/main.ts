@@ -16,6 +16,7 @@ import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
 import { checkOnline } from './github/check-online.js';
 import { SmeeRelay } from './github/smee-relay.js';
+import { StateDirInUseError } from './github/state-lock.js';
 
 const EXIT_USAGE = 2;
 
@@ -59,7 +60,12 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     // The webhook controller reads the raw bytes itself: the signature is over them.
     { bodyParser: false, logger },
   );
-  await app.listen(command.port);
+  try {
+    await app.listen(command.port);
+  } catch (error) {
+    if (error instanceof StateDirInUseError) throw new OperatorError(error.message, EXIT_USAGE);
+    throw error;
+  }
   const port = (app.getHttpServer() as Server).address() as AddressInfo;
   const log = new Logger('Main');
   log.log(

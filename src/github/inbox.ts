@@ -1,7 +1,15 @@
 import { existsSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  OnModuleDestroy,
+  OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { errorMessage } from './error-message.js';
@@ -13,6 +21,7 @@ import {
   type JournalRef,
 } from './journal.js';
 import { ResolvedLog } from './resolved-log.js';
+import { StateDirInUseError, acquireStateLock } from './state-lock.js';
 import { pullRequestNumberOf, repositoryOf } from './github-events.js';
 
 /** X-GitHub-Delivery values we accept: the id becomes a file name, so nothing that could escape. */
@@ -174,10 +183,10 @@ function metaOf(record: Record<string, unknown>): Omit<InboxEntry, 'payload'> | 
  * A delivery is in one state at every instant: pending while the journal holds its record and
  * resolved.log does not name it; done or failed once resolved.log does (failed: the failed/ file
  * is written first, and a failed/ file is enough at start-up). One bot process owns a state
- * directory; two processes sharing one are not supported.
+ * directory: `inbox/lock` (see acquireStateLock) stops a second one from starting on it.
  */
 @Injectable()
-export class Inbox implements OnModuleDestroy {
+export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger(Inbox.name);
   readonly dir: string;
   private readonly dropBoxDir: string;
@@ -201,6 +210,9 @@ export class Inbox implements OnModuleDestroy {
   private recovered = false;
   private lastPruneAt = Date.now();
   private isClosed = false;
+  private releaseLock?: () => void;
+  /** Set when run by Nest (a bot process); bare instances in tests share directories freely. */
+  private lockRequired = false;
 
   constructor(
     @Inject(APP_CONFIG) config: Pick<AppConfig, 'eventHandler'>,
@@ -225,8 +237,37 @@ export class Inbox implements OnModuleDestroy {
     this.isClosed = true;
   }
 
+  /**
+   * Fails start-up (StateDirInUseError) if another bot process uses this state directory. A
+   * directory that cannot be written yet does not stop the start (/health reports it); the lock
+   * is then taken before the inbox is first read.
+   */
+  onModuleInit(): void {
+    this.lockRequired = true;
+    try {
+      this.takeLock();
+    } catch (error) {
+      if (error instanceof StateDirInUseError) {
+        throw error;
+      }
+      this.logger.error(`cannot lock the state directory ${this.dir}: ${errorMessage(error)}`);
+    }
+  }
+
+  private takeLock(): void {
+    if (this.lockRequired && !this.releaseLock) {
+      this.releaseLock = acquireStateLock(this.dir);
+    }
+  }
+
   onModuleDestroy(): void {
     this.close();
+  }
+
+  /** After the dispatcher's last handler: the state directory is free for the next process. */
+  onApplicationShutdown(): void {
+    this.releaseLock?.();
+    this.releaseLock = undefined;
   }
 
   /** Announces every delivery accept() stores from now on to `observer` (one observer: the last). */
@@ -656,6 +697,7 @@ export class Inbox implements OnModuleDestroy {
   }
 
   private async runRecovery(): Promise<void> {
+    this.takeLock();
     await rm(this.legacyTmpDir, { recursive: true, force: true });
     // There for an operator to move a failed delivery back into (see the class comment).
     await mkdir(this.dropBoxDir, { recursive: true });

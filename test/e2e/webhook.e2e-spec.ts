@@ -88,12 +88,12 @@ async function startApp(config: AppConfig, handler?: Handler): Promise<RunningAp
   return { app, url: `http://127.0.0.1:${port}`, inbox: app.get(Inbox), dispatcher };
 }
 
-/** What the intake left on disk, write probe aside. */
+/** What the intake left on disk, write probe and process lock aside. */
 async function storedFiles(stateDir: string): Promise<string[]> {
   try {
     const names = await readdir(join(stateDir, 'inbox'), { recursive: true, withFileTypes: true });
     return names
-      .filter((d) => d.isFile() && d.name !== '.write-probe')
+      .filter((d) => d.isFile() && d.name !== '.write-probe' && d.name !== 'lock')
       .map((d) => join(d.parentPath, d.name));
   } catch {
     return [];

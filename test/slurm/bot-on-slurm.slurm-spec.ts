@@ -18,6 +18,7 @@ import { FakeGitHub, type FakeComment } from '../fakes/fake-github.server.js';
 import {
   PROJECT_ROOT,
   describeExit,
+  freePort,
   startBot,
   startServer,
   type BotProcess,
@@ -808,7 +809,17 @@ describe('the built bot on a real Slurm', () => {
         jobIds.map((id) => [id, 'JobHeldUser']),
       );
 
+      // A second server on the same state directory would run the same deliveries: refused.
+      const intruder = startBot(
+        ['serve', '--config', w.configPath, '--port', String(await freePort())],
+        { env: w.env, label: 'serve (second, refused)' },
+      );
+      w.bots.push(intruder);
+      expect(describeExit(await intruder.waitForExit())).toBe('exit code 2');
+      expect(intruder.output()).toContain(`in use by eessi-bot pid ${first.pid}`);
+
       expect(describeExit(await first.kill('SIGKILL'))).toBe('signal SIGKILL');
+      // The lock the killed server left is taken over: its pid is gone.
       const second = await w.serve(true);
       const finished = await waitForFinished(w, 16);
 
