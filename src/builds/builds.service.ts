@@ -355,10 +355,10 @@ export class BuildsService {
   private async findQueuedJob(jobDir: string): Promise<QueuedJob | undefined | 'unknown'> {
     const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
     if (jobs.length === 0) return undefined;
-    const workDirOf = (job: QueuedJob) => (job as QueuedJob & { workDir?: string }).workDir;
-    if (!jobs.some((job) => typeof workDirOf(job) === 'string')) return 'unknown';
+    // A scheduler port that does not report work dirs cannot tell this job from the others.
+    if (!jobs.some((job) => typeof job.workDir === 'string')) return 'unknown';
     const wanted = new Set([jobDir, await realpath(jobDir).catch(() => jobDir)]);
-    return jobs.find((job) => wanted.has(workDirOf(job) ?? ''));
+    return jobs.find((job) => wanted.has(job.workDir ?? ''));
   }
 
   private async reportSubmitFailures(

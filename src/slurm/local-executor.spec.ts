@@ -114,6 +114,11 @@ const held = (id: string): QueuedJob => ({
 const WAIT_FOR_GO = (status = 0) =>
   `echo started\nwhile [ ! -e go ]; do sleep 0.02; done\necho finished\nexit ${status}`;
 
+/** The queue as compared in most cases here; the work dirs have a case of their own. */
+function withoutWorkDirs(jobs: QueuedJob[]): Omit<QueuedJob, 'workDir'>[] {
+  return jobs.map(({ workDir: _workDir, ...job }) => job);
+}
+
 describe('LocalExecutor', () => {
   it('keeps a job held until release, then runs it in its job dir with Slurm variables and output file', async () => {
     const ex = executor(await tempDir());
@@ -136,7 +141,7 @@ describe('LocalExecutor', () => {
     const { jobId } = await ex.submit(request(job, ['two words', '$(touch pwned)', '; echo x']));
 
     expect(jobId).toBe('1');
-    expect(await ex.listJobs(NAME)).toEqual([held('1')]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([held('1')]);
     expect(await ex.endState('1')).toEqual({ state: 'PENDING' });
     await sleep(300); // six scheduler passes
     expect(existsSync(join(job.dir, 'slurm-1.out'))).toBe(false);
@@ -146,7 +151,7 @@ describe('LocalExecutor', () => {
     await endStateOf(ex, jobId, 'COMPLETED');
 
     expect(await ex.endState(jobId)).toEqual({ state: 'COMPLETED', exitCode: '0:0' });
-    expect(await ex.listJobs(NAME)).toEqual([]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([]);
     const out = await readFile(join(job.dir, 'slurm-1.out'), 'utf8');
     expect(out.split('\n')).toEqual([
       `id=1 name=${NAME} submit=${job.dir} pwd=${job.dir}`,
@@ -171,13 +176,17 @@ describe('LocalExecutor', () => {
     for (const job of jobs) ids.push((await ex.submit(request(job))).jobId);
     const other = await ex.submit(request(await jobWith('exit 0'), [], 'other-bot'));
     const [a, b, c] = ids;
+    // As squeue's %Z: where each job runs, so an interrupted submission can be found again.
+    expect((await ex.listJobs(NAME)).map((job) => job.workDir)).toEqual(jobs.map((job) => job.dir));
 
-    expect(await ex.listJobs(NAME)).toEqual([held(a), held(b), held(c)]);
-    expect(await ex.listJobs('other-bot')).toEqual([{ ...held(other.jobId), name: 'other-bot' }]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([held(a), held(b), held(c)]);
+    expect(withoutWorkDirs(await ex.listJobs('other-bot'))).toEqual([
+      { ...held(other.jobId), name: 'other-bot' },
+    ]);
 
     for (const id of ids) await ex.release(id);
     await waitFor('a runs', async () => (await ex.listJobs(NAME))[0]?.state === 'RUNNING');
-    expect(await ex.listJobs(NAME)).toEqual([
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([
       { id: a, name: NAME, state: 'RUNNING', reason: 'None', held: false },
       { id: b, name: NAME, state: 'PENDING', reason: 'Resources', held: false },
       { id: c, name: NAME, state: 'PENDING', reason: 'Priority', held: false },
@@ -186,7 +195,7 @@ describe('LocalExecutor', () => {
 
     await writeFile(join(jobs[0].dir, 'go'), '');
     await waitFor('b runs', async () => (await ex.listJobs(NAME))[0]?.id === b);
-    expect(await ex.listJobs(NAME)).toEqual([
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([
       { id: b, name: NAME, state: 'RUNNING', reason: 'None', held: false },
       { id: c, name: NAME, state: 'PENDING', reason: 'Resources', held: false },
     ]);
@@ -198,7 +207,9 @@ describe('LocalExecutor', () => {
     for (const id of ids)
       expect(await ex.endState(id)).toEqual({ state: 'COMPLETED', exitCode: '0:0' });
     // Never released: the other bot's job is still held.
-    expect(await ex.listJobs('other-bot')).toEqual([{ ...held(other.jobId), name: 'other-bot' }]);
+    expect(withoutWorkDirs(await ex.listJobs('other-bot'))).toEqual([
+      { ...held(other.jobId), name: 'other-bot' },
+    ]);
   });
 
   it("reports the job's exit status as Slurm's end state and exit code", async () => {
@@ -230,7 +241,7 @@ describe('LocalExecutor', () => {
 
     await ex.cancel(jobId);
 
-    expect(await ex.listJobs(NAME)).toEqual([]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([]);
     expect(await ex.endState(jobId)).toEqual({ state: 'CANCELLED', exitCode: '0:0' });
     await expect(ex.release(jobId)).rejects.toThrow(SlurmCommandError);
     await expect(ex.release(jobId)).rejects.toThrow(`Job has already finished for job ${jobId}`);
@@ -259,7 +270,7 @@ describe('LocalExecutor', () => {
     expect(await ex.endState(jobId)).toEqual({ state: 'CANCELLED', exitCode: '0:15' });
     expect(alive(scriptPid)).toBe(false);
     expect(alive(childPid)).toBe(false);
-    expect(await ex.listJobs(NAME)).toEqual([]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([]);
     const out = await readFile(join(job.dir, `slurm-${jobId}.out`), 'utf8');
     expect(out).toMatch(
       new RegExp(
@@ -380,7 +391,7 @@ describe('LocalExecutor', () => {
       await before.shutdown({ killRunning: false });
 
       const after = executor(stateDir, { maxConcurrent: 1 });
-      expect(await after.listJobs(NAME)).toEqual([
+      expect(withoutWorkDirs(await after.listJobs(NAME))).toEqual([
         { id: r, name: NAME, state: 'RUNNING', reason: 'None', held: false },
         { id: p, name: NAME, state: 'PENDING', reason: 'Resources', held: false },
         held(h),
@@ -388,7 +399,7 @@ describe('LocalExecutor', () => {
       await writeFile(join(running.dir, 'go'), '');
       await endStateOf(after, p, 'COMPLETED');
       expect(await after.endState(r)).toEqual({ state: 'COMPLETED', exitCode: '0:0' });
-      expect(await after.listJobs(NAME)).toEqual([held(h)]);
+      expect(withoutWorkDirs(await after.listJobs(NAME))).toEqual([held(h)]);
 
       await after.release(h);
       await endStateOf(after, h, 'COMPLETED');
@@ -405,7 +416,7 @@ describe('LocalExecutor', () => {
       await before.shutdown({ killRunning: false });
 
       const after = executor(stateDir);
-      expect(await after.listJobs(NAME)).toEqual([
+      expect(withoutWorkDirs(await after.listJobs(NAME))).toEqual([
         { id: jobId, name: NAME, state: 'RUNNING', reason: 'None', held: false },
       ]);
       await writeFile(join(job.dir, 'go'), '');
@@ -432,7 +443,7 @@ describe('LocalExecutor', () => {
       await waitFor('the job is gone', () => !alive(scriptPid) && !alive(group));
 
       const after = executor(stateDir);
-      expect(await after.listJobs(NAME)).toEqual([]);
+      expect(withoutWorkDirs(await after.listJobs(NAME))).toEqual([]);
       expect(await after.endState(jobId)).toEqual({ state: 'FAILED' });
       expect(await readFile(join(job.dir, `slurm-${jobId}.out`), 'utf8')).toMatch(
         /^local-executor: error: the local executor restarted while the job ran/m,
@@ -445,12 +456,12 @@ describe('LocalExecutor', () => {
       const watcher = executor(stateDir);
       const job = await jobWith(WAIT_FOR_GO());
       const { jobId } = await runner.submit(request(job));
-      expect(await watcher.listJobs(NAME)).toEqual([held(jobId)]);
+      expect(withoutWorkDirs(await watcher.listJobs(NAME))).toEqual([held(jobId)]);
 
       await watcher.release(jobId);
       await waitFor('the job runs', () => existsSync(join(job.dir, `slurm-${jobId}.out`)));
       for (let i = 0; i < 5; i += 1) {
-        expect(await runner.listJobs(NAME)).toEqual([
+        expect(withoutWorkDirs(await runner.listJobs(NAME))).toEqual([
           { id: jobId, name: NAME, state: 'RUNNING', reason: 'None', held: false },
         ]);
         expect(await watcher.listJobs(NAME)).toEqual(await runner.listJobs(NAME));
@@ -502,7 +513,7 @@ describe('LocalExecutor', () => {
       `unable to open job script ${join(job.dir, 'no-such.sh')}`,
     );
     await expect(ex.submit(request(job, ['a\0b']))).rejects.toThrow(SlurmCommandError);
-    expect(await ex.listJobs(NAME)).toEqual([]);
+    expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([]);
     expect(() => new LocalExecutor({ stateDir: job.dir, maxConcurrent: 0 })).toThrow('at least 1');
   });
 });

@@ -221,18 +221,26 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
         if (!kinds.has('json') || kinds.has('end') || kinds.has('exit')) continue;
         const record = await this.readRecord(id);
         if (record.name !== jobName) continue;
+        const { workDir } = record;
         if (kinds.has('started')) {
           // Claimed by cancel() a moment ago: as good as gone.
           if (kinds.has('cancel') && !kinds.has('pid')) continue;
-          jobs.push({ id, name: jobName, state: 'RUNNING', reason: 'None', held: false });
+          jobs.push({ id, name: jobName, state: 'RUNNING', reason: 'None', held: false, workDir });
         } else if (kinds.has('cancel')) {
           continue; // being cancelled before it started: as good as gone
         } else if (kinds.has('released')) {
           // As Slurm: the next job in line waits for Resources, those behind it for Priority.
           const reason = !slotsFull ? 'None' : pending[0] === id ? 'Resources' : 'Priority';
-          jobs.push({ id, name: jobName, state: 'PENDING', reason, held: false });
+          jobs.push({ id, name: jobName, state: 'PENDING', reason, held: false, workDir });
         } else {
-          jobs.push({ id, name: jobName, state: 'PENDING', reason: 'JobHeldUser', held: true });
+          jobs.push({
+            id,
+            name: jobName,
+            state: 'PENDING',
+            reason: 'JobHeldUser',
+            held: true,
+            workDir,
+          });
         }
       }
       return jobs;

@@ -60,7 +60,7 @@ const squeueArgs = [
   '--array',
   '--user=eessibot',
   '--name=bot-job',
-  '--format=%i|%T|%r|%j',
+  '--format=%i|%T|%r|%j|%Z',
 ];
 
 describe('SlurmCliAdapter', () => {
@@ -181,11 +181,37 @@ describe('SlurmCliAdapter', () => {
         },
       ]);
       // The fixture also holds a foreign job: it must be filtered out even if squeue did not.
+      // (Captured in the format used before work dirs were asked for: none is reported.)
       expect(jobs).toEqual([
         { id: '7', name: 'bot-job', state: 'PENDING', reason: 'Resources', held: false },
         { id: '4', name: 'bot-job', state: 'PENDING', reason: 'JobHeldAdmin', held: true },
         { id: '3', name: 'bot-job', state: 'PENDING', reason: 'JobHeldUser', held: true },
         { id: '5', name: 'bot-job', state: 'RUNNING', reason: 'None', held: false },
+      ]);
+    });
+
+    it("reads each job's work dir, whatever characters it holds, and drops foreign names", async () => {
+      runner.reply({ stdout: fixture('squeue-workdir.txt') });
+
+      const jobs = await slurm.listJobs('bot-job');
+
+      expect(jobs).toEqual([
+        {
+          id: '280',
+          name: 'bot-job',
+          state: 'PENDING',
+          reason: 'JobHeldUser',
+          held: true,
+          workDir: '/tmp/fx.wAMe/job|b',
+        },
+        {
+          id: '279',
+          name: 'bot-job',
+          state: 'PENDING',
+          reason: 'JobHeldUser',
+          held: true,
+          workDir: '/tmp/fx.wAMe/job a',
+        },
       ]);
     });
 

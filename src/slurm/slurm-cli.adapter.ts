@@ -111,7 +111,7 @@ export class SlurmCliAdapter implements SlurmPort {
     this.failOnError('poll', args, result, { stderrErrorsFail: true });
     let jobs: QueuedJob[];
     try {
-      jobs = parseSqueueOutput(result.stdout);
+      jobs = parseSqueueOutput(result.stdout, jobName);
     } catch (error) {
       throw new SlurmCommandError({
         command: this.commands.poll,

@@ -1,10 +1,11 @@
 import type { JobEndInfo, QueuedJob } from './slurm.port.js';
 
 /**
- * squeue --format for listJobs. The name goes LAST because it is the only field that may contain
- * anything, `|` included: the first three `|` split the line, the rest is the name.
+ * squeue --format for listJobs: id, state, reason, then name and work dir, the two fields that
+ * may contain anything, `|` included. The first three `|` split the line; in the rest, the name
+ * asked for (squeue --name) is known, and what follows it and `|/` is the (absolute) work dir.
  */
-export const SQUEUE_FORMAT = '%i|%T|%r|%j';
+export const SQUEUE_FORMAT = '%i|%T|%r|%j|%Z';
 
 /** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
 const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
@@ -31,11 +32,13 @@ export function parseSbatchOutput(stdout: string): string | undefined {
 }
 
 /**
- * Parses `squeue --noheader --format=<SQUEUE_FORMAT>` output.
- * @throws Error naming the first line that is not `<id>|<STATE>|<reason>|<name>`: a format we do
- * not understand must not look like an empty queue.
+ * Parses `squeue --noheader --format=<SQUEUE_FORMAT>` output for jobs named `jobName`. A line
+ * whose name is another is kept with that name and no work dir (it cannot be split reliably);
+ * a line without a work dir (`%i|%T|%r|%j`, older callers) has none.
+ * @throws Error naming the first line that is not `<id>|<STATE>|<reason>|<name>[|<work dir>]`: a
+ * format we do not understand must not look like an empty queue.
  */
-export function parseSqueueOutput(stdout: string): QueuedJob[] {
+export function parseSqueueOutput(stdout: string, jobName?: string): QueuedJob[] {
   const jobs: QueuedJob[] = [];
   const lines = stdout.split('\n');
   lines.forEach((raw, index) => {
@@ -45,16 +48,19 @@ export function parseSqueueOutput(stdout: string): QueuedJob[] {
     const [id, state, reason] = parts.slice(0, 3).map((part) => part.trim());
     if (parts.length < 4 || !isValidJobId(id) || !/^[A-Z_]+$/.test(state) || reason === '') {
       throw new Error(
-        `line ${index + 1} is not "<job id>|<STATE>|<reason>|<name>": ${JSON.stringify(line)}`,
+        `line ${index + 1} is not "<job id>|<STATE>|<reason>|<name>|<work dir>": ${JSON.stringify(line)}`,
       );
     }
-    const name = parts.slice(3).join('|');
+    const rest = parts.slice(3).join('|');
+    // Slurm prints work dirs absolute: `<name>|/…` tells `bot-job` in `/x|y` from `bot-job|x`.
+    const ours = jobName !== undefined && rest.startsWith(`${jobName}|/`);
     jobs.push({
       id,
-      name,
+      name: ours ? jobName : rest,
       state,
       reason,
       held: state === 'PENDING' && HELD_REASONS.has(reason),
+      ...(ours ? { workDir: rest.slice(jobName.length + 1) } : {}),
     });
   });
   return jobs;

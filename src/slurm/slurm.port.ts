@@ -24,6 +24,11 @@ export interface QueuedJob {
   readonly reason: string;
   /** Held by user or admin: the job manager must release it before it can start. */
   readonly held: boolean;
+  /**
+   * Where the job runs (sbatch's --chdir): how a submission interrupted before its id was
+   * recorded is found again. Absent when the scheduler did not say.
+   */
+  readonly workDir?: string;
 }
 
 /** What the scheduler still knows of a job that may have left the queue. */

@@ -152,8 +152,9 @@ describe('SlurmCliAdapter against a real Slurm', () => {
 
       const jobs = await slurm.listJobs(jobName);
 
+      // With its work dir: how a submission interrupted before its id was recorded is found again.
       expect(jobs).toEqual([
-        { id, name: jobName, state: 'PENDING', reason: 'JobHeldUser', held: true },
+        { id, name: jobName, state: 'PENDING', reason: 'JobHeldUser', held: true, workDir },
       ]);
       // Held means it stays put: it is still pending a moment later.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
