@@ -109,14 +109,15 @@ describe('LocalExecutor running the bot job script (e2e)', () => {
     const good = (await ex.submit(await buildRequest(goodDir))).jobId;
     const bad = (await ex.submit(await buildRequest(badDir))).jobId;
 
-    const held = (id: string): QueuedJob => ({
+    const held = (id: string, workDir: string): QueuedJob => ({
       id,
       name: NAME,
       state: 'PENDING',
       reason: 'JobHeldUser',
       held: true,
+      workDir,
     });
-    expect(await ex.listJobs(NAME)).toEqual([held(good), held(bad)]);
+    expect(await ex.listJobs(NAME)).toEqual([held(good, goodDir), held(bad, badDir)]);
     await new Promise((done) => setTimeout(done, 300));
     expect(await readdir(goodDir)).not.toContain(`slurm-${good}.out`);
     expect(await readdir(badDir)).not.toContain(`slurm-${bad}.out`);
@@ -132,8 +133,8 @@ describe('LocalExecutor running the bot job script (e2e)', () => {
 
     expect(Math.max(...seen.map((q) => q.filter((j) => j.state === 'RUNNING').length))).toBe(1);
     expect(seen).toContainEqual([
-      { id: good, name: NAME, state: 'RUNNING', reason: 'None', held: false },
-      { id: bad, name: NAME, state: 'PENDING', reason: 'Resources', held: false },
+      { id: good, name: NAME, state: 'RUNNING', reason: 'None', held: false, workDir: goodDir },
+      { id: bad, name: NAME, state: 'PENDING', reason: 'Resources', held: false, workDir: badDir },
     ]);
 
     const goodEnd = await ex.endState(good);
@@ -211,7 +212,7 @@ describe('LocalExecutor running the bot job script (e2e)', () => {
       await new Promise((done) => bot.once('exit', done));
       const restarted = executor(stateDir);
       expect(await restarted.listJobs(NAME)).toEqual([
-        { id: jobId, name: NAME, state: 'RUNNING', reason: 'None', held: false },
+        { id: jobId, name: NAME, state: 'RUNNING', reason: 'None', held: false, workDir: dir },
       ]);
       await writeFile(join(dir, 'go'), '');
       await waitFor(
