@@ -1,0 +1,195 @@
+/**
+ * The built bot (`node dist/main.js serve`) killed with SIGKILL in the middle of a flood of
+ * webhook deliveries, then started again: every delivery it stored (all those it answered 202, and
+ * those whose 202 was on the wire) is processed (marked done) exactly once, none is lost, and
+ * redelivering any of them is answered "duplicate". The ones still pending at the kill are read
+ * back from the journal by the second process.
+ */
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import {
+  MAIN_JS,
+  PROJECT_ROOT,
+  describeExit,
+  startServer,
+  stopAllBots,
+  type BotServer,
+} from '../support/bot-process.js';
+import { Journal } from '../../src/github/journal.js';
+import { generateAppKeys } from '../support/make-config.js';
+import { examplePayload } from '../support/payloads.js';
+import { signBody } from '../support/sign.js';
+
+const SECRET = 'crash-test-secret';
+const DELIVERIES = 400;
+const CONCURRENCY = 20;
+/** Killed once this many deliveries were acknowledged, with the rest still arriving. */
+const KILL_AFTER = 150;
+
+const root = mkdtempSync(join(tmpdir(), 'inbox-crash-e2e-'));
+
+afterAll(async () => {
+  await stopAllBots();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function writeConfig(): string {
+  const keyPath = join(root, 'app.pem');
+  writeFileSync(keyPath, generateAppKeys().privateKey);
+  chmodSync(keyPath, 0o600);
+  const config = join(root, 'app.cfg');
+  writeFileSync(
+    config,
+    [
+      '[github]',
+      'app_id = 1',
+      'app_name = crash-test-bot',
+      'installation_id = 1',
+      `private_key = ${keyPath}`,
+      '',
+      '[buildenv]',
+      'scheduler = local',
+      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
+      `jobs_base_dir = ${join(root, 'jobs')}`,
+      `local_tmp = ${join(root, 'tmp')}`,
+      'submit_command = sbatch',
+      '',
+      '[architecturetargets]',
+      'arch_target_map = {"linux/x86_64/generic": ""}',
+      '',
+      '[job_manager]',
+      `job_ids_dir = ${join(root, 'job-ids')}`,
+      'poll_interval = 60',
+      'poll_command = squeue',
+      'scontrol_command = scontrol',
+      '',
+      '[event_handler]',
+      `state_dir = ${join(root, 'state')}`,
+      '',
+    ].join('\n'),
+  );
+  return config;
+}
+
+const env: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  NO_COLOR: '1',
+  GITHUB_APP_SECRET_TOKEN: SECRET,
+};
+
+async function post(url: string, id: string, body: string, signature: string): Promise<number> {
+  const res = await fetch(`${url}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': id,
+      'x-hub-signature-256': signature,
+    },
+    body,
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Ids of the deliveries in the inbox journal (read as the bot reads it, nothing deleted). */
+async function journalIds(): Promise<Set<string>> {
+  const journal = new Journal(join(root, 'state', 'inbox', 'journal'));
+  const ids = new Set<string>();
+  await journal.replay(
+    (meta, ref) => {
+      journal.hold(ref);
+      ids.add(String(meta.id));
+    },
+    () => undefined,
+  );
+  journal.close();
+  return ids;
+}
+
+/** `D <id> …` lines of resolved.log, counted per delivery id. */
+function doneCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  const path = join(root, 'state', 'inbox', 'resolved.log');
+  if (!existsSync(path)) return counts;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const match = /^D (\S+) /.exec(line);
+    if (match) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+  }
+  return counts;
+}
+
+describe('the inbox when the bot is killed during a flood of deliveries', () => {
+  it('loses no acknowledged delivery and processes none twice', async () => {
+    expect(existsSync(MAIN_JS)).toBe(true);
+    const config = writeConfig();
+    const payload = examplePayload('pull_request', 'opened');
+    const body = JSON.stringify(payload);
+    const signature = await signBody(SECRET, body);
+    const ids: string[] = Array.from({ length: DELIVERIES }, () => randomUUID());
+
+    const first: BotServer = await startServer({
+      config,
+      env,
+      jobManager: false,
+      label: 'serve#1',
+    });
+    const acknowledged: string[] = [];
+    let next = 0;
+    let killed: Promise<unknown> | undefined;
+    const client = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        try {
+          if ((await post(first.url, id, body, signature)) === 202) acknowledged.push(id);
+        } catch {
+          // The connection died with the server: not acknowledged.
+        }
+        if (acknowledged.length >= KILL_AFTER && !killed) killed = first.kill('SIGKILL');
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, client));
+    expect(describeExit((await killed) as never)).toBe('signal SIGKILL');
+    // Killed mid-flood: some deliveries were not answered at all.
+    expect(acknowledged.length).toBeGreaterThanOrEqual(KILL_AFTER);
+    expect(acknowledged.length).toBeLessThan(DELIVERIES);
+
+    // What the killed process left: every delivery in the journal, and those already done.
+    const stored = await journalIds();
+    const doneAtKill = doneCounts();
+    expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]); // durable before the 202
+    const pendingAtKill = [...stored].filter((id) => !doneAtKill.has(id));
+
+    const second = await startServer({ config, env, jobManager: false, label: 'serve#2' });
+    if (pendingAtKill.length > 0) {
+      await second.waitForLine(
+        new RegExp(`\\b${pendingAtKill.length} deliveries pending in the inbox journal`),
+      );
+    }
+    for (let waited = 0; waited < 30_000; waited += 200) {
+      const health = (await (await fetch(`${second.url}/health`)).json()) as {
+        inbox?: { pending: number };
+      };
+      if (health.inbox?.pending === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+
+    const done = doneCounts();
+    // Stored ones include those whose 202 was still on the wire at the kill: GitHub may have got it.
+    const lost = [...stored].filter((id) => !done.has(id));
+    const twice = [...done].filter(([, n]) => n > 1).map(([id]) => id);
+    expect(lost).toEqual([]);
+    expect(twice).toEqual([]);
+    // Only deliveries that were sent are there (those in flight at the kill may be, once).
+    expect([...done.keys()].every((id) => ids.includes(id))).toBe(true);
+    // GitHub redelivering any acknowledged one now: a duplicate, not a second run.
+    for (const id of acknowledged.slice(0, 50)) {
+      expect(await post(second.url, id, body, signature)).toBe(200);
+    }
+    expect(second.output()).not.toMatch(/ERROR/);
+  }, 120_000);
+});
