@@ -116,7 +116,8 @@ function doneCounts(): Map<string, number> {
   const path = join(root, 'state', 'inbox', 'resolved.log');
   if (!existsSync(path)) return counts;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const match = /^D (\S+) /.exec(line);
+    // As the bot reads it (ResolvedLog): a line cut short by the kill is not a D line.
+    const match = /^D ([A-Za-z0-9-]{1,100}) \d+ \d+$/.exec(line);
     if (match) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
   }
   return counts;
