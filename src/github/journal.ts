@@ -228,7 +228,7 @@ export class Journal {
    */
   append(meta: Record<string, unknown>, payload: Uint8Array, knownCrc?: number): JournalRef {
     const segment = this.writableSegment();
-    // Computed already when the webhook body was inspected off the event loop.
+    // Given when the webhook inspection computed it already over the same bytes.
     const crc = knownCrc ?? crc32(payload);
     const header = Buffer.from(`${JSON.stringify({ ...meta, len: payload.length, crc })}\n`);
     const start = segment.size;
