@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
 } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { KeyedLock } from '../common/keyed-lock.js';
 import { errorMessage } from './error-message.js';
 import {
   Journal,
@@ -21,6 +22,7 @@ import {
   type JournalRef,
 } from './journal.js';
 import { ResolvedLog } from './resolved-log.js';
+import { DeliveryProgressStore, type DeliveryProgress } from './delivery-progress.js';
 import { StateDirInUseError, acquireStateLock } from './state-lock.js';
 import { pullRequestNumberOf, repositoryOf } from './github-events.js';
 
@@ -82,18 +84,6 @@ export interface AcceptObserver {
   accepted(delivery: AcceptedDelivery): void;
   /** An accept() finished, whatever its outcome (stored, duplicate or error). */
   settled(): void;
-}
-
-/**
- * Small durable key/value memory for one delivery, so a handler that crashed half-way (say, after
- * submitting two of three jobs) can skip what it already did when the delivery is resumed.
- * Values must be JSON-serialisable. Kept while the delivery is pending or failed; removed when it
- * is marked done.
- */
-export interface DeliveryProgress {
-  get<T = unknown>(key: string): Promise<T | undefined>;
-  /** Durable when the promise resolves (atomic rewrite of the whole record). */
-  set(key: string, value: unknown): Promise<void>;
 }
 
 export interface InboxCounts {
@@ -193,7 +183,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   private readonly failedDir: string;
   private readonly legacyDoneDir: string;
   private readonly legacyTmpDir: string;
-  private readonly progressDir: string;
+  private readonly progressStore: DeliveryProgressStore;
   private readonly journal: Journal;
   private readonly resolved: ResolvedLog;
   private readonly queued = new Map<string, QueuedRecord>();
@@ -201,7 +191,8 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   private readonly failedFiles = new Set<string>();
   /** accept() calls still storing, by id: a second delivery of the id waits for the first. */
   private readonly storing = new Map<string, Promise<'accepted' | 'duplicate'>>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Changes of one delivery's state, one at a time. */
+  private readonly locks = new KeyedLock();
   /** Sequences of accept() calls not finished yet; a Set keeps them in increasing order. */
   private readonly acceptsInFlight = new Set<number>();
   private observer?: AcceptObserver;
@@ -223,7 +214,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     this.failedDir = join(this.dir, 'failed');
     this.legacyDoneDir = join(this.dir, 'done');
     this.legacyTmpDir = join(this.dir, 'tmp');
-    this.progressDir = join(config.eventHandler.stateDir, 'progress');
+    this.progressStore = new DeliveryProgressStore(join(config.eventHandler.stateDir, 'progress'));
     this.journal = new Journal(join(this.dir, 'journal'), options ?? {});
     this.resolved = new ResolvedLog(join(this.dir, 'resolved.log'));
   }
@@ -354,7 +345,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       if (!(error instanceof JournalDamageError) && !(error instanceof SyntaxError)) {
         throw error;
       }
-      await this.withLock(id, () => this.setAsideDamaged(id, record, error));
+      await this.locks.run(id, () => this.setAsideDamaged(id, record, error));
       return undefined;
     }
     const { ref: _ref, ...meta } = record;
@@ -372,14 +363,13 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     if (!this.recovered) {
       await this.recover();
     }
-    await this.withLock(id, async () => {
+    await this.locks.run(id, async () => {
       await this.resolve(id, 'done');
-      const progress = this.progressPath(id);
-      if (existsSync(progress)) {
+      if (this.progressStore.has(id)) {
         // Without its progress, a rerun would start the work over (submit jobs again): the line
         // saying it is done must survive a power cut before the progress is gone.
         await this.resolved.sync();
-        unlinkSync(progress);
+        this.progressStore.remove(id);
       }
     });
   }
@@ -388,7 +378,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   async markFailed(id: string, error: unknown): Promise<void> {
     this.checkId(id);
     await this.recover();
-    await this.withLock(id, async () => {
+    await this.locks.run(id, async () => {
       const record = this.queued.get(id);
       let entry: Partial<InboxEntry> = { id };
       if (record) {
@@ -436,29 +426,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
 
   /** Resumable progress of one delivery; see DeliveryProgress. */
   progress(id: string): DeliveryProgress {
-    this.checkId(id);
-    const path = this.progressPath(id);
-    const read = async (): Promise<Record<string, unknown>> => {
-      try {
-        return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-      } catch (error) {
-        if (isErrno(error, 'ENOENT')) {
-          return {};
-        }
-        throw new Error(`progress file ${path} is unreadable: ${errorMessage(error)}`, {
-          cause: error,
-        });
-      }
-    };
-    return {
-      get: async <T>(key: string) => (await read())[key] as T | undefined,
-      set: (key, value) =>
-        this.withLock(`progress:${id}`, async () => {
-          const record = await read();
-          record[key] = value;
-          await writeFileAtomic(path, JSON.stringify(record));
-        }),
-    };
+    return this.progressStore.of(this.checkId(id));
   }
 
   private async store(
@@ -662,24 +630,6 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     return join(this.failedDir, `${id}.json`);
   }
 
-  private progressPath(id: string): string {
-    return join(this.progressDir, `${id}.json`);
-  }
-
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(key) === tail) {
-        this.locks.delete(key);
-      }
-    }
-  }
-
   /** Once per process: rebuild the in-memory state from disk, settling what a crash interrupted. */
   private recover(): Promise<void> {
     this.recovery ??= this.runRecovery().then(
@@ -834,7 +784,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
         );
         continue;
       }
-      await this.withLock(meta.id, async () => {
+      await this.locks.run(meta.id, async () => {
         if (this.isKnown(meta.id)) {
           this.logger.warn(
             `${path}: delivery ${meta.id} is already pending, done or failed (failed/${name}); ` +
