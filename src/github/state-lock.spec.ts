@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { readProcStart } from '../common/process-identity.js';
 import { StateDirInUseError, acquireStateLock } from './state-lock.js';
 
 let dir: string;
@@ -16,8 +17,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function lockedBy(pid: number, host = hostname()): void {
-  writeFileSync(join(dir, 'lock'), JSON.stringify({ pid, host, since: '2026-11-01T00:00:00Z' }));
+function lockedBy(pid: number, host = hostname(), more: Record<string, string> = {}): void {
+  writeFileSync(
+    join(dir, 'lock'),
+    JSON.stringify({ pid, host, since: '2026-11-01T00:00:00Z', ...more }),
+  );
 }
 
 /** A pid that existed and is gone now. */
@@ -33,6 +37,9 @@ describe('acquireStateLock', () => {
     expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'))).toMatchObject({
       pid: process.pid,
       host: hostname(),
+      // What tells this process from a later one with the same pid.
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      procStart: readProcStart(process.pid),
     });
     release();
     expect(existsSync(join(dir, 'lock'))).toBe(false);
@@ -58,6 +65,26 @@ describe('acquireStateLock', () => {
     const release = acquireStateLock(dir);
     expect(readFileSync(join(dir, 'lock'), 'utf8')).toContain(`"pid":${process.pid}`);
     release();
+  });
+
+  it('takes over a lock whose pid now belongs to another process (reboot, reused pid)', async () => {
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    try {
+      const pid = other.pid!;
+      // Before a reboot: another boot id.
+      lockedBy(pid, hostname(), { bootId: '00000000-0000-0000-0000-000000000000' });
+      acquireStateLock(dir)();
+      // Same boot, but the recorded process started at another time: the pid was reused.
+      lockedBy(pid, hostname(), { procStart: '1' });
+      const release = acquireStateLock(dir);
+      expect(readFileSync(join(dir, 'lock'), 'utf8')).toContain(`"pid":${process.pid}`);
+      release();
+      // The identity written is precise enough for the next process to tell.
+      lockedBy(pid, hostname(), { procStart: readProcStart(pid)! });
+      expect(() => acquireStateLock(dir)).toThrow(StateDirInUseError);
+    } finally {
+      other.kill();
+    }
   });
 
   it('refuses a lock from another host, and says to delete it if that process is gone', () => {

@@ -1,31 +1,25 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isAlive, processIdentity, type ProcessIdentity } from '../common/process-identity.js';
 
 /** Another bot process owns the state directory: starting a second one would process twice. */
 export class StateDirInUseError extends Error {}
 
-interface LockOwner {
-  readonly pid: number;
-  readonly host: string;
+interface LockOwner extends ProcessIdentity {
   readonly since: string;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function readOwner(path: string): LockOwner | undefined {
   try {
     const owner = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
     if (typeof owner.pid === 'number' && typeof owner.host === 'string') {
-      return { pid: owner.pid, host: owner.host, since: String(owner.since ?? 'an unknown time') };
+      return {
+        pid: owner.pid,
+        host: owner.host,
+        ...(typeof owner.bootId === 'string' ? { bootId: owner.bootId } : {}),
+        ...(typeof owner.procStart === 'string' ? { procStart: owner.procStart } : {}),
+        since: String(owner.since ?? 'an unknown time'),
+      };
     }
   } catch {
     // Unreadable: written by a process that died in the middle of it.
@@ -34,15 +28,17 @@ function readOwner(path: string): LockOwner | undefined {
 }
 
 /**
- * Claims `dir` for this process with a `lock` file naming its pid and host, and returns the
- * function that gives it back. The inbox keeps which deliveries are pending in memory, so two
- * processes on one state directory would each run them. A lock left by a process that is gone
- * (same host, pid not running) is taken over; one from another host cannot be checked, so the
- * operator is told to remove it.
+ * Claims `dir` for this process with a `lock` file naming it (pid, host, boot and start time),
+ * and returns the function that gives it back. The inbox keeps which deliveries are pending in
+ * memory, so two processes on one state directory would each run them. A lock left by a process
+ * that is gone is taken over, also when its pid now belongs to another process (after a reboot or
+ * a wrap-around: the boot id or start time differs); one from another host cannot be checked, so
+ * the operator is told to remove it.
  */
 export function acquireStateLock(dir: string): () => void {
   const path = join(dir, 'lock');
-  const me: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const self = processIdentity();
+  const me: LockOwner = { ...self, since: new Date().toISOString() };
   mkdirSync(dir, { recursive: true });
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -62,7 +58,7 @@ export function acquireStateLock(dir: string): () => void {
     if (owner?.host === me.host && owner.pid === me.pid) {
       break; // this process already holds it (another instance in the same process)
     }
-    if (owner && (owner.host !== me.host || isAlive(owner.pid))) {
+    if (owner && (owner.host !== me.host || isAlive(owner, self))) {
       throw new StateDirInUseError(
         `state directory ${dir} is in use by eessi-bot pid ${owner.pid} on ${owner.host} ` +
           `(since ${owner.since}): stop that process first, or give this one another ` +

@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { appendFile, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { availableParallelism, constants as osConstants, hostname } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import {
+  isAlive,
+  processIdentity,
+  readProcStart,
+  type ProcessIdentity,
+} from '../common/process-identity.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { JobEndInfo, QueuedJob, SlurmPort, SubmitRequest } from './slurm.port.js';
 
@@ -38,14 +43,6 @@ interface JobRecord {
 }
 
 /** Identifies a process across restarts: the pid alone may be reused after it ended. */
-interface ProcessIdentity {
-  readonly pid: number;
-  readonly host: string;
-  readonly bootId?: string;
-  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22), when known. */
-  readonly procStart?: string;
-}
-
 /** `jobs/<id>.started`: the one claim to start the job (or, with `cancelled`, to never start it). */
 interface StartClaim extends ProcessIdentity {
   readonly at: string;
@@ -173,12 +170,7 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     this.maxConcurrent = maxConcurrent;
     this.killGraceMs = options.killGraceMs ?? 10_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.self = {
-      pid: process.pid,
-      host: hostname(),
-      bootId: readBootId(),
-      procStart: readProcStart(process.pid),
-    };
+    this.self = processIdentity();
   }
 
   // ----- SlurmPort
@@ -864,47 +856,6 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
 }
 
 // ----- processes
-
-function readBootId(): string | undefined {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
-  } catch {
-    return undefined; // not Linux: pid checks alone
-  }
-}
-
-/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. */
-function readProcStart(pid: number): string | undefined {
-  return readProcStat(pid)?.[19];
-}
-
-/** Fields 3 and on of /proc/<pid>/stat; the command name (field 2) may hold spaces and ')'. */
-function readProcStat(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process is still the one recorded (not ended, not a reused pid). Same host only. */
-function isAlive(proc: ProcessIdentity, self: ProcessIdentity): boolean {
-  if (proc.bootId && self.bootId && proc.bootId !== self.bootId) return false;
-  try {
-    process.kill(proc.pid, 0);
-  } catch {
-    // ESRCH: gone. EPERM: the pid now belongs to another user, so it is not our job.
-    return false;
-  }
-  const stat = readProcStat(proc.pid);
-  // A zombie has ended; without an init that reaps orphans (containers) it stays a zombie.
-  if (stat?.[0] === 'Z') return false;
-  if (proc.procStart !== undefined && stat !== undefined && stat[19] !== proc.procStart) {
-    return false;
-  }
-  return true;
-}
 
 function groupAlive(pgid: number): boolean {
   try {
