@@ -60,7 +60,7 @@ export function acquireStateLock(dir: string): () => void {
     }
     if (owner && (owner.host !== me.host || isAlive(owner, self))) {
       throw new StateDirInUseError(
-        `state directory ${dir} is in use by eessi-bot pid ${owner.pid} on ${owner.host} ` +
+        `${path}: the state directory is in use by eessi-bot pid ${owner.pid} on ${owner.host} ` +
           `(since ${owner.since}): stop that process first, or give this one another ` +
           `[event_handler] state_dir in app.cfg` +
           (owner.host === me.host ? '' : `; if that process is gone, delete ${path}`),
