@@ -70,30 +70,14 @@ export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promi
         // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
         const code: unknown = (error as { code?: unknown }).code;
         const killed = (error as { killed?: boolean }).killed === true;
-        if (typeof code === 'number') {
-          const text = stderr.trim() || stdout.trim() || '(no output)';
-          reject(new GitError(args, code, stdout, stderr, `exited ${code}: ${text}`));
-        } else if (killed) {
-          reject(
-            new GitError(
-              args,
-              undefined,
-              stdout,
-              stderr,
-              `did not finish within ${timeoutMs / 1000} s and was killed`,
-            ),
-          );
-        } else {
-          reject(
-            new GitError(
-              args,
-              undefined,
-              stdout,
-              stderr,
-              `could not be run (${String(code)}): ${error.message}; is git installed and on PATH?`,
-            ),
-          );
-        }
+        const exitCode = typeof code === 'number' ? code : undefined;
+        const reason =
+          exitCode !== undefined
+            ? `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`
+            : killed
+              ? `did not finish within ${timeoutMs / 1000} s and was killed`
+              : `could not be run (${String(code)}): ${error.message}; is git installed and on PATH?`;
+        reject(new GitError(args, exitCode, stdout, stderr, reason));
       },
     );
   });

@@ -18,7 +18,7 @@ export function processIdentity(pid = process.pid): ProcessIdentity {
   return { pid, host: hostname(), bootId: readBootId(), procStart: readProcStart(pid) };
 }
 
-export function readBootId(): string | undefined {
+function readBootId(): string | undefined {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
   } catch {

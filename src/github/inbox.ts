@@ -337,10 +337,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     }
     let payload: Record<string, unknown>;
     try {
-      payload = JSON.parse((await this.journal.read(record.ref)).toString('utf8')) as Record<
-        string,
-        unknown
-      >;
+      payload = await this.readPayload(record.ref);
     } catch (error) {
       if (!(error instanceof JournalDamageError) && !(error instanceof SyntaxError)) {
         throw error;
@@ -384,11 +381,7 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       if (record) {
         const { ref, ...meta } = record;
         try {
-          const payload = JSON.parse((await this.journal.read(ref)).toString('utf8')) as Record<
-            string,
-            unknown
-          >;
-          entry = { id, ...meta, payload };
+          entry = { id, ...meta, payload: await this.readPayload(ref) };
         } catch (readError) {
           this.logger.warn(`delivery ${id}: payload unreadable (${errorMessage(readError)})`);
           entry = { id, ...meta };
@@ -510,6 +503,11 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       }),
     );
     return 'accepted';
+  }
+
+  /** A stored payload; throws JournalDamageError or SyntaxError if it no longer reads back. */
+  private async readPayload(ref: JournalRef): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.journal.read(ref)).toString('utf8')) as Record<string, unknown>;
   }
 
   /** Appends a delivery to the journal and holds its record; not yet durable. */

@@ -409,15 +409,6 @@ export class Journal {
     return segment !== undefined && !segment.unlinked;
   }
 
-  /** Segment files on disk, and the bytes they take. */
-  usage(): { segments: number; bytes: number } {
-    let bytes = 0;
-    for (const segment of this.segments.values()) {
-      bytes += segment.size;
-    }
-    return { segments: this.segments.size, bytes };
-  }
-
   /** Closes every file; the journal is not used again. */
   close(): void {
     for (const segment of this.segments.values()) {
