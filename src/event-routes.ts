@@ -14,6 +14,8 @@ export class EventRoutes implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.dispatcher.on('pull_request', 'labeled', (delivery) => this.builds.handleLabeled(delivery));
+    this.dispatcher.on('pull_request', 'labeled', (delivery) =>
+      this.builds.handleLabeled(delivery),
+    );
   }
 }

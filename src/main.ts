@@ -21,7 +21,9 @@ import { StateDirInUseError } from './github/state-lock.js';
 const EXIT_USAGE = 2;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -162,7 +164,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`eessi-bot: ${error.message}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`eessi-bot: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.stderr.write(
+      `eessi-bot: unexpected error: ${(error as Error).stack ?? String(error)}\n`,
+    );
     return 1;
   }
 }

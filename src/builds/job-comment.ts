@@ -54,7 +54,9 @@ export function renderJobComment(view: JobCommentView): string {
     '',
     '|date|job status|comment|',
     '|----------|----------|------------------------|',
-    ...view.rows.map((row) => `|${tableCell(row.date)}|${tableCell(row.status)}|${tableCell(row.comment)}|`),
+    ...view.rows.map(
+      (row) => `|${tableCell(row.date)}|${tableCell(row.status)}|${tableCell(row.comment)}|`,
+    ),
     '',
     jobMarker(view.jobId, view.appName),
   ];

@@ -46,12 +46,18 @@ export class JobCommentsService {
    * The claim (an exclusive mkdir) is released on success and on failure, so a failed attempt
    * is picked up by the next one; only a crash leaves it, and it goes stale after a while.
    */
-  async ensureComment(job: TrackedJob, meta: JobMetadata, mode: 'first' | 'resume' | 'adopt'): Promise<number | undefined> {
+  async ensureComment(
+    job: TrackedJob,
+    meta: JobMetadata,
+    mode: 'first' | 'resume' | 'adopt',
+  ): Promise<number | undefined> {
     if (meta.commentId) return meta.commentId;
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
       if (mode === 'first' || !(await this.isStale(claim))) return undefined;
-      this.logger.warn(`job ${job.jobId}: stale comment claim, recovering the comment on ${meta.repo}#${meta.prNumber}`);
+      this.logger.warn(
+        `job ${job.jobId}: stale comment claim, recovering the comment on ${meta.repo}#${meta.prNumber}`,
+      );
     }
     try {
       const body = await this.render(job, meta);
@@ -61,12 +67,17 @@ export class JobCommentsService {
         const comments = await this.github.listComments(meta.repo, meta.prNumber);
         // Only a bot's comment: anyone can paste a marker into a comment of their own.
         commentId = comments.find((c) => c.byBot === true && c.body.includes(marker))?.id;
-        if (commentId) this.logger.log(`job ${job.jobId}: adopted existing comment ${commentId} on ${meta.repo}#${meta.prNumber}`);
+        if (commentId)
+          this.logger.log(
+            `job ${job.jobId}: adopted existing comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
+          );
       }
       if (!commentId) {
         commentId = (await this.github.createComment(meta.repo, meta.prNumber, body)).id;
         await this.store.setPostedHash(job.jobId, job.jobDir, hashOf(body));
-        this.logger.log(`job ${job.jobId}: created comment ${commentId} on ${meta.repo}#${meta.prNumber}`);
+        this.logger.log(
+          `job ${job.jobId}: created comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
+        );
       }
       await this.store.setCommentId(job.jobId, job.jobDir, commentId);
       return commentId;

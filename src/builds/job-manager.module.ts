@@ -13,7 +13,10 @@ export class JobManagerModule {
     return {
       module: JobManagerModule,
       imports: [BuildsModule, SlurmModule],
-      providers: [{ provide: JOB_MONITOR_AUTOSTART, useValue: options.autostart }, JobMonitorService],
+      providers: [
+        { provide: JOB_MONITOR_AUTOSTART, useValue: options.autostart },
+        JobMonitorService,
+      ],
       exports: [JobMonitorService],
     };
   }

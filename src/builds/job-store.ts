@@ -105,7 +105,8 @@ export class JobStore {
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta) throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+    if (!meta)
+      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -141,7 +142,9 @@ export class JobStore {
       try {
         jobs.push({ jobId, jobDir: await this.submittedJobDir(jobId) });
       } catch (error) {
-        this.logger.warn(`job ${jobId}: cannot read its submitted/ link: ${(error as Error).message}`);
+        this.logger.warn(
+          `job ${jobId}: cannot read its submitted/ link: ${(error as Error).message}`,
+        );
       }
     }
     return jobs.sort((a, b) => compareJobIds(a.jobId, b.jobId));
@@ -161,9 +164,13 @@ export class JobStore {
     assertJobId(jobId);
     await mkdir(join(this.jobIdsDir, 'finished'), { recursive: true });
     try {
-      await rename(join(this.jobIdsDir, 'submitted', jobId), join(this.jobIdsDir, 'finished', jobId));
+      await rename(
+        join(this.jobIdsDir, 'submitted', jobId),
+        join(this.jobIdsDir, 'finished', jobId),
+      );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId))) return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId)))
+        return;
       throw error;
     }
   }
@@ -186,7 +193,9 @@ export class JobStore {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
       } catch (error) {
-        this.logger.warn(`job ${jobId}: unreadable row ${basename(name)}: ${(error as Error).message}`);
+        this.logger.warn(
+          `job ${jobId}: unreadable row ${basename(name)}: ${(error as Error).message}`,
+        );
       }
     }
     return rows;

@@ -3,28 +3,53 @@ import { DEFAULT_PORT, parseArgs, UsageError } from './parse-args.js';
 
 describe('parseArgs', () => {
   it('defaults to serve on port 3000 with ./app.cfg and the job manager on', () => {
-    expect(parseArgs([])).toEqual({ kind: 'serve', config: 'app.cfg', port: DEFAULT_PORT, jobManager: true, smeeUrl: undefined });
+    expect(parseArgs([])).toEqual({
+      kind: 'serve',
+      config: 'app.cfg',
+      port: DEFAULT_PORT,
+      jobManager: true,
+      smeeUrl: undefined,
+    });
   });
 
   it('reads serve options in both spellings', () => {
-    expect(parseArgs(['serve', '--port', '3030', '--config=/etc/bot.cfg', '--no-job-manager'])).toEqual({
-      kind: 'serve', config: '/etc/bot.cfg', port: 3030, jobManager: false, smeeUrl: undefined,
+    expect(
+      parseArgs(['serve', '--port', '3030', '--config=/etc/bot.cfg', '--no-job-manager']),
+    ).toEqual({
+      kind: 'serve',
+      config: '/etc/bot.cfg',
+      port: 3030,
+      jobManager: false,
+      smeeUrl: undefined,
     });
     expect(parseArgs(['-p', '0', '-c', 'x.cfg'])).toMatchObject({ port: 0, config: 'x.cfg' });
   });
 
   it('accepts the seed job manager flags, negative iterations included', () => {
-    expect(parseArgs(['job-manager', '-i', '-1'])).toMatchObject({ kind: 'job-manager', iterations: -1 });
+    expect(parseArgs(['job-manager', '-i', '-1'])).toMatchObject({
+      kind: 'job-manager',
+      iterations: -1,
+    });
     expect(parseArgs(['job-manager', '--max-manager-iterations=3', '-j', '12,13'])).toEqual({
-      kind: 'job-manager', config: 'app.cfg', iterations: 3, jobIds: ['12', '13'],
+      kind: 'job-manager',
+      config: 'app.cfg',
+      iterations: 3,
+      jobIds: ['12', '13'],
     });
     expect(parseArgs(['job-manager'])).toMatchObject({ iterations: -1, jobIds: undefined });
   });
 
   it('parses check-config --online and simulate', () => {
-    expect(parseArgs(['check-config', '--online'])).toEqual({ kind: 'check-config', config: 'app.cfg', online: true });
+    expect(parseArgs(['check-config', '--online'])).toEqual({
+      kind: 'check-config',
+      config: 'app.cfg',
+      online: true,
+    });
     expect(parseArgs(['simulate', '--event', 'e.json', '--repo', '/tmp/r'])).toEqual({
-      kind: 'simulate', config: 'app.cfg', event: 'e.json', repo: '/tmp/r',
+      kind: 'simulate',
+      config: 'app.cfg',
+      event: 'e.json',
+      repo: '/tmp/r',
     });
   });
 

@@ -61,13 +61,25 @@ export function parseArgs(argv: readonly string[]): Command {
 
   const options = new Map<string, string | true>();
   const valued: Record<string, string> = {
-    '-c': 'config', '--config': 'config', '-p': 'port', '--port': 'port',
-    '-i': 'iterations', '--max-manager-iterations': 'iterations', '-j': 'jobs', '--jobs': 'jobs',
-    '--smee-url': 'smee-url', '--event': 'event', '--repo': 'repo',
+    '-c': 'config',
+    '--config': 'config',
+    '-p': 'port',
+    '--port': 'port',
+    '-i': 'iterations',
+    '--max-manager-iterations': 'iterations',
+    '-j': 'jobs',
+    '--jobs': 'jobs',
+    '--smee-url': 'smee-url',
+    '--event': 'event',
+    '--repo': 'repo',
   };
   const flags: Record<string, string> = {
-    '-h': 'help', '--help': 'help', '-V': 'version', '--version': 'version',
-    '--no-job-manager': 'no-job-manager', '--online': 'online',
+    '-h': 'help',
+    '--help': 'help',
+    '-V': 'version',
+    '--version': 'version',
+    '--no-job-manager': 'no-job-manager',
+    '--online': 'online',
   };
   while (args.length > 0) {
     const arg = args.shift()!;
@@ -94,7 +106,8 @@ export function parseArgs(argv: readonly string[]): Command {
     simulate: ['config', 'event', 'repo'],
   };
   for (const key of options.keys()) {
-    if (!allowed[name].includes(key)) throw new UsageError(`option --${key} does not apply to '${name}'`);
+    if (!allowed[name].includes(key))
+      throw new UsageError(`option --${key} does not apply to '${name}'`);
   }
   const config = (options.get('config') as string | undefined) ?? DEFAULT_CONFIG;
   const text = (key: string) => options.get(key) as string | undefined;
@@ -114,7 +127,10 @@ export function parseArgs(argv: readonly string[]): Command {
       const jobs = text('jobs');
       let jobIds: string[] | undefined;
       if (jobs !== undefined) {
-        jobIds = jobs.split(',').map((id) => id.trim()).filter((id) => id !== '');
+        jobIds = jobs
+          .split(',')
+          .map((id) => id.trim())
+          .filter((id) => id !== '');
         const bad = jobIds.find((id) => !/^\d+(_\d+)?$/.test(id));
         if (bad !== undefined || jobIds.length === 0) {
           throw new UsageError(`-j/--jobs takes job ids separated by commas, got '${jobs}'`);
@@ -126,13 +142,15 @@ export function parseArgs(argv: readonly string[]): Command {
       return { kind: 'check-config', config, online: options.has('online') };
     default: {
       const event = text('event');
-      if (event === undefined) throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
+      if (event === undefined)
+        throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
       return { kind: 'simulate', config, event, repo: text('repo') };
     }
   }
 }
 
 function integer(option: string, value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new UsageError(`${option} takes a whole number, got '${value}'`);
+  if (!/^-?\d+$/.test(value))
+    throw new UsageError(`${option} takes a whole number, got '${value}'`);
   return Number(value);
 }

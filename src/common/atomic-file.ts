@@ -4,11 +4,18 @@ import { dirname, join, basename } from 'node:path';
 
 function tempPathFor(path: string): string {
   // Same directory as the target so rename() stays on one filesystem (atomic on NFS/Lustre too).
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(
+    dirname(path),
+    `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
 }
 
 /** A new temp file beside `path` holding `data`, flushed to disk; returns its name. */
-async function writeDurableTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
+async function writeDurableTemp(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+): Promise<string> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   const handle = await open(tmp, 'wx', mode);
@@ -25,7 +32,11 @@ async function writeDurableTemp(path: string, data: string | Uint8Array, mode: n
 }
 
 /** Writes a file so that readers see either the old content or the new, never a part. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+): Promise<void> {
   const tmp = await writeDurableTemp(path, data, mode);
   try {
     await rename(tmp, path);
@@ -52,7 +63,11 @@ export async function symlinkAtomic(target: string, path: string): Promise<void>
  * Creates a file with its full content only if no file of that name exists; returns false if one did.
  * Temp file + link(): the name appears complete or not at all, and only one writer can win it.
  */
-export async function writeFileExclusive(path: string, data: string | Uint8Array, mode = 0o644): Promise<boolean> {
+export async function writeFileExclusive(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+): Promise<boolean> {
   const tmp = await writeDurableTemp(path, data, mode);
   try {
     await link(tmp, path);

@@ -9,7 +9,11 @@ import { dirname } from 'node:path';
 export class BotLogger extends ConsoleLogger {
   private file?: WriteStream;
 
-  constructor(context: string, logPath?: string, levels: LogLevel[] = ['log', 'error', 'warn', 'fatal']) {
+  constructor(
+    context: string,
+    logPath?: string,
+    levels: LogLevel[] = ['log', 'error', 'warn', 'fatal'],
+  ) {
     super(context, { logLevels: levels });
     if (logPath) {
       mkdirSync(dirname(logPath), { recursive: true });
@@ -45,10 +49,14 @@ export class BotLogger extends ConsoleLogger {
 
   private mirror(level: LogLevel, message: unknown, rest: unknown[]): void {
     if (!this.file || !this.isLevelEnabled(level)) return;
-    const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : this.context;
+    const context =
+      typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : this.context;
     const text = message instanceof Error ? (message.stack ?? message.message) : String(message);
-    const extra = level === 'error' && rest.length > 1 && typeof rest[0] === 'string' ? `\n${rest[0]}` : '';
-    this.file.write(`${new Date().toISOString()} ${level.toUpperCase()} [${context ?? '-'}] ${text}${extra}\n`);
+    const extra =
+      level === 'error' && rest.length > 1 && typeof rest[0] === 'string' ? `\n${rest[0]}` : '';
+    this.file.write(
+      `${new Date().toISOString()} ${level.toUpperCase()} [${context ?? '-'}] ${text}${extra}\n`,
+    );
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,9 @@
 export const SECRET_ENV_VARS: readonly string[] = ['GITHUB_APP_SECRET_TOKEN'];
 
 /** This process's environment (or `base`) without the bot's secrets. */
-export function environmentWithoutSecrets(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function environmentWithoutSecrets(
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env = { ...base };
   for (const name of SECRET_ENV_VARS) delete env[name];
   return env;

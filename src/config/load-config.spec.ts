@@ -180,7 +180,11 @@ describe('loadConfig', () => {
 
   describe('scheduler = local', () => {
     it('does not demand Slurm commands that a local scheduler never runs', () => {
-      const withMissing = replaceOnce(readFixture('valid.cfg'), 'submit_command = sbatch', 'submit_command = sbatch-nowhere');
+      const withMissing = replaceOnce(
+        readFixture('valid.cfg'),
+        'submit_command = sbatch',
+        'submit_command = sbatch-nowhere',
+      );
       const slurmPath = sandbox.writeConfig(withMissing, 'slurm.cfg');
       expect(() => loadConfig(slurmPath, sandbox.env)).toThrow(/submit_command/);
 

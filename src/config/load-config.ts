@@ -104,7 +104,10 @@ function readGithub(section: ConfigSectionReader): GithubConfig {
     'app_name',
     'a short name for this bot instance, shown in PR comments',
   );
-  if (appNameEntry && (/[<>]/.test(appNameEntry.value) || hasControlCharacter(appNameEntry.value))) {
+  if (
+    appNameEntry &&
+    (/[<>]/.test(appNameEntry.value) || hasControlCharacter(appNameEntry.value))
+  ) {
     // The name goes into the hidden `<!-- bot:job … -->` marker of every job comment.
     section.problem('app_name', appNameEntry, 'must be one line without < or > characters');
   }

@@ -19,7 +19,9 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'demo@example.org',
 };
 
-async function makeRepository(work: string): Promise<{ bare: string; baseSha: string; headSha: string }> {
+async function makeRepository(
+  work: string,
+): Promise<{ bare: string; baseSha: string; headSha: string }> {
   const tree = join(work, 'software-layer');
   const bare = join(work, 'software-layer.git');
   await cp(join(ROOT, 'examples', 'software-layer'), tree, { recursive: true });
@@ -106,7 +108,16 @@ async function main(): Promise<number> {
   const eventPath = join(work, 'pull_request.labeled.json');
   await writeFile(eventPath, `${JSON.stringify(event, null, 2)}\n`);
 
-  const args = [join(ROOT, 'dist', 'main.js'), 'simulate', '--config', config, '--event', eventPath, '--repo', bare];
+  const args = [
+    join(ROOT, 'dist', 'main.js'),
+    'simulate',
+    '--config',
+    config,
+    '--event',
+    eventPath,
+    '--repo',
+    bare,
+  ];
   process.stdout.write(`$ node ${args.join(' ')}\n`);
   return run(process.execPath, args);
 }

@@ -19,13 +19,18 @@ describe('readEventFile', () => {
 
   it('reads a bare payload (as the App settings page shows it) and infers the event', () => {
     const now = new Date('2026-11-28T00:00:00Z');
-    const delivery = readEventFile(file('bare.json', { action: 'labeled', pull_request: { number: 1 } }), now);
+    const delivery = readEventFile(
+      file('bare.json', { action: 'labeled', pull_request: { number: 1 } }),
+      now,
+    );
     expect(delivery).toEqual({
       event: 'pull_request',
       id: `simulate-${now.getTime()}`,
       payload: { action: 'labeled', pull_request: { number: 1 } },
     });
-    expect(readEventFile(file('comment.json', { issue: {}, comment: {} })).event).toBe('issue_comment');
+    expect(readEventFile(file('comment.json', { issue: {}, comment: {} })).event).toBe(
+      'issue_comment',
+    );
   });
 
   it('reads a smee.io event: payload under body, GitHub headers beside it', () => {
@@ -36,12 +41,20 @@ describe('readEventFile', () => {
         body: { action: 'labeled', pull_request: {} },
       }),
     );
-    expect(delivery).toMatchObject({ event: 'pull_request', id: 'aa-bb-11', payload: { action: 'labeled' } });
+    expect(delivery).toMatchObject({
+      event: 'pull_request',
+      id: 'aa-bb-11',
+      payload: { action: 'labeled' },
+    });
   });
 
   it('does not take a delivery id that could name a path', () => {
     const delivery = readEventFile(
-      file('evil.json', { 'x-github-event': 'pull_request', 'x-github-delivery': '../../etc', body: { pull_request: {} } }),
+      file('evil.json', {
+        'x-github-event': 'pull_request',
+        'x-github-delivery': '../../etc',
+        body: { pull_request: {} },
+      }),
     );
     expect(delivery.id).toMatch(/^simulate-\d+$/);
   });
@@ -51,7 +64,10 @@ describe('readEventFile', () => {
     ['an array', [1, 2], /must be a JSON object/],
     ['an unknown event', { zen: 'hi' }, /cannot tell which event this is/],
   ])('refuses %s with a message naming the file', (_what, content, message) => {
-    const path = file(_what === 'not JSON' ? 'not-json.json' : `${_what.replace(/\s/g, '-')}.json`, content);
+    const path = file(
+      _what === 'not JSON' ? 'not-json.json' : `${_what.replace(/\s/g, '-')}.json`,
+      content,
+    );
     expect(() => readEventFile(path)).toThrow(message);
   });
 

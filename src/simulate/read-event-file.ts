@@ -15,9 +15,12 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`--event ${path}: cannot read a JSON webhook payload: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new Error(
+      `--event ${path}: cannot read a JSON webhook payload: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!isObject(parsed)) throw new Error(`--event ${path}: the payload must be a JSON object`);
   const smee = isObject(parsed.body) && typeof parsed['x-github-event'] === 'string';

@@ -28,7 +28,9 @@ export async function simulate(
   const delivery = readEventFile(options.event);
   const action = typeof delivery.payload.action === 'string' ? delivery.payload.action : '';
   if (delivery.event !== 'pull_request' || action !== 'labeled') {
-    out(`simulate runs pull_request "labeled" events; ${options.event} is ${delivery.event} "${action}"\n`);
+    out(
+      `simulate runs pull_request "labeled" events; ${options.event} is ${delivery.event} "${action}"\n`,
+    );
     return 1;
   }
   if (options.repo) redirectBaseRepository(delivery.payload, options.repo);
@@ -44,7 +46,9 @@ export async function simulate(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    out(`simulating delivery ${delivery.id} (${delivery.event} ${action}) with scheduler '${config.buildenv.scheduler}'\n`);
+    out(
+      `simulating delivery ${delivery.id} (${delivery.event} ${action}) with scheduler '${config.buildenv.scheduler}'\n`,
+    );
     await app.get(BuildsService).handleLabeled({
       id: delivery.id,
       receivedAt: new Date().toISOString(),
@@ -56,7 +60,9 @@ export async function simulate(
       out('\nno job was submitted (see the comments above)\n');
       return 1;
     }
-    out(`\nsubmitted ${jobs.length} job(s): ${jobs.map((j) => j.jobId).join(', ')}; running the job manager until they finish\n`);
+    out(
+      `\nsubmitted ${jobs.length} job(s): ${jobs.map((j) => j.jobId).join(', ')}; running the job manager until they finish\n`,
+    );
 
     const monitor = app.get(JobMonitorService);
     const jobIds = jobs.map((j) => j.jobId);
@@ -64,7 +70,9 @@ export async function simulate(
       await monitor.tick({ jobIds });
       const tracked = new Set((await store.listSubmitted()).map((j) => j.jobId));
       if (!jobIds.some((id) => tracked.has(id))) break;
-      await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
+      await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, {
+        signal: stop.signal,
+      }).catch(() => undefined);
     }
     if (stop.signal.aborted) {
       out('\ninterrupted: jobs keep their state on disk; `job-manager` carries on with them\n');
@@ -88,7 +96,11 @@ async function jobsOfDelivery(store: JobStore, deliveryId: string): Promise<Trac
   return jobs;
 }
 
-async function summarize(store: JobStore, jobs: TrackedJob[], out: (text: string) => void): Promise<number> {
+async function summarize(
+  store: JobStore,
+  jobs: TrackedJob[],
+  out: (text: string) => void,
+): Promise<number> {
   let failures = 0;
   out('\nsummary:\n');
   for (const job of jobs) {
@@ -96,7 +108,9 @@ async function summarize(store: JobStore, jobs: TrackedJob[], out: (text: string
     const finished = (await store.rows(job.jobId, job.jobDir)).find((r) => r.kind === 'finished');
     const ok = finished?.comment.includes('SUCCESS') ?? false;
     if (!ok) failures += 1;
-    out(`  job ${job.jobId} ${meta?.target ?? ''}: ${ok ? 'SUCCESS' : 'not successful'} (${job.jobDir})\n`);
+    out(
+      `  job ${job.jobId} ${meta?.target ?? ''}: ${ok ? 'SUCCESS' : 'not successful'} (${job.jobDir})\n`,
+    );
   }
   return failures === 0 ? 0 : 1;
 }

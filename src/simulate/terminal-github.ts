@@ -4,18 +4,30 @@ import type { GitHubClient, IssueComment, RepoFullName } from '../github/github.
  * GitHub replaced by the terminal for `simulate`: comments are printed as they would appear on
  * the PR and kept in memory so that updates and marker searches behave as on GitHub.
  */
-export class TerminalGitHub implements Pick<GitHubClient, 'createComment' | 'getComment' | 'updateComment' | 'listComments' | 'installationToken'> {
-  private readonly comments = new Map<number, { id: number; body: string; repo: string; issueNumber: number }>();
+export class TerminalGitHub implements Pick<
+  GitHubClient,
+  'createComment' | 'getComment' | 'updateComment' | 'listComments' | 'installationToken'
+> {
+  private readonly comments = new Map<
+    number,
+    { id: number; body: string; repo: string; issueNumber: number }
+  >();
   private nextId = 1;
 
-  constructor(private readonly write: (text: string) => void = (text) => process.stdout.write(text)) {}
+  constructor(
+    private readonly write: (text: string) => void = (text) => process.stdout.write(text),
+  ) {}
 
   async installationToken(): Promise<string> {
     // Never sent anywhere useful: simulate fetches public repositories or the --repo path.
     return 'simulate-has-no-token';
   }
 
-  async createComment(repo: RepoFullName, issueNumber: number, body: string): Promise<IssueComment> {
+  async createComment(
+    repo: RepoFullName,
+    issueNumber: number,
+    body: string,
+  ): Promise<IssueComment> {
     const comment = { id: this.nextId++, body, repo, issueNumber };
     this.comments.set(comment.id, comment);
     this.show(`new comment ${comment.id} on ${repo}#${issueNumber}`, body);

@@ -10,10 +10,14 @@ const DEMO = join(ROOT, 'dist', 'demo', 'run-demo.js');
 /** README's first command runs this: it must end with both example jobs successful. */
 describe('npm run demo', () => {
   it('shows the full comment history of both jobs ending in SUCCESS', async () => {
-    if (!existsSync(DEMO)) throw new Error(`${DEMO} is missing: run npm run build first (npm test does)`);
+    if (!existsSync(DEMO))
+      throw new Error(`${DEMO} is missing: run npm run build first (npm test does)`);
     const env = { ...process.env };
     delete env.USER; // the bot runs as a service without USER; the job must cope
-    const { stdout } = await promisify(execFile)(process.execPath, [DEMO], { env, timeout: 120_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, [DEMO], {
+      env,
+      timeout: 120_000,
+    });
 
     const finalBodies = new Map<string, string>();
     for (const block of stdout.split(/\n── /).slice(1)) {
@@ -25,7 +29,9 @@ describe('npm run demo', () => {
       const states = [...body.matchAll(/^\|[^|]+\|(\w+)\|/gm)].map((m) => m[1]);
       // A build shorter than a poll can finish unseen while running: that row is then skipped.
       expect(states.filter((s) => s !== 'running')).toEqual(['submitted', 'released', 'finished']);
-      expect(body).toMatch(/\|finished\|.*SUCCESS.*eessi-2023\.06-software-linux-x86_64-[\w-]+\.tar\.gz/);
+      expect(body).toMatch(
+        /\|finished\|.*SUCCESS.*eessi-2023\.06-software-linux-x86_64-[\w-]+\.tar\.gz/,
+      );
     }
     expect(stdout).toMatch(/job 1 linux\/x86_64\/generic: SUCCESS/);
     expect(stdout).toMatch(/job 2 linux\/x86_64\/amd\/zen2: SUCCESS/);

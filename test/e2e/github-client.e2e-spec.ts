@@ -254,7 +254,9 @@ describe('GitHubClient against FakeGitHub', () => {
       expect(await c.listComments(REPO, 12)).toEqual([
         { id: created.id, body: 'job 1 finished', byBot: true },
       ]);
-      expect(await c.listComments(REPO, 13)).toEqual([{ id: other.id, body: 'elsewhere', byBot: true }]);
+      expect(await c.listComments(REPO, 13)).toEqual([
+        { id: other.id, body: 'elsewhere', byBot: true },
+      ]);
       expect(await c.listComments(REPO, 14)).toEqual([]);
     });
 
@@ -302,13 +304,19 @@ describe('GitHubClient against FakeGitHub', () => {
       const c = client();
       await c.installationToken();
       const created = fake.seedComment(REPO, 5, 'before');
-      fake.failNext(2, { status: 502, method: 'PATCH', path: `/repos/${REPO}/issues/comments/${created.id}` });
+      fake.failNext(2, {
+        status: 502,
+        method: 'PATCH',
+        path: `/repos/${REPO}/issues/comments/${created.id}`,
+      });
 
       await c.updateComment(REPO, created.id, 'eventually');
 
       expect(fake.comment(created.id)?.body).toBe('eventually');
       expect(
-        fake.requests.filter((r) => r.path.endsWith(`/comments/${created.id}`)).map((r) => r.status),
+        fake.requests
+          .filter((r) => r.path.endsWith(`/comments/${created.id}`))
+          .map((r) => r.status),
       ).toEqual([502, 502, 200]);
       const text = logs.lines.join('\n');
       expect(text).toContain(`PATCH /repos/${REPO}/issues/comments/${created.id} failed: 502`);
