@@ -82,6 +82,11 @@ describe('loadConfig', () => {
         noBuildPermissionComment: 'User `{build_labeler}` may not build here',
         jobName: 'test-bot-jobs',
         scheduler: 'slurm',
+        jobHandoverProtocol: 'hold_release',
+        jobDelayBeginFactor: 2,
+        allowUpdateSubmitOpts: false,
+        allowedExportVars: [],
+        cloneGitRepoVia: 'https',
       });
       expect(config.architectureTargets.archTargetMap).toEqual({
         'linux/x86_64/generic': '--constraint shape=c4.2xlarge',

@@ -17,6 +17,7 @@ import {
 } from './config-section.reader.js';
 import { ConfigError } from './config.errors.js';
 import { readConfigParser, type ConfigEntry } from './read-configparser.js';
+import { DEFAULT_BOT_CONTROL, DEFAULT_CLEAN_UP, DEFAULT_TEMPLATES } from './upstream-defaults.js';
 
 export interface LoadedConfig {
   /** Deep-frozen. */
@@ -70,6 +71,12 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     architectureTargets,
     jobManager,
     eventHandler,
+    generation: 'seed',
+    botControl: DEFAULT_BOT_CONTROL,
+    nodeTypes: [],
+    repoTargets: { repos: {} },
+    templates: DEFAULT_TEMPLATES,
+    cleanUp: DEFAULT_CLEAN_UP,
   };
   return { config: deepFreeze(config), warnings: Object.freeze([...context.warnings]) };
 }
@@ -294,6 +301,12 @@ function readBuildEnv(section: ConfigSectionReader, appName: string): BuildEnvCo
       section.string('no_build_permission_comment', '') || DEFAULT_NO_BUILD_PERMISSION_COMMENT,
     jobName,
     scheduler,
+    // Seed behaviour until the v0.9 keys are read (issue 12).
+    jobHandoverProtocol: 'hold_release',
+    jobDelayBeginFactor: 2,
+    allowUpdateSubmitOpts: false,
+    allowedExportVars: [],
+    cloneGitRepoVia: 'https',
   };
 }
 

@@ -11,51 +11,21 @@ import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
 import { EventDispatcher } from '../../src/github/event-dispatcher.js';
 import { Inbox, type InboxEntry } from '../../src/github/inbox.js';
 import { IntakeModule } from '../../src/github/intake.module.js';
+import { makeConfig } from '../support/make-config.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
 import { signBody } from '../support/sign.js';
 
 const SECRET = 'e2e webhook secret';
 
-function makeConfig(stateDir: string, webhookSecret = SECRET): AppConfig {
-  return {
-    configPath: join(stateDir, 'app.cfg'),
-    github: {
-      appId: 1,
-      appName: 'e2e-bot',
-      installationId: 1,
-      privateKeyPath: '/nonexistent/key.pem',
-      privateKey: '',
-      apiUrl: 'http://127.0.0.1:9',
-      webhookSecret,
-    },
-    buildenv: {
-      buildJobScript: '/nonexistent/bot-build.slurm',
-      cvmfsCustomizations: {},
-      httpProxy: '',
-      httpsProxy: '',
-      jobsBaseDir: join(stateDir, 'jobs'),
-      loadModules: '',
-      localTmp: '/tmp',
-      slurmParams: '',
-      submitCommand: 'sbatch',
-      buildPermission: [],
-      noBuildPermissionComment: '',
-      jobName: 'e2e-bot',
-      scheduler: 'slurm',
-    },
+function configFor(stateDir: string, webhookSecret = SECRET): AppConfig {
+  return makeConfig({
+    root: stateDir,
+    github: { appName: 'e2e-bot', webhookSecret },
+    buildenv: { jobName: 'e2e-bot' },
     architectureTargets: { archTargetMap: {} },
-    jobManager: {
-      jobIdsDir: join(stateDir, 'ids'),
-      pollCommand: 'squeue',
-      pollIntervalSeconds: 60,
-      scontrolCommand: 'scontrol',
-      scancelCommand: 'scancel',
-      commandTimeoutSeconds: 60,
-    },
     eventHandler: { stateDir },
-  };
+  });
 }
-
 type Handler = (delivery: InboxEntry) => Promise<void>;
 
 interface RunningApp {
@@ -137,7 +107,7 @@ describe('POST / (webhook intake)', () => {
     const calls: InboxEntry[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { url, dispatcher } = await startApp(makeConfig(stateDir), async (d) => {
+    const { url, dispatcher } = await startApp(configFor(stateDir), async (d) => {
       calls.push(d);
       await gate;
     });
@@ -167,7 +137,7 @@ describe('POST / (webhook intake)', () => {
 
   it('answers 200 duplicate for a delivery id seen before, and does not run the handler again', async () => {
     let calls = 0;
-    const { url, dispatcher } = await startApp(makeConfig(stateDir), async () => void (calls += 1));
+    const { url, dispatcher } = await startApp(configFor(stateDir), async () => void (calls += 1));
     const body = JSON.stringify(labeledPullRequestPayload({ label: 'bot:build' }));
     const id = newDeliveryId();
 
@@ -184,7 +154,7 @@ describe('POST / (webhook intake)', () => {
   it('accepts the form-encoded content type (payload field), signed over the form body', async () => {
     const calls: InboxEntry[] = [];
     const { url, dispatcher } = await startApp(
-      makeConfig(stateDir),
+      configFor(stateDir),
       async (d) => void calls.push(d),
     );
     const json = JSON.stringify(labeledPullRequestPayload({ label: 'bot:build', number: 7 }));
@@ -206,7 +176,7 @@ describe('POST / (webhook intake)', () => {
   it('verifies the raw bytes: odd whitespace, escapes and a charset parameter are accepted', async () => {
     const calls: InboxEntry[] = [];
     const { url, dispatcher } = await startApp(
-      makeConfig(stateDir),
+      configFor(stateDir),
       async (d) => void calls.push(d),
     );
     const payload = labeledPullRequestPayload({ title: 'caf\u00e9 \u{1F680}' });
@@ -225,7 +195,7 @@ describe('POST / (webhook intake)', () => {
   it('answers 401 for a wrong, tampered or missing signature and stores none of them', async () => {
     let calls = 0;
     const { url, dispatcher, inbox } = await startApp(
-      makeConfig(stateDir),
+      configFor(stateDir),
       async () => void (calls += 1),
     );
     const body = JSON.stringify(labeledPullRequestPayload());
@@ -261,7 +231,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('stores nothing at all when every request is unsigned', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const res = await request(url)
       .post('/')
       .set('Content-Type', 'application/json')
@@ -274,7 +244,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 415 for other content types', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const body = JSON.stringify(labeledPullRequestPayload());
     const res = await signedPost(url, body, {
       'X-GitHub-Delivery': newDeliveryId(),
@@ -285,7 +255,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 413 for a 26 MiB body and stores nothing', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     // A string: superagent would JSON-encode a Buffer sent as application/json.
     const big = `{"padding":"${' '.repeat(26 * 1024 * 1024)}"}`;
     const res = await request(url)
@@ -300,7 +270,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 413 to a chunked body without Content-Length as soon as it passes 25 MiB', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     let sent = 0;
     const status = await new Promise<number>((resolve, reject) => {
@@ -365,7 +335,7 @@ describe('POST / (webhook intake)', () => {
       '"labeled"',
     ],
   ])('answers 400 for %s (signed) and stores nothing', async (_name, headers, body) => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const res = await request(url)
       .post('/')
       .set('Content-Type', 'application/json')
@@ -378,7 +348,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 400 for a form body without a payload field', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const form = 'data=%7B%7D';
     const res = await request(url)
       .post('/')
@@ -392,7 +362,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('serves only POST / itself: other paths and methods still reach the Nest router', async () => {
-    const { url } = await startApp(makeConfig(stateDir));
+    const { url } = await startApp(configFor(stateDir));
     const body = JSON.stringify(labeledPullRequestPayload());
     const elsewhere = await request(url)
       .post('/elsewhere')
@@ -410,7 +380,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 503 while shutting down', async () => {
-    const { url, inbox } = await startApp(makeConfig(stateDir));
+    const { url, inbox } = await startApp(configFor(stateDir));
     inbox.close();
     const res = await signedPost(url, JSON.stringify(labeledPullRequestPayload()), {
       'X-GitHub-Delivery': newDeliveryId(),
@@ -420,7 +390,7 @@ describe('POST / (webhook intake)', () => {
   });
 
   it('answers 500 and stores nothing when no webhook secret is configured', async () => {
-    const { url } = await startApp(makeConfig(stateDir, ''));
+    const { url } = await startApp(configFor(stateDir, ''));
     const body = JSON.stringify(labeledPullRequestPayload());
     const res = await signedPost(url, body, { 'X-GitHub-Delivery': newDeliveryId() });
     expect(res.status).toBe(500);
@@ -432,7 +402,7 @@ describe('crash recovery', () => {
   it('a delivery accepted by a process killed mid-handler is processed exactly once by the next', async () => {
     // First process: accepts, starts the handler, and "dies" before it finishes (never resolves).
     const firstCalls: string[] = [];
-    const first = await startApp(makeConfig(stateDir), (d) => {
+    const first = await startApp(configFor(stateDir), (d) => {
       firstCalls.push(d.id);
       return new Promise<void>(() => undefined);
     });
@@ -449,7 +419,7 @@ describe('crash recovery', () => {
     await new Promise((r) => firstServer.close(r));
 
     const secondCalls: InboxEntry[] = [];
-    const second = await startApp(makeConfig(stateDir), async (d) => void secondCalls.push(d));
+    const second = await startApp(configFor(stateDir), async (d) => void secondCalls.push(d));
     await second.dispatcher.drain();
     expect(secondCalls.map((d) => d.id)).toEqual([id]);
     expect(secondCalls[0].payload).toMatchObject({ number: 99, label: { name: 'bot:build' } });
@@ -459,7 +429,7 @@ describe('crash recovery', () => {
     apps.splice(apps.indexOf(second.app), 1);
 
     const thirdCalls: string[] = [];
-    const third = await startApp(makeConfig(stateDir), async (d) => void thirdCalls.push(d.id));
+    const third = await startApp(configFor(stateDir), async (d) => void thirdCalls.push(d.id));
     await third.dispatcher.drain();
     expect(thirdCalls).toEqual([]);
     expect(firstCalls).toEqual([id]);
@@ -469,7 +439,7 @@ describe('crash recovery', () => {
 describe('GET /health', () => {
   it('reports version, uptime and inbox counts (a failed delivery counts as failed)', async () => {
     const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-    const { url, dispatcher } = await startApp(makeConfig(stateDir), async (d) => {
+    const { url, dispatcher } = await startApp(configFor(stateDir), async (d) => {
       if (d.payload.number === 13) {
         throw new Error('no such target');
       }
@@ -493,7 +463,7 @@ describe('GET /health', () => {
   });
 
   it('counts deliveries still pending', async () => {
-    const { url, dispatcher } = await startApp(makeConfig(stateDir), async () => undefined);
+    const { url, dispatcher } = await startApp(configFor(stateDir), async () => undefined);
     dispatcher.stop();
     const body = JSON.stringify(labeledPullRequestPayload());
     await signedPost(url, body, { 'X-GitHub-Delivery': newDeliveryId() });
@@ -507,7 +477,7 @@ describe('GET /health', () => {
     // chmod 0555 does not stop root (CI); a regular file where a parent directory should be does.
     const blocker = join(stateDir, 'not-a-directory');
     await writeFile(blocker, '');
-    const { url } = await startApp(makeConfig(join(blocker, 'state')));
+    const { url } = await startApp(configFor(join(blocker, 'state')));
 
     const health = await request(url).get('/health');
     expect(health.status).toBe(503);

@@ -12,6 +12,11 @@ import {
   defaultJobName,
   DEFAULT_NO_BUILD_PERMISSION_COMMENT,
 } from '../../src/config/load-config.js';
+import {
+  DEFAULT_BOT_CONTROL,
+  DEFAULT_CLEAN_UP,
+  DEFAULT_TEMPLATES,
+} from '../../src/config/upstream-defaults.js';
 
 /** An RSA key pair in the formats GitHub uses (PKCS#1 private key), for FakeGitHub and the client. */
 export interface AppKeys {
@@ -36,6 +41,13 @@ export interface ConfigParts {
   readonly architectureTargets?: Partial<ArchitectureTargetsConfig>;
   readonly jobManager?: Partial<JobManagerConfig>;
   readonly eventHandler?: Partial<EventHandlerConfig>;
+  /** Whole top-level parts (generation, nodeTypes, templates, deploy, …). */
+  readonly rest?: Partial<
+    Pick<
+      AppConfig,
+      'generation' | 'botControl' | 'nodeTypes' | 'repoTargets' | 'templates' | 'deploy' | 'cleanUp'
+    >
+  >;
 }
 
 /**
@@ -70,6 +82,11 @@ export function makeConfig(parts: ConfigParts): AppConfig {
       noBuildPermissionComment: DEFAULT_NO_BUILD_PERMISSION_COMMENT,
       jobName: defaultJobName(appName),
       scheduler: 'slurm' as const,
+      jobHandoverProtocol: 'hold_release' as const,
+      jobDelayBeginFactor: 2,
+      allowUpdateSubmitOpts: false,
+      allowedExportVars: [],
+      cloneGitRepoVia: 'https' as const,
       ...parts.buildenv,
     },
     architectureTargets: {
@@ -89,5 +106,12 @@ export function makeConfig(parts: ConfigParts): AppConfig {
       stateDir: join(jobsBaseDir, '.eessi-bot-state'),
       ...parts.eventHandler,
     },
+    generation: 'seed' as const,
+    botControl: DEFAULT_BOT_CONTROL,
+    nodeTypes: [],
+    repoTargets: { repos: {} },
+    templates: DEFAULT_TEMPLATES,
+    cleanUp: DEFAULT_CLEAN_UP,
+    ...parts.rest,
   });
 }
