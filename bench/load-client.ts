@@ -1,18 +1,24 @@
 /**
- * HTTP load generator for the intake benchmark, run in a worker thread: GitHub is another machine,
- * and a client sharing the server's event loop would charge its own work to whichever server it
- * measures (for the bare server, most of the total). One worker loads the bot and the bare server
- * alike, so the ratio compares the servers.
+ * HTTP load generator for the intake benchmark, run as its own process: GitHub is another machine,
+ * and a client sharing the server's process would charge its own work to whichever server it
+ * measures (for the bare server, most of the total). One client process loads every server alike,
+ * so the ratios compare the servers, and the servers' CPU can be read from /proc on its own.
+ *
+ * Requests are shaped like GitHub's deliveries: its headers (Hookshot user agent, hook ids, both
+ * signatures), a fresh UUID per delivery, keep-alive connections.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { parentPort, Worker } from 'node:worker_threads';
 
 export interface LoadRequest {
   readonly port: number;
   readonly count: number;
   readonly body: Uint8Array;
-  readonly signature: string;
-  readonly idPrefix: string;
+  readonly event: string;
+  /** `sha256=…` of the body, and GitHub's older `sha1=…`. */
+  readonly signature256: string;
+  readonly signature1: string;
   /** Closed loop: this many clients, each sending its next request once answered. */
   readonly concurrency?: number;
   /** Open loop: requests sent at this rate whatever the answers' speed; latency from due times. */
@@ -23,10 +29,11 @@ export interface LoadResult {
   readonly perSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  readonly maxMs: number;
   readonly statuses: Record<number, number>;
 }
 
-function post(agent: Agent, job: LoadRequest, id: string): Promise<number> {
+function post(agent: Agent, job: LoadRequest): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -36,11 +43,17 @@ function post(agent: Agent, job: LoadRequest, id: string): Promise<number> {
         method: 'POST',
         agent,
         headers: {
+          accept: '*/*',
           'content-type': 'application/json',
           'content-length': job.body.length,
-          'x-github-event': 'pull_request',
-          'x-github-delivery': id,
-          'x-hub-signature-256': job.signature,
+          'user-agent': 'GitHub-Hookshot/5f2c2a6',
+          'x-github-delivery': randomUUID(),
+          'x-github-event': job.event,
+          'x-github-hook-id': '517826341',
+          'x-github-hook-installation-target-id': '1',
+          'x-github-hook-installation-target-type': 'integration',
+          'x-hub-signature': job.signature1,
+          'x-hub-signature-256': job.signature256,
         },
       },
       (res) => {
@@ -57,7 +70,13 @@ function summary(latencies: number[], statuses: Record<number, number>, count: n
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { perSecond: count / (ms / 1000), p50Ms: at(0.5), p99Ms: at(0.99), statuses };
+  return {
+    perSecond: count / (ms / 1000),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: latencies[latencies.length - 1],
+    statuses,
+  };
 }
 
 async function closedLoop(job: LoadRequest, concurrency: number): Promise<LoadResult> {
@@ -68,9 +87,9 @@ async function closedLoop(job: LoadRequest, concurrency: number): Promise<LoadRe
   const started = performance.now();
   async function client(): Promise<void> {
     while (next < job.count) {
-      const i = next++;
+      next += 1;
       const t0 = performance.now();
-      const status = await post(agent, job, `${job.idPrefix}-${i}`);
+      const status = await post(agent, job);
       latencies.push(performance.now() - t0);
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
@@ -92,7 +111,7 @@ async function openLoop(job: LoadRequest, perSecond: number): Promise<LoadResult
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     sent.push(
-      post(agent, job, `${job.idPrefix}-${i}`).then((status) => {
+      post(agent, job).then((status) => {
         latencies.push(performance.now() - due);
         statuses[status] = (statuses[status] ?? 0) + 1;
       }),
@@ -104,38 +123,46 @@ async function openLoop(job: LoadRequest, perSecond: number): Promise<LoadResult
   return summary(latencies, statuses, job.count, elapsed);
 }
 
-/** The worker's side: one job at a time, answered with its result. */
-if (parentPort) {
-  const port = parentPort;
-  port.on('message', (job: LoadRequest) => {
+/** The client process's side: one job at a time, answered with its result. */
+if (process.send && process.env.EESSI_BOT_LOAD_CLIENT === '1') {
+  process.on('message', (job: LoadRequest) => {
+    const body = Buffer.from(job.body);
     const run = job.perSecond
-      ? openLoop(job, job.perSecond)
-      : closedLoop(job, job.concurrency ?? 1);
+      ? openLoop({ ...job, body }, job.perSecond)
+      : closedLoop({ ...job, body }, job.concurrency ?? 1);
     run.then(
-      (result) => port.postMessage({ result }),
-      (error: unknown) => port.postMessage({ error: String(error) }),
+      (result) => process.send!({ result }),
+      (error: unknown) => process.send!({ error: String(error) }),
     );
   });
 }
 
-/** The benchmark's side: a worker thread that runs loads on request. */
+/** The benchmark's side: a client process that runs loads on request. */
 export class LoadClient {
-  private readonly worker = new Worker(new URL(import.meta.url));
+  private readonly child: ChildProcess = fork(new URL(import.meta.url), [], {
+    env: { ...process.env, EESSI_BOT_LOAD_CLIENT: '1' },
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 
   run(job: LoadRequest): Promise<LoadResult> {
     return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.worker.once('error', onError);
-      this.worker.once('message', (message: { result?: LoadResult; error?: string }) => {
-        this.worker.off('error', onError);
+      const onExit = (code: number | null) =>
+        reject(new Error(`the load client exited (${code}) during a run`));
+      this.child.once('exit', onExit);
+      this.child.once('message', (message: { result?: LoadResult; error?: string }) => {
+        this.child.off('exit', onExit);
         if (message.result) resolve(message.result);
         else reject(new Error(message.error));
       });
-      this.worker.postMessage(job);
+      this.child.send(job);
     });
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
   }
 }
