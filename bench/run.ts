@@ -5,13 +5,13 @@
 import { Logger } from '@nestjs/common';
 import { benchBuilds } from './builds.bench.js';
 import { benchIntake } from './intake.bench.js';
-import { benchJobMonitor } from './job-monitor.bench.js';
+import { benchJobManager } from './job-manager.bench.js';
 
 type Table = Record<string, number | string> | Record<string, number | string>[];
 
 const benches: [string, () => Promise<Table>][] = [
   ['webhook intake (issues #2, #16)', benchIntake],
-  ['job manager tick (issue #4)', benchJobMonitor],
+  ['job manager tick (issue #4)', benchJobManager],
   ['builds: labeled delivery to jobs (issue #3)', benchBuilds],
 ];
 
