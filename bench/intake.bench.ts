@@ -33,6 +33,7 @@ import { generateAppKeys } from '../test/support/make-config.js';
 import { examplePayload } from '../test/support/payloads.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './intake/proc-stats.js';
 import { ServerProcess } from './intake/server-process.js';
+import { writeBotConfig } from './intake/bot-config.js';
 import { LoadClient, type LoadRequest, type LoadResult } from './load-client.js';
 
 const CONCURRENCY = 20;
@@ -116,7 +117,7 @@ function contenders(keyPath: string): Contender[] {
     status: 202,
     start: async (port, root) => {
       if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build`);
-      const config = await writeBotConfig(root, keyPath);
+      const config = await writeBotConfig(root, keyPath, PROJECT_ROOT);
       return ServerProcess.start(
         'eessi-bot',
         port,
@@ -131,43 +132,6 @@ function contenders(keyPath: string): Contender[] {
 
 function probotInstalled(): boolean {
   return existsSync(join(PROJECT_ROOT, 'node_modules', 'probot', 'package.json'));
-}
-
-/** An app.cfg as an operator writes one: local executor, one target, logs to a file. */
-async function writeBotConfig(root: string, keyPath: string): Promise<string> {
-  const path = join(root, 'app.cfg');
-  await writeFile(
-    path,
-    [
-      '[github]',
-      'app_id = 1',
-      'app_name = bench-bot',
-      'installation_id = 1',
-      `private_key = ${keyPath}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      'arch_target_map = {"linux/x86_64/generic": ""}',
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      `log_path = ${join(root, 'log', 'event-handler.log')}`,
-      '',
-    ].join('\n'),
-  );
-  return path;
 }
 
 async function measure(

@@ -1,0 +1,160 @@
+/**
+ * Where the bot's CPU goes per delivery: starts `node --cpu-prof dist/main.js serve` (as the intake
+ * bench does, plus the profiler), sends the bench's load, stops it, and prints the main thread's
+ * time per delivery by function (self time) and by where the code lives (our src, Nest, Express,
+ * Node's internals, the garbage collector), in µs per delivery.
+ *
+ *   node dist-bench/bench/intake/profile-bot.js [deliveries] [extra node flags...]
+ *
+ * The profile covers the main thread only (not libuv's pool, not V8's helper threads); the
+ * process's CPU from /proc, all threads, is printed beside it.
+ */
+import { createHmac } from 'node:crypto';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/bot-process.js';
+import { generateAppKeys } from '../../test/support/make-config.js';
+import { examplePayload } from '../../test/support/payloads.js';
+import { LoadClient } from '../load-client.js';
+import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './proc-stats.js';
+import { ServerProcess } from './server-process.js';
+import { writeBotConfig } from './bot-config.js';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SECRET = 'bench-secret';
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { functionName: string; url: string; lineNumber: number };
+  readonly children?: number[];
+}
+interface Profile {
+  readonly nodes: ProfileNode[];
+  readonly samples: number[];
+  readonly timeDeltas: number[];
+}
+
+function area(url: string, name: string): string {
+  if (!url) return name.startsWith('(') ? name : '(native)';
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  const own = /\/dist\/(.*)$/.exec(url);
+  return own ? `src/${own[1].replace(/\.js$/, '')}` : url;
+}
+
+/** Self time per function and per area, µs per delivery, from a .cpuprofile. */
+export function summarize(profile: Profile, deliveries: number, top = 40): string {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i += 1) {
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + profile.timeDeltas[i]);
+  }
+  const byFunction = new Map<string, number>();
+  const byArea = new Map<string, number>();
+  let total = 0;
+  for (const [id, micros] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)' || functionName === '(program)') continue;
+    total += micros;
+    const where = area(url, functionName);
+    const key = `${functionName || '(anonymous)'} ${where}${url ? `:${lineNumber + 1}` : ''}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + micros);
+    byArea.set(where, (byArea.get(where) ?? 0) + micros);
+  }
+  const lines = (map: Map<string, number>, n: number) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([key, micros]) => `${(micros / deliveries).toFixed(1).padStart(8)} µs  ${key}`);
+  return [
+    `main thread, busy: ${(total / deliveries).toFixed(1)} µs per delivery`,
+    '',
+    'by area (self time):',
+    ...lines(byArea, 25),
+    '',
+    'by function (self time):',
+    ...lines(byFunction, top),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const deliveries = Number(process.argv[2] ?? 10_000);
+  const nodeFlags = process.argv.slice(3);
+  const root = await mkdtemp(join(tmpdir(), 'eessi-bot-profile-'));
+  const profileDir = join(root, 'profile');
+  await mkdir(profileDir);
+  const keyPath = join(root, 'app.pem');
+  await writeFile(keyPath, generateAppKeys().privateKey);
+  chmodSync(keyPath, 0o600);
+  const config = await writeBotConfig(root, keyPath, PROJECT_ROOT);
+  const payload = examplePayload('pull_request', 'opened');
+  payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
+  const body = Buffer.from(JSON.stringify(payload));
+  const load = {
+    body,
+    event: 'pull_request',
+    signature256: `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
+    signature1: `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`,
+    concurrency: 20,
+  };
+  const port = await freePort();
+  const client = new LoadClient();
+  const bot = await ServerProcess.start(
+    'eessi-bot',
+    port,
+    [
+      ...nodeFlags,
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileDir}`,
+      join(PROJECT_ROOT, 'dist', 'main.js'),
+      'serve',
+      '--config',
+      config,
+      '--port',
+      String(port),
+      '--no-job-manager',
+    ],
+    {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      GITHUB_APP_SECRET_TOKEN: SECRET,
+    },
+    async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
+  );
+  try {
+    await client.run({ ...load, port, count: Math.min(3_000, deliveries) });
+    await waitUntilIdle(bot.pid);
+    const cpu0 = processCpuMicros(bot.pid);
+    const result = await client.run({ ...load, port, count: deliveries });
+    await waitUntilIdle(bot.pid);
+    const cpu = (processCpuMicros(bot.pid) - cpu0) / deliveries;
+    console.log(
+      `${Math.round(result.perSecond)} deliveries/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
+        `p99 ${result.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(result.statuses)}; ` +
+        `process CPU ${cpu.toFixed(0)} µs per delivery (all threads, from /proc); ` +
+        `peak RSS ${processMemoryMiB(bot.pid, 'VmHWM').toFixed(1)} MiB`,
+    );
+  } finally {
+    await client.close();
+    await bot.stop();
+  }
+  const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no profile written in ${profileDir}:\n${bot.output()}`);
+  // Warm-up included: its share is small next to the measured run, and counting it keeps this simple.
+  const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Profile;
+  console.log(summarize(profile, deliveries + Math.min(3_000, deliveries)));
+  await rm(root, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
