@@ -1,7 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { ScheduleModule } from '@nestjs/schedule';
 import { BuildsModule } from './builds/builds.module.js';
-import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { EventRoutes } from './event-routes.js';
@@ -15,21 +13,37 @@ export interface AppModuleOptions {
   readonly eventHandler: boolean;
   /** Schedule the job manager's poll in this process. */
   readonly jobManagerAutostart: boolean;
+  /**
+   * Whether this process has the job manager at all (default true): `serve --no-job-manager`
+   * leaves it out, and with it @nestjs/schedule and its cron library, which it alone uses.
+   */
+  readonly jobManager?: boolean;
   /** Stands in for GitHub (simulate prints comments on the terminal). */
   readonly github?: Partial<GitHubClient>;
 }
 
-/** One module graph for every run mode; main.ts picks what is switched on. */
+/**
+ * One module graph for every run mode; main.ts picks what is switched on. Asynchronous because
+ * what is switched off is not even loaded: a process's memory includes the code it imports.
+ */
 @Module({})
 export class AppModule {
-  static register(options: AppModuleOptions): DynamicModule {
-    const imports = [
+  static async register(options: AppModuleOptions): Promise<DynamicModule> {
+    const imports: DynamicModule['imports'] & object = [
       ConfigModule.forConfig(options.config),
-      ScheduleModule.forRoot(),
       GitHubModule.register(options.github),
       BuildsModule,
-      JobManagerModule.register({ autostart: options.jobManagerAutostart }),
     ];
+    if (options.jobManager ?? true) {
+      const [{ ScheduleModule }, { JobManagerModule }] = await Promise.all([
+        import('@nestjs/schedule'),
+        import('./builds/job-manager.module.js'),
+      ]);
+      imports.push(
+        ScheduleModule.forRoot(),
+        JobManagerModule.register({ autostart: options.jobManagerAutostart }),
+      );
+    }
     const providers: Provider[] = [];
     if (options.eventHandler) {
       imports.push(IntakeModule);

@@ -6,16 +6,12 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module.js';
-import { runJobManager } from './builds/job-manager.runner.js';
-import { JobManagerService } from './builds/job-manager.service.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
-import { checkOnline } from './github/check-online.js';
-import { SmeeRelay } from './intake/smee-relay.js';
 import { StateDirInUseError } from './common/state-lock.js';
 
 const EXIT_USAGE = 2;
@@ -58,7 +54,12 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   }
   const logger = new BotLogger('eessi-bot', config.eventHandler.logPath);
   const app = await NestFactory.create(
-    AppModule.register({ config, eventHandler: true, jobManagerAutostart: command.jobManager }),
+    await AppModule.register({
+      config,
+      eventHandler: true,
+      jobManagerAutostart: command.jobManager,
+      jobManager: command.jobManager,
+    }),
     // The webhook controller reads the raw bytes itself: the signature is over them.
     { bodyParser: false, logger },
   );
@@ -75,8 +76,13 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
   const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
+  // Loaded only when used, like the job manager and the online check below: code a process
+  // imports stays in its memory.
   const relay = smeeUrl
-    ? new SmeeRelay({ source: smeeUrl, target: `http://127.0.0.1:${port.port}/` })
+    ? new (await import('./intake/smee-relay.js')).SmeeRelay({
+        source: smeeUrl,
+        target: `http://127.0.0.1:${port.port}/`,
+      })
     : undefined;
   relay?.start();
 
@@ -103,10 +109,14 @@ async function jobManager(command: Extract<Command, { kind: 'job-manager' }>): P
   const config = load(command.config);
   const logger = new BotLogger('job-manager', config.jobManager.logPath);
   const app: INestApplicationContext = await NestFactory.createApplicationContext(
-    AppModule.register({ config, eventHandler: false, jobManagerAutostart: false }),
+    await AppModule.register({ config, eventHandler: false, jobManagerAutostart: false }),
     { logger },
   );
   try {
+    const [{ runJobManager }, { JobManagerService }] = await Promise.all([
+      import('./builds/job-manager.runner.js'),
+      import('./builds/job-manager.service.js'),
+    ]);
     await runJobManager(app.get(JobManagerService), {
       iterations: command.iterations,
       jobIds: command.jobIds,
@@ -123,6 +133,7 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
   process.stdout.write(`${describeConfig(config)}\n`);
   if (command.online) {
     try {
+      const { checkOnline } = await import('./github/check-online.js');
       process.stdout.write(`${await checkOnline(config)}\n`);
     } catch (error) {
       throw new OperatorError(`online check failed: ${(error as Error).message}`, 1);

@@ -38,7 +38,7 @@ export async function simulate(
   const github = new TerminalGitHub(out);
   const logger = new BotLogger('simulate', config.eventHandler.logPath, ['warn', 'error', 'fatal']);
   const app = await NestFactory.createApplicationContext(
-    AppModule.register({ config, eventHandler: false, jobManagerAutostart: false, github }),
+    await AppModule.register({ config, eventHandler: false, jobManagerAutostart: false, github }),
     { logger },
   );
   const stop = new AbortController();
