@@ -8,7 +8,8 @@
  * - durable floor (bench/intake/servers/durable-floor-server.ts): only the mandatory work, i.e.
  *   signature over the raw bytes, JSON parse, group-committed append and fdatasync before 202;
  * - Probot: a no-op app, persisting nothing (the framework GitHub Apps are usually written with);
- * - the bot: `node dist/main.js serve --no-job-manager` with a temporary app.cfg and state dir.
+ * - the bot: `node dist/main.js serve --no-job-manager` with a temporary app.cfg and state dir,
+ *   and again with the node options of docs/deploy/eessi-bot.service (how operators run it).
  *
  * For each: deliveries/s and its ratio to bare, p50/p99 latency, the server's CPU per delivery
  * (utime + stime of all its threads from /proc, including what it does after answering, up to
@@ -33,7 +34,7 @@ import { generateAppKeys } from '../test/support/make-config.js';
 import { examplePayload } from '../test/support/payloads.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './intake/proc-stats.js';
 import { ServerProcess } from './intake/server-process.js';
-import { writeBotConfig } from './intake/bot-config.js';
+import { unitNodeOptions, writeBotConfig } from './intake/bot-config.js';
 import { LoadClient, type LoadRequest, type LoadResult } from './load-client.js';
 
 const CONCURRENCY = 20;
@@ -112,8 +113,8 @@ function contenders(keyPath: string): Contender[] {
         }),
     });
   }
-  list.push({
-    name: 'eessi-bot (dist/main.js serve, 202)',
+  const bot = (name: string, nodeOptions: string[]): Contender => ({
+    name,
     status: 202,
     start: async (port, root) => {
       if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build`);
@@ -121,12 +122,28 @@ function contenders(keyPath: string): Contender[] {
       return ServerProcess.start(
         'eessi-bot',
         port,
-        [MAIN_JS, 'serve', '--config', config, '--port', String(port), '--no-job-manager'],
+        [
+          ...nodeOptions,
+          MAIN_JS,
+          'serve',
+          '--config',
+          config,
+          '--port',
+          String(port),
+          '--no-job-manager',
+        ],
         { ...baseEnv(), GITHUB_APP_SECRET_TOKEN: SECRET },
         async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
       );
     },
   });
+  list.push(bot('eessi-bot (node dist/main.js serve, 202)', []));
+  const unitOptions = unitNodeOptions(PROJECT_ROOT);
+  if (unitOptions.length > 0) {
+    list.push(
+      bot(`eessi-bot as the systemd unit runs it (node ${unitOptions.join(' ')})`, unitOptions),
+    );
+  }
   return list;
 }
 

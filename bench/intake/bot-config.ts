@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -43,4 +44,17 @@ export async function writeBotConfig(
     ].join('\n'),
   );
   return path;
+}
+
+/**
+ * The node options the systemd unit (docs/deploy/eessi-bot.service) starts the bot with: the
+ * words between `node` and `dist/main.js` in its ExecStart.
+ */
+export function unitNodeOptions(projectRoot: string): string[] {
+  const unit = readFileSync(join(projectRoot, 'docs', 'deploy', 'eessi-bot.service'), 'utf8');
+  const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
+  if (!execStart) throw new Error('docs/deploy/eessi-bot.service has no ExecStart line');
+  const words = execStart.trim().split(/\s+/);
+  const script = words.findIndex((word) => word.endsWith('/dist/main.js'));
+  return words.slice(1, script);
 }

@@ -45,12 +45,17 @@ function seconds(span: string): number {
   return Number(match[1]) * (match[2] === 'min' || match[2] === 'm' ? 60 : 1);
 }
 
-/** The arguments after `dist/main.js` in ExecStart, after checking how it runs the bot. */
+/**
+ * The arguments after `dist/main.js` in ExecStart, after checking how it runs the bot: node, its
+ * own options (if any), then the script.
+ */
 function mainArguments(execStart: string): string[] {
   const words = execStart.split(/\s+/);
   expect(words[0]).toMatch(/^\/\S*\/node$/);
-  expect(words[1]).toMatch(/^\/\S*\/dist\/main\.js$/);
-  return words.slice(2);
+  const script = words.findIndex((word) => /^\/\S*\/dist\/main\.js$/.test(word));
+  expect(script).toBeGreaterThan(0);
+  for (const option of words.slice(1, script)) expect(option).toMatch(/^--[a-z-]+(=\S+)?$/);
+  return words.slice(script + 1);
 }
 
 const HARDENING_KEPT = { NoNewPrivileges: 'yes', PrivateTmp: 'yes', ProtectSystem: 'full' };
