@@ -39,7 +39,7 @@ async function acceptPr(
 
 beforeEach(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'dispatcher-spec-'));
-  inbox = new Inbox({ eventHandler: { stateDir } });
+  inbox = new Inbox({ stateDir });
   dispatcher = new EventDispatcher(inbox);
 });
 
@@ -157,7 +157,7 @@ describe('EventDispatcher', () => {
     const first = await acceptPr(3);
     const second = await acceptPr(4, 'owner/other');
     const handled: string[] = [];
-    const restarted = new EventDispatcher(new Inbox({ eventHandler: { stateDir } }));
+    const restarted = new EventDispatcher(new Inbox({ stateDir }));
     restarted.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });
@@ -165,7 +165,7 @@ describe('EventDispatcher', () => {
     await restarted.drain();
     expect(handled.sort()).toEqual([first, second].sort());
 
-    const again = new EventDispatcher(new Inbox({ eventHandler: { stateDir } }));
+    const again = new EventDispatcher(new Inbox({ stateDir }));
     again.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });

@@ -13,12 +13,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { DONE_RETENTION_DAYS, Inbox, type InboxOptions, type NewDelivery } from './inbox.js';
+import type { JournalOptions } from '../../common/journal/journal.js';
+import { DONE_RETENTION_DAYS, Inbox, type NewDelivery } from './inbox.js';
 
 let stateDir: string;
 
-function inboxAt(dir = stateDir, options: InboxOptions = {}): Inbox {
-  return new Inbox({ eventHandler: { stateDir: dir } }, options);
+function inboxAt(dir = stateDir, journal: JournalOptions = {}): Inbox {
+  return new Inbox({ stateDir: dir, journal });
 }
 
 /** Every file under the inbox directory, relative to it. */

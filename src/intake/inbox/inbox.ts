@@ -8,9 +8,8 @@ import {
   OnApplicationShutdown,
   OnModuleDestroy,
   OnModuleInit,
-  Optional,
 } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../../config/app-config.js';
+import { INTAKE_OPTIONS, type IntakeOptions } from '../intake.options.js';
 import { writeFileAtomic } from '../../common/atomic-file.js';
 import { KeyedLock } from '../../common/keyed-lock.js';
 import { errorMessage } from '../../github/error-message.js';
@@ -18,7 +17,6 @@ import {
   Journal,
   JournalDamageError,
   type JournalDamage,
-  type JournalOptions,
   type JournalRef,
 } from '../../common/journal/journal.js';
 import { ResolvedLog } from '../../common/journal/resolved-log.js';
@@ -91,10 +89,6 @@ export interface InboxCounts {
   readonly failed: number;
   readonly done: number;
 }
-
-/** Tuning for tests; production uses the defaults. */
-export const INBOX_OPTIONS = Symbol('INBOX_OPTIONS');
-export type InboxOptions = JournalOptions;
 
 /** The resolved log is rewritten once it holds this many lines and twice its live entries. */
 const COMPACT_MIN_LINES = 10_000;
@@ -205,17 +199,14 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   /** Set when run by Nest (a bot process); bare instances in tests share directories freely. */
   private lockRequired = false;
 
-  constructor(
-    @Inject(APP_CONFIG) config: Pick<AppConfig, 'eventHandler'>,
-    @Optional() @Inject(INBOX_OPTIONS) options: InboxOptions = {},
-  ) {
-    this.dir = join(config.eventHandler.stateDir, 'inbox');
+  constructor(@Inject(INTAKE_OPTIONS) options: Pick<IntakeOptions, 'stateDir' | 'journal'>) {
+    this.dir = join(options.stateDir, 'inbox');
     this.dropBoxDir = join(this.dir, 'pending');
     this.failedDir = join(this.dir, 'failed');
     this.legacyDoneDir = join(this.dir, 'done');
     this.legacyTmpDir = join(this.dir, 'tmp');
-    this.progressStore = new DeliveryProgressStore(join(config.eventHandler.stateDir, 'progress'));
-    this.journal = new Journal(join(this.dir, 'journal'), options ?? {});
+    this.progressStore = new DeliveryProgressStore(join(options.stateDir, 'progress'));
+    this.journal = new Journal(join(this.dir, 'journal'), options.journal);
     this.resolved = new ResolvedLog(join(this.dir, 'resolved.log'));
   }
 
