@@ -11,7 +11,7 @@ import { errorMessage } from '../github/error-message.js';
 /**
  * Does the work for one delivery. Resolve only once the work is durable (the delivery is then
  * marked done); throw to mark it failed. A handler may be re-run for the same delivery after a
- * crash, so it must be idempotent; Inbox.progress(id) helps it skip steps it already completed.
+ * crash, so it must be idempotent (BuildsService records each step in the event's progress file).
  */
 export type DeliveryHandler = (delivery: InboxEntry) => Promise<void>;
 

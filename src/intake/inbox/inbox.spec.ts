@@ -339,32 +339,6 @@ describe('Inbox start-up recovery', () => {
   });
 });
 
-describe('Inbox.progress', () => {
-  it('persists values across instances, kept on failure, removed when the delivery is done', async () => {
-    const inbox = inboxAt();
-    await inbox.accept(delivery('p-1'));
-    await inbox.progress('p-1').set('submitted', { 'linux/x86_64': 1001 });
-    await inbox.progress('p-1').set('comment', 42);
-
-    const again = inboxAt().progress('p-1');
-    expect(await again.get('submitted')).toEqual({ 'linux/x86_64': 1001 });
-    expect(await again.get('comment')).toBe(42);
-    expect(await again.get('absent')).toBeUndefined();
-
-    await inbox.markDone('p-1');
-    expect(await inbox.progress('p-1').get('comment')).toBeUndefined();
-  });
-
-  it('keeps every key when sets for one delivery run concurrently', async () => {
-    const progress = inboxAt().progress('p-2');
-    await Promise.all(Array.from({ length: 10 }, (_, i) => progress.set(`k${i}`, i)));
-    const fresh = inboxAt().progress('p-2');
-    for (let i = 0; i < 10; i += 1) {
-      expect(await fresh.get(`k${i}`)).toBe(i);
-    }
-  });
-});
-
 describe('Inbox health helpers', () => {
   it('counts zero and is writable on a fresh state directory', async () => {
     const inbox = inboxAt(join(stateDir, 'not-yet-created'));

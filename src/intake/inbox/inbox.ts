@@ -20,7 +20,6 @@ import {
   type JournalRef,
 } from '../../common/journal/journal.js';
 import { ResolvedLog } from '../../common/journal/resolved-log.js';
-import { DeliveryProgressStore, type DeliveryProgress } from '../../github/delivery-progress.js';
 import { StateDirInUseError, acquireStateLock } from '../../common/state-lock.js';
 import { pullRequestNumberOf, repositoryOf } from '../../github/github-events.js';
 
@@ -155,7 +154,6 @@ function metaOf(record: Record<string, unknown>): Omit<InboxEntry, 'payload'> | 
  *   journal at start-up and by EventDispatcher.drain(), then deleted. Older versions kept their
  *   queue there, so an upgrade picks it up too; their `done/` tombstones are moved into
  *   resolved.log and their `tmp/` is emptied.
- * Per-delivery progress lives in `<stateDir>/progress/<id>.json`.
  *
  * accept() appends the delivery to the journal and answers once an fdatasync covering it is over;
  * deliveries arriving together share one (group commit). Nothing is created, renamed or listed
@@ -177,7 +175,6 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   private readonly failedDir: string;
   private readonly legacyDoneDir: string;
   private readonly legacyTmpDir: string;
-  private readonly progressStore: DeliveryProgressStore;
   private readonly journal: Journal;
   private readonly resolved: ResolvedLog;
   private readonly queued = new Map<string, QueuedRecord>();
@@ -205,7 +202,6 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     this.failedDir = join(this.dir, 'failed');
     this.legacyDoneDir = join(this.dir, 'done');
     this.legacyTmpDir = join(this.dir, 'tmp');
-    this.progressStore = new DeliveryProgressStore(join(options.stateDir, 'progress'));
     this.journal = new Journal(join(this.dir, 'journal'), options.journal);
     this.resolved = new ResolvedLog(join(this.dir, 'resolved.log'));
   }
@@ -342,24 +338,16 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
 
   /**
    * The delivery's work is durable: forget its payload, remember its id so a redelivery stays a
-   * duplicate. Nothing is fsync'ed here unless the delivery kept progress (see ResolvedLog): a
-   * power cut can only leave it pending, to run again at the next start as after a crash inside
-   * its handler, which its progress makes safe.
+   * duplicate. Nothing is fsync'ed here (see ResolvedLog): a power cut can only leave it pending,
+   * to run again at the next start as after a crash inside its handler, which handlers are
+   * written to survive (BuildsService keeps its own progress in the event's directory).
    */
   async markDone(id: string): Promise<void> {
     this.checkId(id);
     if (!this.recovered) {
       await this.recover();
     }
-    await this.locks.run(id, async () => {
-      await this.resolve(id, 'done');
-      if (this.progressStore.has(id)) {
-        // Without its progress, a rerun would start the work over (submit jobs again): the line
-        // saying it is done must survive a power cut before the progress is gone.
-        await this.resolved.sync();
-        this.progressStore.remove(id);
-      }
-    });
+    await this.locks.run(id, () => this.resolve(id, 'done'));
   }
 
   /** The handler gave up: keep the delivery with the reason, out of the pending queue. */
@@ -406,11 +394,6 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       );
       return false;
     }
-  }
-
-  /** Resumable progress of one delivery; see DeliveryProgress. */
-  progress(id: string): DeliveryProgress {
-    return this.progressStore.of(this.checkId(id));
   }
 
   private async store(
