@@ -9,7 +9,8 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { DELIVERY_ID_PATTERN, Inbox } from './inbox/inbox.js';
+import { DELIVERY_ID_PATTERN } from './inbox/delivery-record.js';
+import { Inbox } from './inbox/inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
 import { inspectDelivery } from './delivery-inspection.js';
 import { INTAKE_OPTIONS, type IntakeOptions } from './intake.options.js';
@@ -190,7 +191,7 @@ export class WebhookController implements OnApplicationBootstrap {
       this.logger.warn(`delivery ${id} (${event}) refused: ${inspection.reason}`);
       return reject(400, inspection.reason);
     }
-    const { action, repo, pr, crc, formPayload } = inspection;
+    const { action, route, crc, formPayload } = inspection;
 
     let verdict: 'accepted' | 'duplicate';
     try {
@@ -200,8 +201,7 @@ export class WebhookController implements OnApplicationBootstrap {
         action,
         payloadJson: formPayload ?? raw,
         payloadCrc: crc,
-        repo,
-        pr,
+        route,
         receivedAt,
       });
     } catch (error) {

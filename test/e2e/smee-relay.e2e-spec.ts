@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EventDispatcher } from '../../src/intake/event-dispatcher.js';
-import type { InboxEntry } from '../../src/intake/inbox/inbox.js';
+import type { InboxEntry } from '../../src/intake/inbox/delivery-record.js';
 import { IntakeModule } from '../../src/intake/intake.module.js';
 import { SmeeRelay, type RelayLogger } from '../../src/intake/smee-relay.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
