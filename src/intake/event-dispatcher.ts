@@ -5,6 +5,13 @@ import {
   OnApplicationBootstrap,
 } from '@nestjs/common';
 import { errorMessage } from '../github/error-message.js';
+import {
+  describeDelivery,
+  isWorthLogging,
+  outcomeLine,
+  unhandledLine,
+  type Outcome,
+} from './delivery-log.js';
 import type { InboxEntry, PendingDelivery } from './inbox/delivery-record.js';
 import { Inbox } from './inbox/inbox.js';
 import { LaneQueue, laneOf, type LaneTicket } from './lane-queue.js';
@@ -29,8 +36,6 @@ export const MAX_CONCURRENT_IGNORED = 16;
 
 /** How long shutdown waits for running handlers; unfinished deliveries resume at the next start. */
 export const SHUTDOWN_GRACE_MS = 20_000;
-
-type Outcome = 'done' | 'ignored' | 'failed' | 'unrecorded' | 'vanished';
 
 /**
  * What a queued delivery costs in memory: ids and routing only. The payload stays on disk until
@@ -337,7 +342,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
       outcome = 'failed';
       failure = error;
       this.logger.error(
-        `delivery ${ticket.id} (${describe(ticket)}) failed: ${errorMessage(error)}; ` +
+        `delivery ${ticket.id} (${describeDelivery(ticket)}) failed: ${errorMessage(error)}; ` +
           `kept in ${this.inbox.dir}/failed/${ticket.id}.json`,
         (error as Error | undefined)?.stack,
       );
@@ -348,11 +353,12 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   private async ignore(ticket: Ticket): Promise<void> {
     const started = performance.now();
     let payload: Record<string, unknown> | undefined;
-    if (ticket.event === 'ping' || ticket.event.startsWith('installation')) {
+    if (isWorthLogging(ticket)) {
       // Rare, and operators look for them in the log: worth reading the payload for.
       payload = (await this.inbox.read(ticket.id).catch(() => undefined))?.payload;
     }
-    this.logUnhandled(ticket, payload);
+    const { level, text } = unhandledLine(ticket, payload);
+    this.logger[level](text);
     await this.record(ticket, 'ignored', undefined, started);
   }
 
@@ -381,34 +387,8 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private logOutcome(ticket: Ticket, outcome: Outcome, started: number): void {
-    const ms = Math.round(performance.now() - started);
-    this.logger.log(
-      `delivery ${ticket.id} ${describe(ticket)} repo=${ticket.repo ?? '-'} pr=${ticket.pr ?? '-'} ` +
-        `outcome=${outcome} ${ms}ms`,
-    );
+    this.logger.log(outcomeLine(ticket, outcome, Math.round(performance.now() - started)));
   }
-
-  private logUnhandled(ticket: Ticket, payload: Record<string, unknown> | undefined): void {
-    if (ticket.event === 'ping') {
-      const hook = payload?.hook_id;
-      this.logger.log(
-        `ping from GitHub (hook ${typeof hook === 'number' ? hook : '?'}): webhook reaches the bot`,
-      );
-    } else if (ticket.event.startsWith('installation')) {
-      const account = (payload?.installation as { account?: { login?: unknown } } | undefined)
-        ?.account;
-      this.logger.log(
-        `${describe(ticket)} for account ${typeof account?.login === 'string' ? account.login : '?'}: ` +
-          'no action needed',
-      );
-    } else {
-      this.logger.debug(`delivery ${ticket.id}: no handler for ${describe(ticket)}`);
-    }
-  }
-}
-
-function describe(ticket: Ticket): string {
-  return ticket.action ? `${ticket.event}.${ticket.action}` : ticket.event;
 }
 
 function ticketOf(delivery: PendingDelivery): Ticket {
