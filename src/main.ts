@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { githubAppSettingsOf } from './app-options.js';
 import { AppModule } from './app.module.js';
 import { runJobManager } from './builds/job-manager.runner.js';
-import { JobMonitorService } from './builds/job-monitor.service.js';
+import { JobManagerService } from './builds/job-manager.service.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
 import type { AppConfig } from './config/app-config.js';
@@ -108,7 +108,7 @@ async function jobManager(command: Extract<Command, { kind: 'job-manager' }>): P
     { logger },
   );
   try {
-    await runJobManager(app.get(JobMonitorService), {
+    await runJobManager(app.get(JobManagerService), {
       iterations: command.iterations,
       jobIds: command.jobIds,
       pollIntervalSeconds: config.jobManager.pollIntervalSeconds,
