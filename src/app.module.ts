@@ -1,4 +1,5 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { githubAppSettingsOf, intakeOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
@@ -31,7 +32,10 @@ export class AppModule {
   static async register(options: AppModuleOptions): Promise<DynamicModule> {
     const imports: DynamicModule['imports'] & object = [
       ConfigModule.forConfig(options.config),
-      GitHubModule.register(options.github),
+      GitHubModule.register({
+        app: githubAppSettingsOf(options.config),
+        ...(options.github ? { replacement: options.github } : {}),
+      }),
       BuildsModule,
     ];
     if (options.jobManager ?? true) {
@@ -46,7 +50,7 @@ export class AppModule {
     }
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule);
+      imports.push(IntakeModule.register(intakeOptionsOf(options.config)));
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

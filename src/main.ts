@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { githubAppSettingsOf } from './app-options.js';
 import { AppModule } from './app.module.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
@@ -134,7 +135,7 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
   if (command.online) {
     try {
       const { checkOnline } = await import('./github/check-online.js');
-      process.stdout.write(`${await checkOnline(config)}\n`);
+      process.stdout.write(`${await checkOnline(githubAppSettingsOf(config))}\n`);
     } catch (error) {
       throw new OperatorError(`online check failed: ${(error as Error).message}`, 1);
     }
