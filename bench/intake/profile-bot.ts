@@ -7,7 +7,11 @@
  *   node dist-bench/bench/intake/profile-bot.js [deliveries] [extra node flags...]
  *
  * The profile covers the main thread only (not libuv's pool, not V8's helper threads); the
- * process's CPU from /proc, all threads, is printed beside it.
+ * process's CPU from /proc, all threads, is printed beside it. V8's profiler samples wall-clock
+ * time: on a host where other processes compete for the cores, the time the bot waits for a core
+ * is charged to whatever it was running, mostly system calls (writev, write, fdatasync). Compare
+ * proportions, or sample on-CPU time with Linux perf instead (`node --perf-basic-prof` for the
+ * bot, `perf record -e cpu-clock -g -p <pid>` during the load: all threads, kernel included).
  */
 import { createHmac } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
