@@ -17,7 +17,7 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { execFile } from 'node:child_process';
 import { Agent, request, type Server } from 'node:http';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -130,18 +130,34 @@ function makeCase(
 let deliveries = 0;
 
 /**
- * CPU seconds (user + sys) of this process's finished children, i.e. of every git the bot ran:
- * unlike wall time, barely moved by other load on the machine. Linux only (undefined elsewhere).
+ * CPU seconds (user + sys) of every git the bot ran: the finished children of this process and
+ * of its live children (git runs under the bot's helper process, src/common/spawner.ts). Unlike
+ * wall time, barely moved by other load on the machine. Linux only (undefined elsewhere).
  */
 function childCpuSeconds(): number | undefined {
   try {
-    // Fields after the parenthesised command name; cutime and cstime are the 14th and 15th.
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+    let ticks = finishedChildTicks('self');
+    for (const task of readdirSync('/proc/self/task')) {
+      const children = readFileSync(`/proc/self/task/${task}/children`, 'utf8').trim();
+      for (const pid of children ? children.split(' ') : []) ticks += finishedChildTicks(pid);
+    }
+    return ticks / CLOCK_TICKS;
   } catch {
     return undefined;
   }
+}
+
+/** cutime + cstime of /proc/<pid>/stat (0 if the process is gone). */
+function finishedChildTicks(pid: string): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the parenthesised command name; cutime and cstime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[13]) + Number(fields[14]);
 }
 
 interface Timed {

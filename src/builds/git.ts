@@ -1,5 +1,5 @@
 import { environmentWithoutSecrets } from '../common/job-environment.js';
-import { execFile } from 'node:child_process';
+import { Spawner } from '../common/spawner.js';
 
 /**
  * The one place in builds/ that starts a process, and only ever `git`: execFile with an argument
@@ -46,41 +46,34 @@ const FIXED_ENV: Readonly<Record<string, string>> = {
   LANG: 'C',
 };
 
-export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promise<GitResult> {
+/** git runs from a helper process: see Spawner for why. */
+const spawner = new Spawner();
+
+export async function runGit(
+  args: readonly string[],
+  opts: GitRunOptions = {},
+): Promise<GitResult> {
   const timeoutMs = opts.timeoutMs ?? GIT_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      [...args],
-      {
-        cwd: opts.cwd,
-        env: { ...environmentWithoutSecrets(), ...FIXED_ENV, ...opts.env },
-        encoding: 'utf8',
-        maxBuffer: MAX_OUTPUT_BYTES,
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-        shell: false,
-        windowsHide: true,
-      },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve({ stdout, stderr });
-          return;
-        }
-        // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
-        const code: unknown = (error as { code?: unknown }).code;
-        const killed = (error as { killed?: boolean }).killed === true;
-        const exitCode = typeof code === 'number' ? code : undefined;
-        const reason =
-          exitCode !== undefined
-            ? `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`
-            : killed
-              ? `did not finish within ${timeoutMs / 1000} s and was killed`
-              : `could not be run (${String(code)}): ${error.message}; is git installed and on PATH?`;
-        reject(new GitError(args, exitCode, stdout, stderr, reason));
-      },
-    );
+  const { stdout, stderr, error } = await spawner.run({
+    file: 'git',
+    args: [...args],
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+    env: { ...environmentWithoutSecrets(), ...FIXED_ENV, ...opts.env },
+    timeoutMs,
+    maxBuffer: MAX_OUTPUT_BYTES,
   });
+  if (!error) {
+    return { stdout, stderr };
+  }
+  // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
+  const exitCode = typeof error.code === 'number' ? error.code : undefined;
+  const reason =
+    exitCode !== undefined
+      ? `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`
+      : error.killed
+        ? `did not finish within ${timeoutMs / 1000} s and was killed`
+        : `could not be run (${String(error.code)}): ${error.message}; is git installed and on PATH?`;
+  throw new GitError(args, exitCode, stdout, stderr, reason);
 }
 
 /**
