@@ -234,6 +234,14 @@ describe('LocalExecutor', () => {
     expect(await ex.endState('999')).toBeUndefined();
   });
 
+  it('runs a job submitted with hold: false (delayed_begin) without a release', async () => {
+    const ex = executor(await tempDir());
+    const job = await jobWith('touch ran');
+    const { jobId } = await ex.submit({ ...request(job), hold: false });
+    await endStateOf(ex, jobId, 'COMPLETED');
+    expect(existsSync(join(job.dir, 'ran'))).toBe(true);
+  });
+
   it('cancels a held job: it never runs, leaves the queue CANCELLED and cannot be released', async () => {
     const ex = executor(await tempDir());
     const job = await jobWith('touch ran');

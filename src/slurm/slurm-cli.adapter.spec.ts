@@ -86,8 +86,7 @@ describe('SlurmCliAdapter', () => {
             '--constraint',
             'shape=c5a.2xlarge',
             '--hold',
-            '--job-name',
-            'bot-job',
+            '--job-name=bot-job',
             '/opt/bot/bot-build.slurm',
             '--pr',
             '$(rm -rf ~) ; `id`',
@@ -106,14 +105,30 @@ describe('SlurmCliAdapter', () => {
           hold,
           '-p',
           'batch',
-          '--job-name',
-          'bot-job',
+          '--job-name=bot-job',
           '/opt/bot/bot-build.slurm',
           '--pr',
           '$(rm -rf ~) ; `id`',
         ]);
       },
     );
+
+    it('submits without any hold when the request says hold: false (delayed_begin)', async () => {
+      runner.reply({ stdout: fixture('sbatch-submitted.txt') });
+      await slurm.submit({
+        ...request,
+        hold: false,
+        schedulerArgs: ['--hold', '--begin=now+120', '-H', '-p', 'batch'],
+        scriptArgs: [],
+      });
+      expect(runner.calls[0].args).toEqual([
+        '--begin=now+120',
+        '-p',
+        'batch',
+        '--job-name=bot-job',
+        '/opt/bot/bot-build.slurm',
+      ]);
+    });
 
     it('accepts --parsable output', async () => {
       runner.reply({ stdout: fixture('sbatch-parsable.txt') });

@@ -32,7 +32,7 @@ export interface FakeSlurmCall {
  * held, then running, then gone" and run the job monitor over several ticks:
  *
  *   const slurm = new FakeSlurm();
- *   const { jobId } = await slurm.submit(req);   // always held, like the real adapter
+ *   const { jobId } = await slurm.submit(req);   // held unless req.hold === false, like the adapter
  *   await slurm.release(jobId);                  // the code under test does this
  *   slurm.start(jobId);                          // test: the scheduler started it
  *   slurm.finish(jobId, 'FAILED');               // test: it left the queue
@@ -74,8 +74,9 @@ export class FakeSlurm implements SlurmPort {
       script: req.script,
       scriptArgs: [...req.scriptArgs],
       state: 'PENDING',
-      reason: 'JobHeldUser',
-      held: true,
+      // delayed_begin jobs wait for their --begin time, as Slurm reports it.
+      reason: req.hold === false ? 'BeginTime' : 'JobHeldUser',
+      held: req.hold !== false,
     });
     return { jobId: id };
   }
