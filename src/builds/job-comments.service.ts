@@ -4,8 +4,9 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
-import { jobMarker, renderJobComment } from './job-comment.js';
+import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
+import { delaySeconds } from './submit-options.js';
 
 /** How long a comment claim protects an in-flight creation before others may recover it. */
 export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
@@ -26,12 +27,27 @@ export class JobCommentsService {
   ) {}
 
   async render(job: TrackedJob, meta: JobMetadata): Promise<string> {
+    const appName = meta.appName || this.config.github.appName;
+    const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
     return renderJobComment({
       jobId: job.jobId,
-      appName: meta.appName || this.config.github.appName,
+      appName,
       target: meta.target,
-      jobDirLink: join(JobStore.prDirOf(job.jobDir), job.jobId),
+      jobDirLink,
       rows: await this.store.rows(job.jobId, job.jobDir),
+      // A job submitted for a v0.9 request keeps v0.9's comment, whoever renders it.
+      header:
+        meta.build &&
+        submittedJobHeader(this.config.templates.submittedJob, {
+          appName,
+          jobId: job.jobId,
+          build: meta.build,
+          symlink: jobDirLink,
+          delaySeconds: delaySeconds(
+            this.config.buildenv,
+            this.config.jobManager.pollIntervalSeconds,
+          ),
+        }),
     });
   }
 

@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { decode, encode } from 'ini';
+import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { readConfigParser } from '../config/read-configparser.js';
+import { RUN_DIR_NAME } from './build-plan.js';
+import { formatConfigparser, type IniSection } from './configparser-format.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -29,11 +31,25 @@ export interface JobMetadata {
   readonly repo: string;
   readonly prNumber: number;
   readonly commentId?: number;
-  /** Architecture target, e.g. linux/x86_64/amd/zen2. */
+  /** Architecture target, e.g. linux/x86_64/amd/zen2 (v0.9 jobs: <os>/<for cpu subdir>). */
   readonly target: string;
   readonly appName: string;
   readonly jobName: string;
   readonly deliveryId: string;
+  /** Who asked for the build (v0.9 jobs; `cancel` allows them). */
+  readonly requester?: string;
+  /** What a v0.9 job builds, where (for `status` and the job's comment). */
+  readonly build?: JobBuildInfo;
+}
+
+export interface JobBuildInfo {
+  readonly nodeType: string;
+  readonly forArch: string;
+  readonly forAccel: readonly string[];
+  /** cpu_subdir and accelerators of the node type. */
+  readonly onArch: string;
+  readonly onAccel: readonly string[];
+  readonly repoId: string;
 }
 
 export interface TrackedJob {
@@ -64,9 +80,20 @@ export class JobStore {
     return join(jobDir, `_bot_job${jobId}.posted`);
   }
 
-  /** Where the job's pr_<N>/<ID> symlink lives: job dirs are pr_<N>/event_<id>/run_<NNN>/<arch>. */
+  /**
+   * Where the job's pr_<N>/<ID> symlink lives: job dirs are pr_<N>/event_<id>/run_<NNN>/<arch>
+   * (seed) or pr_<N>/event_<id>/run_<NNN>/<cpu subdir>[/<accel>]/<repo id> (v0.9), so it is the
+   * parent of the last `event_*` directory that holds a `run_NNN`.
+   */
   static prDirOf(jobDir: string): string {
-    return dirname(dirname(dirname(jobDir)));
+    const parts = jobDir.split(sep);
+    for (let i = parts.length - 2; i > 0; i--) {
+      if (parts[i].startsWith('event_') && RUN_DIR_NAME.test(parts[i + 1])) {
+        return parts.slice(0, i).join(sep) || sep;
+      }
+    }
+    // Not laid out by this bot: the seed's three levels.
+    return parts.slice(0, -3).join(sep) || sep;
   }
 
   /** Metadata, the pr_<N>/<ID> link and submitted/<ID>; each step atomic and safe to repeat. */
@@ -85,22 +112,40 @@ export class JobStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
-    const pr = parsed.PR ?? {};
-    const job = parsed.JOB ?? {};
-    const prNumber = positiveInteger(pr.pr_number);
-    if (typeof pr.repo !== 'string' || pr.repo === '' || prNumber === undefined) {
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: [PR] repo or pr_number missing`);
+    // Read as configparser reads it (v0.9's tools read these files too). A line it cannot
+    // parse leaves out that key only: the keys that matter are checked below.
+    const path = JobStore.metadataPath(jobDir, jobId);
+    const { sections } = readConfigParser(text, path);
+    const section = (name: string) => (key: string) =>
+      sections.get(name)?.entries.get(key)?.value ?? '';
+    const pr = section('PR');
+    const job = section('JOB');
+    const prNumber = positiveInteger(pr('pr_number'));
+    if (pr('repo') === '' || prNumber === undefined) {
+      throw new Error(`${path}: [PR] repo or pr_number missing`);
     }
-    return {
-      repo: pr.repo,
+    const meta: JobMetadata = {
+      repo: pr('repo'),
       prNumber,
-      commentId: positiveInteger(pr.pr_comment_id),
-      target: asText(job.target),
-      appName: asText(job.app_name),
-      jobName: asText(job.job_name),
-      deliveryId: asText(job.event),
+      commentId: positiveInteger(pr('pr_comment_id')),
+      target: job('target'),
+      appName: job('app_name'),
+      jobName: job('job_name'),
+      deliveryId: job('event'),
     };
+    const extra: { requester?: string; build?: JobBuildInfo } = {};
+    if (job('requester')) extra.requester = job('requester');
+    if (job('node_type')) {
+      extra.build = {
+        nodeType: job('node_type'),
+        forArch: job('for_arch'),
+        forAccel: list(job('for_accel')),
+        onArch: job('on_arch'),
+        onAccel: list(job('on_accel')),
+        repoId: job('repo_id'),
+      };
+    }
+    return { ...meta, ...extra };
   }
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
@@ -110,18 +155,41 @@ export class JobStore {
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
+  /**
+   * `[PR]` exactly as v0.9 writes it (configparser's format), then `[JOB]` with what this bot
+   * adds: instance, job name, delivery, and for v0.9 jobs the requester and the build.
+   */
   private async writeMetadata(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
-    const text = encode({
-      PR: { repo: meta.repo, pr_number: meta.prNumber, pr_comment_id: meta.commentId ?? 0 },
-      JOB: {
-        job_id: jobId,
-        target: meta.target,
-        app_name: meta.appName,
-        job_name: meta.jobName,
-        event: meta.deliveryId,
-      },
-    });
-    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), text);
+    const job: [string, string][] = [
+      ['job_id', jobId],
+      ['target', meta.target],
+      ['app_name', meta.appName],
+      ['job_name', meta.jobName],
+      ['event', meta.deliveryId],
+    ];
+    if (meta.requester) job.push(['requester', meta.requester]);
+    if (meta.build) {
+      job.push(
+        ['node_type', meta.build.nodeType],
+        ['for_arch', meta.build.forArch],
+        ['for_accel', meta.build.forAccel.join('+')],
+        ['on_arch', meta.build.onArch],
+        ['on_accel', meta.build.onAccel.join('+')],
+        ['repo_id', meta.build.repoId],
+      );
+    }
+    const sections: IniSection[] = [
+      [
+        'PR',
+        [
+          ['repo', meta.repo],
+          ['pr_number', String(meta.prNumber)],
+          ['pr_comment_id', String(meta.commentId ?? 0)],
+        ],
+      ],
+      ['JOB', job],
+    ];
+    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), formatConfigparser(sections));
   }
 
   /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
@@ -214,18 +282,15 @@ export class JobStore {
   }
 }
 
-/**
- * ini turns a bare `pr_number` line (a truncated file) into `true` and an empty value into '';
- * Number() would read those as PR #1 and #0, so only digit strings count.
- */
-function positiveInteger(value: unknown): number | undefined {
-  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
+/** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
+function positiveInteger(value: string): number | undefined {
+  if (!/^\d+$/.test(value)) return undefined;
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-function asText(value: unknown): string {
-  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+function list(value: string): string[] {
+  return value === '' ? [] : value.split('+');
 }
 
 async function exists(path: string): Promise<boolean> {
