@@ -26,6 +26,8 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { AppModule } from '../src/app.module.js';
+import { BuildRunner } from '../src/builds/build-runner.js';
+import { CommandRunner } from '../src/slurm/command-runner.js';
 import { BuildsService } from '../src/builds/builds.service.js';
 import { JobCommentsService } from '../src/builds/job-comments.service.js';
 import { JobStore } from '../src/builds/job-store.js';
@@ -122,7 +124,11 @@ function makeCase(
   const slurm = new FakeSlurm();
   const store = new JobStore(config.jobManager.jobIdsDir);
   const comments = new JobCommentsService(config, client, store);
-  const builds = new BuildsService(config, slurm, client, store, comments);
+  const builds = new BuildsService(
+    config,
+    new BuildRunner(config, slurm, client, store, comments),
+    new CommandRunner(),
+  );
   return { name, targets: Object.keys(targets).length, config, slurm, builds };
 }
 

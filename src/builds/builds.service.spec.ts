@@ -12,6 +12,8 @@ import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
+import { CommandRunner } from '../slurm/command-runner.js';
+import { BuildRunner } from './build-runner.js';
 import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
 import { JobCommentsService } from './job-comments.service.js';
@@ -57,10 +59,8 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
   const store = new JobStore(config.jobManager.jobIdsDir);
   const builds = new BuildsService(
     config,
-    slurm,
-    client,
-    store,
-    new JobCommentsService(config, client, store),
+    new BuildRunner(config, slurm, client, store, new JobCommentsService(config, client, store)),
+    new CommandRunner(),
   );
   return { config, slurm, builds, store };
 }

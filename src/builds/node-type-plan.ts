@@ -48,6 +48,10 @@ export interface PlannedJob {
 /** A job the request matched but that is not built, and why. */
 export interface SkippedJob {
   readonly nodeType: string;
+  readonly onArch: string;
+  readonly onAccel: readonly string[];
+  readonly forArch: string;
+  readonly forAccel: readonly string[];
   readonly repoId: string;
   readonly reason: string;
 }
@@ -139,7 +143,16 @@ export function planBuild(request: BuildRequest, input: PlanInput): BuildPlan {
   const bySubdir = new Map<string, PlannedJob>();
   for (const node of matching) {
     for (const repoId of node.repoTargets) {
-      const skip = (reason: string) => skipped.push({ nodeType: node.name, repoId, reason });
+      const skip = (reason: string) =>
+        skipped.push({
+          nodeType: node.name,
+          onArch: node.cpuSubdir,
+          onAccel: node.accel,
+          forArch,
+          forAccel,
+          repoId,
+          reason,
+        });
       if (!PATH_SEGMENT.test(repoId) || repoId === '.' || repoId === '..') {
         skip(`repo id ${JSON.stringify(repoId)} cannot name a job directory`);
         continue;

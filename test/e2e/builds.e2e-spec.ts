@@ -349,7 +349,8 @@ describe('a bot:build label', () => {
       `set by user ${codeSpan(login)}, but this user is not allowed`,
     );
     expect(comments[0].body).not.toContain('{build_labeler}');
-    expect(existsSync(join(eventDir(w, 'refuse-1'), 'run_001'))).toBe(false);
+    // Refusals leave nothing behind: not even the month or PR directory.
+    expect(existsSync(w.jobsBaseDir)).toBe(false);
 
     // GitHub logins are case-insensitive.
     await w.deliver({ sender: 'carol' }, 'allowed-1');
