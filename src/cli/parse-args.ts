@@ -15,7 +15,7 @@ export type Command =
   | { kind: 'serve'; config: string; port: number; jobManager: boolean; smeeUrl?: string }
   | { kind: 'job-manager'; config: string; iterations: number; jobIds?: string[] }
   | { kind: 'check-config'; config: string; online: boolean }
-  | { kind: 'simulate'; config: string; event: string; repo?: string };
+  | { kind: 'simulate'; config: string; event: string; repo?: string; build?: string };
 
 export const USAGE = `Usage: eessi-bot [command] [options]
 
@@ -45,6 +45,9 @@ check-config:
 simulate:
       --event FILE               the webhook payload (JSON, as saved from GitHub or smee)
       --repo PATH_OR_URL         fetch the base repository from here instead of GitHub
+      --build 'for:arch=… [on:arch=…] [exp:NAME=value]'
+                                 v0.9-format config: the build request to run for the PR of
+                                 the pull_request payload (as the \`bot: build\` command would)
 
 The webhook secret is read from the environment variable GITHUB_APP_SECRET_TOKEN.`;
 
@@ -72,6 +75,7 @@ export function parseArgs(argv: readonly string[]): Command {
     '--smee-url': 'smee-url',
     '--event': 'event',
     '--repo': 'repo',
+    '--build': 'build',
   };
   const flags: Record<string, string> = {
     '-h': 'help',
@@ -103,7 +107,7 @@ export function parseArgs(argv: readonly string[]): Command {
     serve: ['config', 'port', 'no-job-manager', 'smee-url'],
     'job-manager': ['config', 'iterations', 'jobs'],
     'check-config': ['config', 'online'],
-    simulate: ['config', 'event', 'repo'],
+    simulate: ['config', 'event', 'repo', 'build'],
   };
   for (const key of options.keys()) {
     if (!allowed[name].includes(key))
@@ -144,7 +148,7 @@ export function parseArgs(argv: readonly string[]): Command {
       const event = text('event');
       if (event === undefined)
         throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
-      return { kind: 'simulate', config, event, repo: text('repo') };
+      return { kind: 'simulate', config, event, repo: text('repo'), build: text('build') };
     }
   }
 }
