@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
@@ -17,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pullRequestContext } from '../../src/builds/build-plan.js';
 import { parseBuildArguments } from '../../src/builds/build-request.js';
-import { BuildsModule } from '../../src/builds/builds.module.js';
 import {
   BuildsService,
   type BuildOutcome,
@@ -25,13 +23,10 @@ import {
 } from '../../src/builds/builds.service.js';
 import { jobMarker } from '../../src/builds/job-comment.js';
 import type { AppConfig, NodeType } from '../../src/config/app-config.js';
-import { ConfigModule } from '../../src/config/config.module.js';
-import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
-import { GitHubModule } from '../../src/github/github.module.js';
 import type { QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
-import { SLURM } from '../../src/slurm/slurm.tokens.js';
-import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../fakes/fake-github.server.js';
+import { FakeGitHub } from '../fakes/fake-github.server.js';
 import { FakeSlurm } from '../fakes/fake-slurm.js';
+import { compileBuildsModule } from '../support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import {
   generateAppKeys,
@@ -166,14 +161,7 @@ async function world(
       ...parts.rest,
     },
   });
-  const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register(), BuildsModule],
-  })
-    .overrideProvider(SLURM)
-    .useValue(slurm)
-    .overrideProvider(GITHUB_CLIENT_OPTIONS)
-    .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 })
-    .compile();
+  const moduleRef = await compileBuildsModule(config, slurm);
   cleanups.push(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
@@ -527,21 +515,10 @@ describe('crash and resume of a v0.9 build request', () => {
     const w = await world({}, slurm);
     await expect(w.build('for:arch=x86_64/amd/zen4', { id: 'plan-1' })).rejects.toThrow();
     // Same state dir, a config whose zen4 node type now builds one repo only.
-    const changed = await Test.createTestingModule({
-      imports: [
-        ConfigModule.forConfig({
-          ...w.config,
-          nodeTypes: [{ ...NODE_TYPES[0], repoTargets: [REPO_2025] }],
-        }),
-        GitHubModule.register(),
-        BuildsModule,
-      ],
-    })
-      .overrideProvider(SLURM)
-      .useValue(slurm)
-      .overrideProvider(GITHUB_CLIENT_OPTIONS)
-      .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 })
-      .compile();
+    const changed = await compileBuildsModule(
+      { ...w.config, nodeTypes: [{ ...NODE_TYPES[0], repoTargets: [REPO_2025] }] },
+      slurm,
+    );
     cleanups.push(() => changed.close());
     const outcome = await changed
       .get(BuildsService)

@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
@@ -14,18 +13,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'ini';
-import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
 import { codeSpan, jobMarker } from '../../src/builds/job-comment.js';
 import { JobStore } from '../../src/builds/job-store.js';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { ConfigModule } from '../../src/config/config.module.js';
-import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
-import { GitHubModule } from '../../src/github/github.module.js';
 import type { QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
-import { SLURM } from '../../src/slurm/slurm.tokens.js';
-import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../fakes/fake-github.server.js';
+import { FakeGitHub } from '../fakes/fake-github.server.js';
 import { FakeSlurm } from '../fakes/fake-slurm.js';
+import { compileBuildsModule } from '../support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import {
   generateAppKeys,
@@ -124,14 +119,7 @@ async function world(opts: WorldOptions = {}): Promise<World> {
     architectureTargets: { archTargetMap: TARGETS, ...parts.architectureTargets },
   });
   const slurm = opts.slurm ?? new FakeSlurm();
-  const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register(), BuildsModule],
-  })
-    .overrideProvider(SLURM)
-    .useValue(slurm)
-    .overrideProvider(GITHUB_CLIENT_OPTIONS)
-    .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: opts.githubRetries ?? 3 })
-    .compile();
+  const moduleRef = await compileBuildsModule(config, slurm, opts.githubRetries ?? 3);
   cleanups.push(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
