@@ -86,7 +86,7 @@ function readNodeType(name: string, value: unknown, at: NodeTypeLocator): NodeTy
     problem('cpu_subdir', '"cpu_subdir" may not contain . or .. parts');
     ok = false;
   }
-  const slurmParams = text('slurm_params', /^[^\0]*$/, 'a string of sbatch options (may be "")');
+  const slurmParams = text('slurm_params', /^[^\0]*$/, 'sbatch options as a string, may be ""');
   const repoTargets = readRepoTargets(value.repo_targets, (message) => {
     problem('repo_targets', message);
     ok = false;
