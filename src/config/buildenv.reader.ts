@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { BuildEnvConfig, ConfigGeneration, JobHandoverProtocol } from './app-config.js';
-import type { ConfigSectionReader } from './config-section.reader.js';
+import { hasControlCharacter, type ConfigSectionReader } from './config-section.reader.js';
 import type { ConfigEntry } from './read-configparser.js';
 import { TEMPLATE_PLACEHOLDERS } from './template-placeholders.js';
 
@@ -217,7 +217,7 @@ function readAllowedExportVars(section: ConfigSectionReader): string[] {
         line,
         `${JSON.stringify(item)} is not a "NAME=value" string (NAME: letters, digits and _, not starting with a digit)`,
       );
-    } else if (/[\0-\x1f\x7f]/.test(item)) {
+    } else if (hasControlCharacter(item)) {
       section.problemAtLine(
         'allowed_exportvars',
         line,

@@ -366,6 +366,11 @@ export class ConfigSectionReader {
 // GitHub's rule: letters, digits and single inner hyphens; Apps act as `name[bot]`.
 const GITHUB_LOGIN = /^[A-Za-z0-9](?:-?[A-Za-z0-9])*(?:\[bot\])?$/;
 
+/** Line breaks, tabs, NUL and other C0 controls (and DEL). */
+export function hasControlCharacter(value: string): boolean {
+  return [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
 /** `text` without trailing slashes if it is an http(s) URL; undefined otherwise. */
 export function parseHttpUrl(text: string): string | undefined {
   let url: URL;

@@ -1,7 +1,11 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { GithubConfig } from './app-config.js';
-import { parseHttpUrl, type ConfigSectionReader } from './config-section.reader.js';
+import {
+  hasControlCharacter,
+  parseHttpUrl,
+  type ConfigSectionReader,
+} from './config-section.reader.js';
 import type { ConfigEntry } from './read-configparser.js';
 
 export const DEFAULT_API_URL = 'https://api.github.com';
@@ -112,8 +116,4 @@ function readPrivateKey(
     );
   }
   return pem;
-}
-
-export function hasControlCharacter(value: string): boolean {
-  return [...value].some((c) => c.charCodeAt(0) < 0x20);
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createConfigSandbox,
@@ -712,10 +712,8 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
         )
         .replace(/^#repos_cfg_dir = .*$/m, 'repos_cfg_dir = ${SANDBOX}/repos');
       mkdirSync(join(sandbox.home, '.eessi-bot'));
-      writeFileSync(
-        join(sandbox.home, '.eessi-bot', 'app-private-key.pem'),
-        readFileSync(sandbox.keyPath),
-      );
+      // copyFileSync keeps the key's 0600, so no warning about its mode
+      copyFileSync(sandbox.keyPath, join(sandbox.home, '.eessi-bot', 'app-private-key.pem'));
       mkdirSync(join(sandbox.home, 'eessi-bot', 'scripts'), { recursive: true });
       writeFileSync(join(sandbox.home, 'eessi-bot', 'scripts', 'bot-build.slurm'), '#!/bin/bash\n');
 

@@ -113,7 +113,7 @@ function readRepoTargets(raw: unknown, problem: (message: string) => void): stri
     problem(`"repo_targets" must be ${shape}, not ${JSON.stringify(raw)}`);
     return undefined;
   }
-  const ids = raw as string[];
+  const ids = raw;
   const bad = ids.filter((id) => !SEGMENT.test(id) || id === '.' || id === '..');
   if (bad.length > 0) {
     problem(
@@ -134,16 +134,14 @@ function readAccel(raw: unknown, problem: (message: string) => void): string[] |
     );
     return undefined;
   }
-  const bad = (list as string[]).find(
-    (item) => !ACCEL.test(item) || item.split('/').includes('..'),
-  );
+  const bad = list.find((item) => !ACCEL.test(item) || item.split('/').includes('..'));
   if (bad !== undefined) {
     problem(
       `accelerator ${JSON.stringify(bad)} must look like vendor/model, e.g. "nvidia/cc80"${bad.includes('+') ? '; list several as ["nvidia/cc70", "nvidia/cc80"]' : ''}`,
     );
     return undefined;
   }
-  return [...new Set(list as string[])];
+  return [...new Set(list)];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
