@@ -65,7 +65,7 @@ export function readBotControl(
       section.choice(
         'chatlevel',
         CHAT_LEVELS,
-        'how much the bot comments: incognito, minimal, basic or chatty',
+        'how much the bot comments',
         DEFAULT_BOT_CONTROL.chatlevel,
       ) ?? DEFAULT_BOT_CONTROL.chatlevel,
   };
