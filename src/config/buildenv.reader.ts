@@ -61,14 +61,10 @@ export function readBuildEnv(
   );
   const submitCommand = submitEntry ? section.command('submit_command', submitEntry) : undefined;
 
-  const buildPermission = section.logins('build_permission');
-  if (generation === 'v09' && buildPermission.length === 0) {
-    section.warn(
-      'build_permission',
-      section.get('build_permission'),
-      'is empty: with node_type_map (v0.9 format) that means nobody may start builds; list the GitHub logins allowed to, separated by blanks',
-    );
-  }
+  const buildPermission = section.logins(
+    'build_permission',
+    generation === 'v09' ? 'start builds' : undefined,
+  );
 
   // Paths on the compute node, handed to the job in cfg/job.cfg: expanded like local_tmp.
   const sharedFsPath = section.optionalExpanded('shared_fs_path');

@@ -216,8 +216,9 @@ export class ConfigSectionReader {
   /**
    * Space-separated GitHub logins. Entries that cannot be logins (commas, `@`) are kept, since they
    * match nobody anyway, but warned about: they usually mean a list written the wrong way.
+   * `emptyMeansNobodyMay`: with the v0.9 format an empty list lets nobody in; say what nobody may do.
    */
-  logins(key: string): string[] {
+  logins(key: string, emptyMeansNobodyMay?: string): string[] {
     const entry = this.get(key);
     const logins = (entry?.value ?? '').split(/\s+/).filter((login) => login !== '');
     const odd = logins.filter((login) => !GITHUB_LOGIN.test(login));
@@ -226,6 +227,13 @@ export class ConfigSectionReader {
         key,
         entry,
         `${odd.map((login) => JSON.stringify(login)).join(', ')} ${odd.length === 1 ? 'is not a GitHub login' : 'are not GitHub logins'} and will match nobody; separate logins by blanks, without commas or @`,
+      );
+    }
+    if (emptyMeansNobodyMay !== undefined && logins.length === 0) {
+      this.warn(
+        key,
+        entry,
+        `is empty: with node_type_map (v0.9 format) that means nobody may ${emptyMeansNobodyMay}; list the GitHub logins allowed to, separated by blanks`,
       );
     }
     return logins;

@@ -79,13 +79,7 @@ class Scanner {
   }
 
   private object(depth: number): void {
-    this.pos++;
-    this.skipBlanks();
-    if (this.text[this.pos] === '}') {
-      this.pos++;
-      return;
-    }
-    for (;;) {
+    this.members('}', 'entry', 'a property value', () => {
       this.propertyName();
       this.skipBlanks();
       if (this.text[this.pos] !== ':') {
@@ -94,10 +88,27 @@ class Scanner {
       this.pos++;
       this.skipBlanks();
       this.value(depth + 1);
-      const valueEnd = this.pos;
+    });
+  }
+
+  private array(depth: number): void {
+    this.members(']', 'item', 'a list item', () => this.value(depth + 1));
+  }
+
+  /** The comma-separated members of an object or array, from its opening bracket on. */
+  private members(close: '}' | ']', noun: string, after: string, member: () => void): void {
+    this.pos++;
+    this.skipBlanks();
+    if (this.text[this.pos] === close) {
+      this.pos++;
+      return;
+    }
+    for (;;) {
+      member();
+      const memberEnd = this.pos;
       this.skipBlanks();
       const c = this.text[this.pos];
-      if (c === '}') {
+      if (c === close) {
         this.pos++;
         return;
       }
@@ -105,18 +116,18 @@ class Scanner {
         const comma = this.pos;
         this.pos++;
         this.skipBlanks();
-        if (this.text[this.pos] === '}') {
+        if (this.text[this.pos] === close) {
           this.failAt(
             comma,
-            "trailing comma before '}': JSON allows no comma after the last entry",
+            `trailing comma before '${close}': JSON allows no comma after the last ${noun}`,
           );
         }
         continue;
       }
-      if (c === '"') {
-        this.failAt(valueEnd - 1, "missing ',' after this entry, before the next one");
-      }
-      this.fail(`expected ',' or '}' after a property value, found ${this.describeHere()}`);
+      // A quote where a comma belongs: the comma at the end of the previous line is missing.
+      if (c === '"')
+        this.failAt(memberEnd - 1, `missing ',' after this ${noun}, before the next one`);
+      this.fail(`expected ',' or '${close}' after ${after}, found ${this.describeHere()}`);
     }
   }
 
@@ -128,36 +139,6 @@ class Scanner {
       this.fail('property names must be in double quotes, e.g. "name": …');
     }
     this.fail(`expected a property name in double quotes, found ${this.describeHere()}`);
-  }
-
-  private array(depth: number): void {
-    this.pos++;
-    this.skipBlanks();
-    if (this.text[this.pos] === ']') {
-      this.pos++;
-      return;
-    }
-    for (;;) {
-      this.value(depth + 1);
-      const valueEnd = this.pos;
-      this.skipBlanks();
-      const c = this.text[this.pos];
-      if (c === ']') {
-        this.pos++;
-        return;
-      }
-      if (c === ',') {
-        const comma = this.pos;
-        this.pos++;
-        this.skipBlanks();
-        if (this.text[this.pos] === ']') {
-          this.failAt(comma, "trailing comma before ']': JSON allows no comma after the last item");
-        }
-        continue;
-      }
-      if (c === '"') this.failAt(valueEnd - 1, "missing ',' after this item, before the next one");
-      this.fail(`expected ',' or ']' after a list item, found ${this.describeHere()}`);
-    }
   }
 
   private string(): void {

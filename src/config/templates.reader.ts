@@ -24,14 +24,10 @@ export function readBotControl(
   section: ConfigSectionReader,
   generation: ConfigGeneration,
 ): BotControlConfig {
-  const commandPermission = section.logins('command_permission');
-  if (generation === 'v09' && commandPermission.length === 0) {
-    section.warn(
-      'command_permission',
-      section.get('command_permission'),
-      'is empty: with node_type_map (v0.9 format) that means nobody may send commands (bot: …) to this instance; list the GitHub logins allowed to, separated by blanks',
-    );
-  }
+  const commandPermission = section.logins(
+    'command_permission',
+    generation === 'v09' ? 'send commands (bot: …) to this instance' : undefined,
+  );
   const bots = commandPermission.filter((login) => login.endsWith('[bot]'));
   if (bots.length > 0) {
     section.warn(
