@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import { DEFAULT_TEMPLATES } from '../config/upstream-defaults.js';
-import { fillTemplate } from './fill-template.js';
 import {
   awaitsReleaseMessage,
   jobMarker,
@@ -84,19 +83,16 @@ describe('submitted-job comment from [submitted_job_comments]', () => {
   it('an operator’s templates: any placeholder on any line, braces escaped, nothing evaluated', () => {
     const custom = {
       ...templates,
-      newJobInstanceRepo: '{{literal}} {app_name}/{job_id} {unknown} {app_name.__class__}',
+      newJobInstanceRepo: '{{literal}} {app_name}/{job_id} {app_name.__class__}',
       jobdir: 'dir {symlink} in {delay_seconds}s',
     };
     const header = submittedJobHeader(custom, cpuJob);
-    expect(header[0]).toBe('{literal} site-a/4242 {unknown} {app_name.__class__}');
+    expect(header[0]).toBe('{literal} site-a/4242 {app_name.__class__}');
     expect(header[3]).toBe('dir /jobs/2025.01/pr_7/4242 in 120s');
   });
-});
 
-describe('fillTemplate', () => {
-  it('fills by name only and never reads a value as a template', () => {
-    expect(fillTemplate('{a} {b}', { a: '{b}', b: 'x' })).toBe('{b} x');
-    expect(fillTemplate('{constructor} {toString}', {})).toBe('{constructor} {toString}');
-    expect(fillTemplate('{{a}} }}{{', { a: 1 })).toBe('{a} }{');
+  it('a value with backticks cannot close the template’s code span', () => {
+    const header = submittedJobHeader(templates, { ...cpuJob, symlink: '/jobs/a`b' });
+    expect(header[3]).toBe('Job dir: ``/jobs/a`b``');
   });
 });

@@ -1,5 +1,5 @@
 import type { JobHandoverProtocol, SubmittedJobTemplates } from '../config/app-config.js';
-import { fillTemplate } from './fill-template.js';
+import { fillTemplate } from '../common/fill-template.js';
 import type { JobBuildInfo, StatusRow } from './job-store.js';
 
 /**
@@ -96,8 +96,9 @@ export interface SubmittedJobValues {
 /**
  * Every placeholder v0.9 fills in any of its submitted-job lines. `{on_accelerator}` and
  * `{for_accelerator}` are `with_accelerator` filled with `{accelerator}` when that side has one,
- * else empty. Values are inserted as they are: they are config values, digits, or architectures
- * and accelerators the planner checked to be `[A-Za-z0-9_.+/-]`.
+ * else empty. A placeholder the template wraps in backticks becomes a code span no value can
+ * close early; the values are config values, digits, or architectures and accelerators the
+ * planner checked to be `[A-Za-z0-9_.+/-]`.
  */
 function submittedJobPlaceholders(
   templates: SubmittedJobTemplates,
@@ -106,7 +107,7 @@ function submittedJobPlaceholders(
   const accelerator = (accel: readonly string[]) =>
     accel.length === 0
       ? ''
-      : fillTemplate(templates.withAccelerator, { accelerator: accel.join('+') });
+      : fillTemplate(templates.withAccelerator, { accelerator: accel.join('+') }, { codeSpan });
   return {
     app_name: values.appName,
     repo_id: values.build.repoId,
@@ -131,7 +132,7 @@ export function submittedJobHeader(
     templates.buildOnArch,
     templates.buildForArch,
     templates.jobdir,
-  ].map((line) => fillTemplate(line, placeholders));
+  ].map((line) => fillTemplate(line, placeholders, { codeSpan }));
 }
 
 /** The first row's comment: awaits_release_hold_release_msg or awaits_release_delayed_begin_msg. */
@@ -145,5 +146,6 @@ export function awaitsReleaseMessage(
       ? templates.awaitsReleaseDelayedBeginMsg
       : templates.awaitsReleaseHoldReleaseMsg,
     submittedJobPlaceholders(templates, values),
+    { codeSpan },
   );
 }
