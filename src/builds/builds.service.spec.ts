@@ -14,6 +14,7 @@ import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
 import type { EventProgressData } from './event-progress.js';
+import { githubAppSettingsOf } from '../app-options.js';
 
 jest.setTimeout(30_000);
 
@@ -51,7 +52,10 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
       archTargetMap: { 'linux/x86_64/generic': '', 'linux/aarch64/neoverse_v1': '' },
     },
   });
-  const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+  const client = new GitHubClient(githubAppSettingsOf(config), {
+    ...FAST_GITHUB_CLIENT_OPTIONS,
+    retries: 0,
+  });
   const builds = newBuildsService(config, slurm, client);
   return { config, slurm, builds };
 }

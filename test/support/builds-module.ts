@@ -1,4 +1,5 @@
 import { Test, type TestingModule } from '@nestjs/testing';
+import { githubAppSettingsOf } from '../../src/app-options.js';
 import { BuildRunner } from '../../src/builds/build-runner.js';
 import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
@@ -25,7 +26,11 @@ export function compileBuildsModule(
   githubRetries = 0,
 ): Promise<TestingModule> {
   return Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register(), BuildsModule],
+    imports: [
+      ConfigModule.forConfig(config),
+      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      BuildsModule,
+    ],
   })
     .overrideProvider(SLURM)
     .useValue(slurm)
