@@ -47,7 +47,7 @@ const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const REPO_PART = /^[A-Za-z0-9_.-]{1,100}$/;
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
-export function isRepoFullName(name: string): boolean {
+function isRepoFullName(name: string): boolean {
   const parts = name.split('/');
   return (
     parts.length === 2 &&
@@ -78,14 +78,19 @@ export function parseLabeledDelivery(delivery: LabeledDelivery): LabeledEvent {
   }
   const pr = payload.pull_request;
   const repo = payload.repository.full_name;
-  if (!isRepoFullName(repo)) fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);
+  if (!isRepoFullName(repo)) {
+    fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);
+  }
   const baseRepo = pr.base.repo;
   if (baseRepo === null || baseRepo.full_name !== repo) {
     fail('pull_request.base.repo must be the repository the event came from');
   }
-  if (!SHA.test(pr.head.sha))
+  if (!SHA.test(pr.head.sha)) {
     fail(`pull_request.head.sha ${JSON.stringify(pr.head.sha)} is not a commit id`);
-  if (pr.base.ref === '') fail('pull_request.base.ref is empty');
+  }
+  if (pr.base.ref === '') {
+    fail('pull_request.base.ref is empty');
+  }
   const privateFlag = (payload.repository as { private?: unknown }).private;
   return {
     deliveryId: delivery.id,
@@ -129,7 +134,9 @@ export function repoUrl(event: Pick<LabeledEvent, 'gitOrigin' | 'repo'>): string
 
 /** GitHub logins are case-insensitive; an empty list lets anyone build, as upstream does. */
 export function mayBuild(login: string, allowed: readonly string[]): boolean {
-  if (allowed.length === 0) return true;
+  if (allowed.length === 0) {
+    return true;
+  }
   const wanted = login.toLowerCase();
   return allowed.some((name) => name.toLowerCase() === wanted);
 }

@@ -151,7 +151,9 @@ describe('BuildsService.handleLabeled', () => {
         }));
       }
       override async submit(req: Parameters<FakeSlurm['submit']>[0]) {
-        if (!this.crashNext) return super.submit(req);
+        if (!this.crashNext) {
+          return super.submit(req);
+        }
         this.crashNext = false;
         throw new Error('simulated crash before sbatch queued anything');
       }
@@ -173,7 +175,9 @@ describe('BuildsService.handleLabeled', () => {
     const submit = slurm.submit.bind(slurm);
     let first = true;
     slurm.submit = async (req) => {
-      if (!first) return submit(req);
+      if (!first) {
+        return submit(req);
+      }
       first = false;
       throw new SlurmCommandError({
         command: 'sbatch',

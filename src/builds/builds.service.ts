@@ -78,7 +78,9 @@ export class BuildsService {
     try {
       await run;
     } finally {
-      if (this.inFlight.get(event.deliveryId) === run) this.inFlight.delete(event.deliveryId);
+      if (this.inFlight.get(event.deliveryId) === run) {
+        this.inFlight.delete(event.deliveryId);
+      }
     }
   }
 
@@ -112,11 +114,15 @@ export class BuildsService {
     const cacheDir = join(eventDir, CACHE_DIR);
 
     const tree = await this.mergedTree(event, progress, cacheDir);
-    if (!tree) return;
+    if (!tree) {
+      return;
+    }
 
     const targets = Object.keys(architectureTargets.archTargetMap);
     const jobDirs = new Map(targets.map((target) => [target, join(runDir, targetDirName(target))]));
-    for (const dir of jobDirs.values()) assertInside(buildenv.jobsBaseDir, dir);
+    for (const dir of jobDirs.values()) {
+      assertInside(buildenv.jobsBaseDir, dir);
+    }
 
     await mapLimited(
       targets.filter((target) => !progress.target(target).prepared),
@@ -148,7 +154,9 @@ export class BuildsService {
     this.logger.log(
       `${where(event)}: ${JSON.stringify(event.sender)} may not build ([buildenv] build_permission): no job`,
     );
-    if (!progress.data.refused) await progress.update((d) => (d.refused = true));
+    if (!progress.data.refused) {
+      await progress.update((d) => (d.refused = true));
+    }
     await this.postNotice(event, progress, 'refused', (marker) =>
       renderNoPermissionComment(
         buildenv.noBuildPermissionComment,
@@ -190,7 +198,9 @@ export class BuildsService {
           `${where(event)}: merged head ${tree.headSha}${moved} into base ${tree.baseSha}: ${tree.mergeSha}`,
         );
       } catch (error) {
-        if (!(error instanceof TreeError)) throw error;
+        if (!(error instanceof TreeError)) {
+          throw error;
+        }
         this.logger.warn(`${where(event)}: cannot prepare the PR's tree: ${error.message}: no job`);
         await progress.update(
           (d) => (d.treeFailure = { reason: error.reason, detail: error.detail }),
@@ -247,7 +257,9 @@ export class BuildsService {
   ): Promise<void> {
     const state = progress.target(target);
     const tag = `${where(event)} target ${target}`;
-    if (state.submitFailed) return;
+    if (state.submitFailed) {
+      return;
+    }
 
     if (!state.jobId && state.submittingSince) {
       // Stopped between starting sbatch and recording its answer: the job may exist.
@@ -328,7 +340,9 @@ export class BuildsService {
 
     if (!state.commentId) {
       const mode = state.commentAttempted ? 'resume' : 'first';
-      if (!state.commentAttempted) await progress.update(() => (state.commentAttempted = true));
+      if (!state.commentAttempted) {
+        await progress.update(() => (state.commentAttempted = true));
+      }
       try {
         const current = (await this.store.readMetadata(jobId, jobDir)) ?? meta;
         const commentId = await this.comments.ensureComment({ jobId, jobDir }, current, mode);
@@ -354,9 +368,13 @@ export class BuildsService {
    */
   private async findQueuedJob(jobDir: string): Promise<QueuedJob | undefined | 'unknown'> {
     const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
-    if (jobs.length === 0) return undefined;
+    if (jobs.length === 0) {
+      return undefined;
+    }
     // A scheduler port that does not report work dirs cannot tell this job from the others.
-    if (!jobs.some((job) => typeof job.workDir === 'string')) return 'unknown';
+    if (!jobs.some((job) => typeof job.workDir === 'string')) {
+      return 'unknown';
+    }
     const wanted = new Set([jobDir, await realpath(jobDir).catch(() => jobDir)]);
     return jobs.find((job) => wanted.has(job.workDir ?? ''));
   }
@@ -369,7 +387,9 @@ export class BuildsService {
     const failures = targets
       .filter((target) => progress.target(target).submitFailed)
       .map((target) => ({ target, ...progress.target(target).submitFailed! }));
-    if (failures.length === 0) return;
+    if (failures.length === 0) {
+      return;
+    }
     await this.postNotice(event, progress, 'submit-failed', (marker) =>
       renderSubmitFailureComment(this.config.github.appName, failures, marker),
     );
@@ -386,7 +406,9 @@ export class BuildsService {
     render: (marker: string) => string,
   ): Promise<void> {
     const notice = progress.notice(kind);
-    if (notice.commentId) return;
+    if (notice.commentId) {
+      return;
+    }
     const marker = eventMarker(event.deliveryId, kind, this.config.github.appName);
     if (notice.posting) {
       const existing = (await this.github.listComments(event.repo, event.prNumber)).find((c) =>
@@ -419,11 +441,15 @@ async function mapLimited<T>(
 ): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
+    while (next < items.length) {
+      await fn(items[next++]);
+    }
   };
   const results = await Promise.allSettled(
     Array.from({ length: Math.min(limit, items.length) }, worker),
   );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  if (failed) {
+    throw failed.reason;
+  }
 }

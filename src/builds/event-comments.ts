@@ -19,7 +19,9 @@ export function firstLines(text: string, maxLines = 15, maxChars = 2000): string
     .replace(/^\n+|\s+$/g, '')
     .split('\n');
   let excerpt = lines.slice(0, maxLines).join('\n');
-  if (excerpt.length > maxChars) excerpt = excerpt.slice(0, maxChars);
+  if (excerpt.length > maxChars) {
+    excerpt = excerpt.slice(0, maxChars);
+  }
   const cut = excerpt.length < lines.join('\n').length;
   return cut ? `${excerpt}\n[…]` : excerpt;
 }

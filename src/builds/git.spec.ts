@@ -6,8 +6,11 @@ import { extraHeaderEnv, GitError, gitVersion, runGit } from './git.js';
 
 const saved = process.env.GIT_CONFIG_COUNT;
 afterEach(() => {
-  if (saved === undefined) delete process.env.GIT_CONFIG_COUNT;
-  else process.env.GIT_CONFIG_COUNT = saved;
+  if (saved === undefined) {
+    delete process.env.GIT_CONFIG_COUNT;
+  } else {
+    process.env.GIT_CONFIG_COUNT = saved;
+  }
 });
 
 describe('runGit', () => {

@@ -21,7 +21,7 @@ export interface JobConfigInput {
   readonly mergeSha: string;
 }
 
-export const JOB_CFG = join('cfg', 'job.cfg');
+const JOB_CFG = join('cfg', 'job.cfg');
 
 export function renderJobConfig(input: JobConfigInput): string {
   const { osType, softwareSubdir, generic } = describeTarget(input.target);
@@ -65,7 +65,9 @@ export async function writeJobConfig(jobDir: string, input: JobConfigInput): Pro
       );
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
     await mkdir(cfgDir);
   }
   // writeFileAtomic renames over the name, so a planted cfg/job.cfg symlink is replaced, not followed.
@@ -107,7 +109,9 @@ export async function applyCvmfsCustomizations(
       }
       existing = await readFile(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw error;
+      }
     }
     const separator = existing !== '' && !existing.endsWith('\n') ? '\n' : '';
     await writeFileAtomic(file, `${existing}${separator}${text}`);

@@ -66,7 +66,9 @@ describe('runJobManager', () => {
   it('stops on SIGTERM after the tick in flight, and removes its signal handlers', async () => {
     const before = process.listenerCount('SIGTERM');
     const jobManager = new RecordingJobManager(60, (n) => {
-      if (n === 2) process.emit('SIGTERM', 'SIGTERM');
+      if (n === 2) {
+        process.emit('SIGTERM', 'SIGTERM');
+      }
     });
     const result = await runJobManager(jobManager, { iterations: -1, pollIntervalSeconds: 0.01 });
     expect(result).toEqual({ ticks: 2, interrupted: true });

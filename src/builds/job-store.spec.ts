@@ -200,7 +200,9 @@ describe('JobStore', () => {
       const jobs = await store.listSubmitted();
 
       expect(jobs.map((j) => j.jobId)).toEqual(['9', '10', '100', '123_9', '123_10', '1000']);
-      for (const job of jobs) expect(job.jobDir).toBe(dirs.get(job.jobId));
+      for (const job of jobs) {
+        expect(job.jobDir).toBe(dirs.get(job.jobId));
+      }
     });
   });
 

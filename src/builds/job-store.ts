@@ -16,7 +16,7 @@ import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/at
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
 export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-export const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -43,8 +43,10 @@ export interface TrackedJob {
 
 const JOB_ID = /^\d+(_\d+)?$/;
 
-export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
+function assertJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) {
+    throw new Error(`invalid job id '${jobId}'`);
+  }
 }
 
 export class JobStore {
@@ -82,7 +84,9 @@ export class JobStore {
     try {
       text = await readFile(JobStore.metadataPath(jobDir, jobId), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return undefined;
+      }
       throw error;
     }
     const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
@@ -105,8 +109,9 @@ export class JobStore {
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta)
+    if (!meta) {
       throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+    }
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -169,8 +174,9 @@ export class JobStore {
         join(this.jobIdsDir, 'finished', jobId),
       );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId)))
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId))) {
         return;
+      }
       throw error;
     }
   }
@@ -180,7 +186,9 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) return false;
+    if (await exists(path)) {
+      return false;
+    }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
   }
@@ -219,7 +227,9 @@ export class JobStore {
  * Number() would read those as PR #1 and #0, so only digit strings count.
  */
 function positiveInteger(value: unknown): number | undefined {
-  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
+  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) {
+    return undefined;
+  }
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
@@ -242,7 +252,9 @@ async function namesIn(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return [];
+    }
     throw error;
   }
 }

@@ -33,8 +33,12 @@ describe('ResultAnalyzer', () => {
   async function jobDir(spec: JobDirSpec): Promise<string> {
     const dir = join(root, `job${++count}`);
     await mkdir(dir, { recursive: true });
-    if (spec.output !== undefined) await writeFile(join(dir, `slurm-${ID}.out`), spec.output);
-    if (spec.result !== undefined) await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);
+    if (spec.output !== undefined) {
+      await writeFile(join(dir, `slurm-${ID}.out`), spec.output);
+    }
+    if (spec.result !== undefined) {
+      await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);
+    }
     for (const [name, size] of Object.entries(spec.tarballs ?? {})) {
       const handle = await open(join(dir, name), 'w');
       await handle.truncate(size); // sparse: gigabytes cost nothing

@@ -85,9 +85,8 @@ export interface EventHandlerConfig {
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */
 export type ConfigGeneration = 'seed' | 'v09';
 
-export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
 /** incognito < minimal < basic < chatty: a comment is posted only at or above the configured level. */
-export type ChatLevel = (typeof CHAT_LEVELS)[number];
+export type ChatLevel = 'incognito' | 'minimal' | 'basic' | 'chatty';
 
 export interface BotControlConfig {
   /** Logins allowed to send any command (v0.9 format: empty = nobody). */

@@ -58,7 +58,7 @@ const UPSTREAM_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Upstream sections this bot does not read at all; any key in them is accepted silently. */
-export const UPSTREAM_IGNORED_SECTIONS: readonly string[] = [
+const UPSTREAM_IGNORED_SECTIONS: readonly string[] = [
   'bot_control',
   'clean_up',
   'deploycfg',
@@ -112,7 +112,9 @@ export function unknownKeyWarnings(parsed: ConfigParserResult, fileName: string)
   const warnings: string[] = [];
   const knownSections = [...Object.keys(USED_KEYS), ...UPSTREAM_IGNORED_SECTIONS];
   for (const section of parsed.sections.values()) {
-    if (UPSTREAM_IGNORED_SECTIONS.includes(section.name)) continue;
+    if (UPSTREAM_IGNORED_SECTIONS.includes(section.name)) {
+      continue;
+    }
     // hasOwn: a section named e.g. [constructor] must not reach Object.prototype.
     const used = Object.hasOwn(USED_KEYS, section.name) ? USED_KEYS[section.name] : undefined;
     if (used === undefined) {
@@ -125,7 +127,9 @@ export function unknownKeyWarnings(parsed: ConfigParserResult, fileName: string)
     }
     const ignored = UPSTREAM_IGNORED_KEYS[section.name];
     for (const [key, entry] of section.entries) {
-      if (used.includes(key) || ignored.includes(key)) continue;
+      if (used.includes(key) || ignored.includes(key)) {
+        continue;
+      }
       const hint = closest(key, used);
       warnings.push(
         `${fileName}:${entry.line}: [${section.name}] unknown key '${key}' ` +

@@ -69,8 +69,12 @@ export class ConfigReadContext {
 // account running the bot is still well defined, so `$USER` in a path should not fail there.
 function accountVariable(name: string): string | undefined {
   try {
-    if (name === 'USER') return userInfo().username;
-    if (name === 'HOME') return userInfo().homedir;
+    if (name === 'USER') {
+      return userInfo().username;
+    }
+    if (name === 'HOME') {
+      return userInfo().homedir;
+    }
   } catch {
     // No passwd entry (e.g. an arbitrary container uid): report the variable as unset.
   }
@@ -91,7 +95,9 @@ export class ConfigSectionReader {
   /** The entry for `key` after configparser's `%%` unescaping; undefined when absent or broken. */
   get(key: string): ConfigEntry | undefined {
     const entry = this.section?.entries.get(key);
-    if (!entry) return undefined;
+    if (!entry) {
+      return undefined;
+    }
     const unescaped = unescapeInterpolation(entry.value);
     if ('error' in unescaped) {
       this.problem(key, entry, unescaped.error);
@@ -102,7 +108,9 @@ export class ConfigSectionReader {
 
   /** Like get(), but a missing or empty value is a problem that says what the key is for. */
   required(key: string, meaning: string): ConfigEntry | undefined {
-    if (!this.section) return undefined;
+    if (!this.section) {
+      return undefined;
+    }
     const raw = this.section.entries.get(key);
     if (!raw) {
       this.context.problems.push(
@@ -139,7 +147,9 @@ export class ConfigSectionReader {
   /** A positive integer; `fallback` undefined means the key is required. */
   positiveInt(key: string, meaning: string, fallback?: number): number | undefined {
     const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
-    if (!entry) return fallback;
+    if (!entry) {
+      return fallback;
+    }
     // Digits only: Python's int() would also take '+5' or '1_000', but no real app.cfg needs them.
     const value = /^[0-9]+$/.test(entry.value) ? Number(entry.value) : NaN;
     if (!Number.isSafeInteger(value) || value <= 0) {
@@ -152,24 +162,32 @@ export class ConfigSectionReader {
   /** A filesystem path with variables expanded, absolute against the config file's directory. */
   path(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expandPath(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** A path with variables expanded but kept relative to wherever the job runs. */
   expandedOnly(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expand(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** An executable: expanded, then found by path or on PATH. */
   command(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.expandedOnly(key, entry);
-    if (expanded === undefined) return undefined;
+    if (expanded === undefined) {
+      return undefined;
+    }
     const resolved = resolveCommand(expanded, this.context.env, this.context.baseDir);
     if ('error' in resolved) {
-      if (this.context.schedulerCommandsUnused) return expanded;
+      if (this.context.schedulerCommandsUnused) {
+        return expanded;
+      }
       this.problem(key, entry, resolved.error);
       return undefined;
     }

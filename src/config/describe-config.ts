@@ -88,7 +88,9 @@ export function describeConfig(config: AppConfig): string {
 
 function mapRows(key: string, map: Readonly<Record<string, string>>): Row[] {
   const entries = Object.entries(map);
-  if (entries.length === 0) return [[key, '(none)']];
+  if (entries.length === 0) {
+    return [[key, '(none)']];
+  }
   return [[key, undefined], ...entries.map(([name, value]): Row => [`  ${name}`, value])];
 }
 

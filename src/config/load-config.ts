@@ -26,8 +26,8 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
 }
 
-export const DEFAULT_API_URL = 'https://api.github.com';
-export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
+const DEFAULT_API_URL = 'https://api.github.com';
+const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
 export const DEFAULT_NO_BUILD_PERMISSION_COMMENT =
   'Label `bot:build` has been set by user `{build_labeler}`, but this user is not allowed to trigger builds on this bot instance';
 const STATE_DIR_NAME = '.eessi-bot-state';
@@ -63,7 +63,9 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   const jobManager = readJobManager(context.section('job_manager', JOB_MANAGER_REQUIRED));
   const eventHandler = readEventHandler(context.section('event_handler', []), buildenv.jobsBaseDir);
 
-  if (context.problems.length > 0) throw new ConfigError(context.problems, context.warnings);
+  if (context.problems.length > 0) {
+    throw new ConfigError(context.problems, context.warnings);
+  }
   const config: AppConfig = {
     configPath,
     github,
@@ -99,7 +101,9 @@ function fileProblem(shown: string, absolute: string, error: NodeJS.ErrnoExcepti
   if (error.code === 'ENOENT') {
     return `${shown}: configuration file not found (looked at ${absolute}); copy app.cfg.example to ${shown} and fill it in`;
   }
-  if (error.code === 'EISDIR') return `${shown}: is a directory, not a configuration file`;
+  if (error.code === 'EISDIR') {
+    return `${shown}: is a directory, not a configuration file`;
+  }
   return `${shown}: cannot read the configuration file (${error.code ?? error.message}); check its permissions`;
 }
 
@@ -157,7 +161,9 @@ function readApiUrl(section: ConfigSectionReader): string {
     return url ?? DEFAULT_API_URL;
   }
   const entry = section.get('api_url');
-  if (!entry || entry.value === '') return DEFAULT_API_URL;
+  if (!entry || entry.value === '') {
+    return DEFAULT_API_URL;
+  }
   return section.httpUrl('api_url', entry) ?? DEFAULT_API_URL;
 }
 
@@ -258,8 +264,9 @@ function readBuildEnv(section: ConfigSectionReader, appName: string): BuildEnvCo
   const jobNameEntry = section.get('job_name');
   let jobName = defaultJobName(appName);
   if (jobNameEntry && jobNameEntry.value !== '') {
-    if (JOB_NAME_CHARS.test(jobNameEntry.value)) jobName = jobNameEntry.value;
-    else {
+    if (JOB_NAME_CHARS.test(jobNameEntry.value)) {
+      jobName = jobNameEntry.value;
+    } else {
       // squeue output is parsed by columns; a job name with spaces or '|' would break that.
       section.problem(
         'job_name',
@@ -273,8 +280,9 @@ function readBuildEnv(section: ConfigSectionReader, appName: string): BuildEnvCo
   let scheduler: BuildEnvConfig['scheduler'] = 'slurm';
   if (schedulerEntry && schedulerEntry.value !== '') {
     const value = schedulerEntry.value.toLowerCase();
-    if (value === 'slurm' || value === 'local') scheduler = value;
-    else {
+    if (value === 'slurm' || value === 'local') {
+      scheduler = value;
+    } else {
       section.problem(
         'scheduler',
         schedulerEntry,
@@ -318,7 +326,9 @@ export function defaultJobName(appName: string): string {
 
 function readableFileProblem(path: string): string | undefined {
   try {
-    if (!statSync(path).isFile()) return 'is not a regular file';
+    if (!statSync(path).isFile()) {
+      return 'is not a regular file';
+    }
     accessSync(path, constants.R_OK);
     return undefined;
   } catch (error) {
@@ -338,7 +348,9 @@ function readArchitectureTargets(section: ConfigSectionReader): ArchitectureTarg
     `a JSON object mapping build targets to sbatch parameters, e.g. ${example}`,
   );
   const map = entry ? section.jsonStringMap('arch_target_map', entry, example) : undefined;
-  if (!entry || !map) return { archTargetMap: {} };
+  if (!entry || !map) {
+    return { archTargetMap: {} };
+  }
   const targets = Object.keys(map);
   if (targets.length === 0) {
     section.problem('arch_target_map', entry, `has no targets; add at least one, e.g. ${example}`);
@@ -429,7 +441,9 @@ function optionalPath(section: ConfigSectionReader, key: string): string | undef
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+    for (const child of Object.values(value)) {
+      deepFreeze(child);
+    }
   }
   return value;
 }

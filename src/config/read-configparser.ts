@@ -89,7 +89,9 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
 
     if (stripped === '' || isComment) {
       // Blank lines may sit inside a multi-line value; comment lines are skipped without ending it.
-      if (!isComment && currentEntry) currentEntry.lines.push('');
+      if (!isComment && currentEntry) {
+        currentEntry.lines.push('');
+      }
       return;
     }
 

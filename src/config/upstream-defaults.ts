@@ -40,7 +40,7 @@ export const DEFAULT_TEMPLATES: CommentTemplates = {
   },
 };
 
-export const DEFAULT_COMMAND_RESPONSE_FMT = [
+const DEFAULT_COMMAND_RESPONSE_FMT = [
   '<details><summary>Updates by the bot instance <code>{app_name}</code>',
   '<em>(click for details)</em></summary>',
   '',

@@ -116,7 +116,9 @@ describe('toRelayRequest', () => {
 
   it("forwards GitHub's headers and the original bytes, on which the signature verifies", () => {
     const relayed = toRelayRequest(smeeEvent());
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.body.toString('utf8')).toBe(raw);
     expect(verifySignature('s3cret', relayed.body, relayed.headers['x-hub-signature-256'])).toBe(
       true,
@@ -135,7 +137,9 @@ describe('toRelayRequest', () => {
 
   it('passes a body smee kept as text through unchanged', () => {
     const relayed = toRelayRequest(smeeEvent({ body: '{ "spaced" : true }' }));
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.body.toString('utf8')).toBe('{ "spaced" : true }');
   });
 
@@ -150,7 +154,9 @@ describe('toRelayRequest', () => {
 
   it('drops header values that are not strings', () => {
     const relayed = toRelayRequest(smeeEvent({ 'x-github-hook-id': 42 }));
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.headers['x-github-hook-id']).toBeUndefined();
   });
 });

@@ -97,9 +97,13 @@ export class SseParser {
       this.partial = '';
       start = match.index + match[0].length;
       // A CR ending this piece may be the first half of a CRLF whose LF comes next.
-      if (match[0] === '\r' && start === text.length) this.afterCarriageReturn = true;
+      if (match[0] === '\r' && start === text.length) {
+        this.afterCarriageReturn = true;
+      }
       const event = this.line(line);
-      if (event) events.push(event);
+      if (event) {
+        events.push(event);
+      }
     }
     this.partial += text.slice(start);
     if (this.partial.length > MAX_EVENT_CHARS) {
@@ -111,7 +115,9 @@ export class SseParser {
 
   private line(line: string): SseEvent | undefined {
     if (line === '') {
-      if (this.overflowed) this.droppedEvents++;
+      if (this.overflowed) {
+        this.droppedEvents++;
+      }
       const complete = this.data.length > 0 && !this.overflowed;
       const event = complete
         ? { event: this.eventName || 'message', data: this.data.join('\n') }
@@ -122,11 +128,15 @@ export class SseParser {
       this.overflowed = false;
       return event;
     }
-    if (line.startsWith(':')) return undefined;
+    if (line.startsWith(':')) {
+      return undefined;
+    }
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
+    if (value.startsWith(' ')) {
+      value = value.slice(1);
+    }
     if (field === 'data') {
       this.dataChars += value.length;
       if (this.dataChars > MAX_EVENT_CHARS) {
@@ -195,7 +205,9 @@ export function toRelayRequest(data: string): RelayRequest | string {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields)) {
     const key = name.toLowerCase();
-    if (FORWARDED_HEADER.test(key) && typeof value === 'string') headers[key] = value;
+    if (FORWARDED_HEADER.test(key) && typeof value === 'string') {
+      headers[key] = value;
+    }
   }
   // A string body is text smee kept verbatim; anything else is the parsed payload.
   const text = typeof fields.body === 'string' ? fields.body : toGitHubJson(fields.body);
@@ -284,7 +296,9 @@ export class SmeeRelay {
 
   /** Starts connecting in the background; failures are logged and retried, never thrown. */
   start(): void {
-    if (this.running) return;
+    if (this.running) {
+      return;
+    }
     this.running = true;
     this.loop = this.run();
   }
@@ -297,7 +311,9 @@ export class SmeeRelay {
     }
     this.running = false;
     this.wakeUp?.();
-    for (const request of this.requests) request.destroy();
+    for (const request of this.requests) {
+      request.destroy();
+    }
     await this.loop;
     await this.forwarding;
     this.logger.log(`stopped relaying smee channel ${this.channel}`);
@@ -307,8 +323,12 @@ export class SmeeRelay {
     let delay = this.initialDelayMs;
     while (this.running) {
       const outcome = await this.connect();
-      if (!this.running) break;
-      if (outcome.opened) delay = this.initialDelayMs;
+      if (!this.running) {
+        break;
+      }
+      if (outcome.opened) {
+        delay = this.initialDelayMs;
+      }
       if (!outcome.opened) {
         this.logger.warn(
           `smee channel ${this.channel} unreachable (${outcome.reason}), retrying in ${seconds(delay)}`,
@@ -346,7 +366,9 @@ export class SmeeRelay {
       let settled = false;
       let idle: NodeJS.Timeout | undefined;
       const finish = (reason: string, clean = false): void => {
-        if (settled) return;
+        if (settled) {
+          return;
+        }
         settled = true;
         clearTimeout(idle);
         this.requests.delete(request);
@@ -399,7 +421,9 @@ export class SmeeRelay {
         let dropped = 0;
         response.on('data', (chunk: Buffer) => {
           armIdleTimer();
-          for (const event of parser.feed(decoder.write(chunk))) this.dispatch(event);
+          for (const event of parser.feed(decoder.write(chunk))) {
+            this.dispatch(event);
+          }
           if (parser.dropped > dropped) {
             dropped = parser.dropped;
             this.logger.error(
@@ -420,7 +444,9 @@ export class SmeeRelay {
 
   private dispatch(event: SseEvent): void {
     // smee.io's own `ready` and `ping` events keep the stream alive; deliveries are plain messages.
-    if (event.event !== 'message' || !this.running) return;
+    if (event.event !== 'message' || !this.running) {
+      return;
+    }
     const relayed = toRelayRequest(event.data);
     if (typeof relayed === 'string') {
       this.logger.warn(`smee channel ${this.channel}: event not forwarded: ${relayed}`);
@@ -430,7 +456,9 @@ export class SmeeRelay {
   }
 
   private async forward(relayed: RelayRequest): Promise<void> {
-    if (!this.running) return;
+    if (!this.running) {
+      return;
+    }
     const label = `delivery ${relayed.deliveryId} (${relayed.eventName})`;
     try {
       const { status, reply } = await this.post(relayed);
@@ -445,7 +473,9 @@ export class SmeeRelay {
         );
       }
     } catch (error) {
-      if (!this.running) return;
+      if (!this.running) {
+        return;
+      }
       this.logger.error(
         `smee: ${label} could not be forwarded to ${this.target.href} (${errorMessage(error)}); ` +
           "is the bot listening there? Redeliver it from the App's Advanced settings page",
@@ -479,7 +509,9 @@ export class SmeeRelay {
         let size = 0;
         response.on('data', (chunk: Buffer) => {
           // Only a short excerpt of the answer is logged; the rest is drained.
-          if (size < 200) chunks.push(chunk);
+          if (size < 200) {
+            chunks.push(chunk);
+          }
           size += chunk.length;
         });
         response.on('end', () => {

@@ -33,7 +33,9 @@ export async function simulate(
     );
     return 1;
   }
-  if (options.repo) redirectBaseRepository(delivery.payload, options.repo);
+  if (options.repo) {
+    redirectBaseRepository(delivery.payload, options.repo);
+  }
 
   const github = new TerminalGitHub(out);
   const logger = new BotLogger('simulate', config.eventHandler.logPath, ['warn', 'error', 'fatal']);
@@ -69,7 +71,9 @@ export async function simulate(
     while (!stop.signal.aborted) {
       await jobManager.tick({ jobIds });
       const tracked = new Set((await store.listSubmitted()).map((j) => j.jobId));
-      if (!jobIds.some((id) => tracked.has(id))) break;
+      if (!jobIds.some((id) => tracked.has(id))) {
+        break;
+      }
       await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, {
         signal: stop.signal,
       }).catch(() => undefined);
@@ -91,7 +95,9 @@ async function jobsOfDelivery(store: JobStore, deliveryId: string): Promise<Trac
   const jobs: TrackedJob[] = [];
   for (const job of await store.listSubmitted()) {
     const meta = await store.readMetadata(job.jobId, job.jobDir).catch(() => undefined);
-    if (meta?.deliveryId === deliveryId) jobs.push(job);
+    if (meta?.deliveryId === deliveryId) {
+      jobs.push(job);
+    }
   }
   return jobs;
 }
@@ -107,7 +113,9 @@ async function summarize(
     const meta = await store.readMetadata(job.jobId, job.jobDir);
     const finished = (await store.rows(job.jobId, job.jobDir)).find((r) => r.kind === 'finished');
     const ok = finished?.comment.includes('SUCCESS') ?? false;
-    if (!ok) failures += 1;
+    if (!ok) {
+      failures += 1;
+    }
     out(
       `  job ${job.jobId} ${meta?.target ?? ''}: ${ok ? 'SUCCESS' : 'not successful'} (${job.jobDir})\n`,
     );
@@ -122,10 +130,14 @@ async function summarize(
 function redirectBaseRepository(payload: Record<string, unknown>, repo: string): void {
   const repository = payload.repository as { full_name?: unknown; clone_url?: unknown } | undefined;
   const fullName = typeof repository?.full_name === 'string' ? repository.full_name : undefined;
-  if (!fullName) throw new Error('the payload has no repository.full_name');
+  if (!fullName) {
+    throw new Error('the payload has no repository.full_name');
+  }
   const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) ? repo : resolve(repo);
   const prefixes = new Set([`https://github.com/${fullName}.git`]);
-  if (typeof repository?.clone_url === 'string') prefixes.add(repository.clone_url);
+  if (typeof repository?.clone_url === 'string') {
+    prefixes.add(repository.clone_url);
+  }
   let index = Number.parseInt(process.env.GIT_CONFIG_COUNT ?? '0', 10) || 0;
   for (const prefix of prefixes) {
     process.env[`GIT_CONFIG_KEY_${index}`] = `url.${base}.insteadOf`;

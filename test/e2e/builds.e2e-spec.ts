@@ -74,7 +74,9 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
 });
 
 interface World {
@@ -485,9 +487,13 @@ function crashingSubmit<T extends FakeSlurm>(
   let crashed = false;
   const submit = slurm.submit.bind(slurm);
   slurm.submit = async (req) => {
-    if (crashed) return submit(req);
+    if (crashed) {
+      return submit(req);
+    }
     crashed = true;
-    if (when === 'after-queueing') await submit(req);
+    if (when === 'after-queueing') {
+      await submit(req);
+    }
     throw new Error('simulated crash');
   };
   return slurm;
@@ -497,7 +503,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
   async function expectCompleteOnce(w: World, deliveryId: string): Promise<void> {
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(new Set(w.slurm.jobs().map((j) => j.workDir)).size).toBe(2);
-    for (const job of w.slurm.jobs()) expect(jobComments(w, job.id)).toHaveLength(1);
+    for (const job of w.slurm.jobs()) {
+      expect(jobComments(w, job.id)).toHaveLength(1);
+    }
     expect(w.github.comments()).toHaveLength(2);
     expect(readdirSync(eventDir(w, deliveryId)).filter((n) => n.startsWith('run_'))).toEqual([
       'run_001',
@@ -599,7 +607,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
             Number(ctx.params.n),
             (ctx.body as { body: string }).body,
           );
-          if (lost++ === 0) return { status: 502, body: { message: 'Bad Gateway' } };
+          if (lost++ === 0) {
+            return { status: 502, body: { message: 'Bad Gateway' } };
+          }
           return { status: 201, body: { id: comment.id, body: comment.body } };
         }),
     });

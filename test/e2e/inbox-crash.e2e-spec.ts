@@ -114,11 +114,15 @@ async function journalIds(): Promise<Set<string>> {
 function doneCounts(): Map<string, number> {
   const counts = new Map<string, number>();
   const path = join(root, 'state', 'inbox', 'resolved.log');
-  if (!existsSync(path)) return counts;
+  if (!existsSync(path)) {
+    return counts;
+  }
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     // As the bot reads it (ResolvedLog): a line cut short by the kill is not a D line.
     const match = /^D ([A-Za-z0-9-]{1,100}) \d+ \d+$/.exec(line);
-    if (match) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+    if (match) {
+      counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+    }
   }
   return counts;
 }
@@ -144,11 +148,15 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
       while (next < ids.length) {
         const id = ids[next++];
         try {
-          if ((await post(first.url, id, body, signature)) === 202) acknowledged.push(id);
+          if ((await post(first.url, id, body, signature)) === 202) {
+            acknowledged.push(id);
+          }
         } catch {
           // The connection died with the server: not acknowledged.
         }
-        if (acknowledged.length >= KILL_AFTER && !killed) killed = first.kill('SIGKILL');
+        if (acknowledged.length >= KILL_AFTER && !killed) {
+          killed = first.kill('SIGKILL');
+        }
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, client));
@@ -173,7 +181,9 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
       const health = (await (await fetch(`${second.url}/health`)).json()) as {
         inbox?: { pending: number };
       };
-      if (health.inbox?.pending === 0) break;
+      if (health.inbox?.pending === 0) {
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
 

@@ -168,7 +168,9 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     await first.tick();
     slurm.start(job.jobId);
     slurm.setUnavailable(true);
-    for (let i = 0; i < 3; i++) expect((await first.tick()).skipped).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      expect((await first.tick()).skipped).toBe(true);
+    }
     slurm.finish(job.jobId, 'FAILED', '1:0');
 
     // Restart: a new process over the same directories, Slurm reachable again.

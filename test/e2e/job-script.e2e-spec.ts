@@ -21,7 +21,9 @@ let nextJobId = 9100;
 const cleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
+  while (cleanups.length > 0) {
+    await cleanups.pop()!();
+  }
 });
 
 async function jobDir(options: MakeJobDirOptions): Promise<JobDir> {
@@ -87,13 +89,17 @@ async function readResult(dir: string, jobId: string): Promise<JobResult> {
   expect(lines[0]).toBe('[RESULT]');
   const value = (key: string): string => {
     const line = lines.find((l) => l.startsWith(`${key} =`));
-    if (line === undefined) throw new Error(`no ${key} in result file:\n${text}`);
+    if (line === undefined) {
+      throw new Error(`no ${key} in result file:\n${text}`);
+    }
     return line.slice(key.length + 2).trim();
   };
   const artefactsAt = lines.findIndex((l) => l.startsWith('artefacts ='));
   const artefacts: string[] = [];
   for (const line of lines.slice(artefactsAt + 1)) {
-    if (!/^\s+\S/.test(line)) break;
+    if (!/^\s+\S/.test(line)) {
+      break;
+    }
     artefacts.push(line.trim());
   }
   return { status: value('status'), comment: value('comment_description'), artefacts };
@@ -106,7 +112,9 @@ async function tarballsIn(dir: string): Promise<string[]> {
 /** The private temporary directory the script announced in its log. */
 function announcedTmpdir(log: string): string {
   const match = /^\[[^\]]*\] eessi-bot-build: temporary directory: (.+)$/m.exec(log);
-  if (match === null) throw new Error(`no temporary directory in log:\n${log}`);
+  if (match === null) {
+    throw new Error(`no temporary directory in log:\n${log}`);
+  }
   return match[1];
 }
 

@@ -32,7 +32,9 @@ afterAll(() => {
   Logger.overrideLogger(['log', 'error', 'warn']);
 });
 afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
+  while (cleanups.length > 0) {
+    await cleanups.pop()!();
+  }
 });
 
 async function scratchDir(prefix = 'local-executor-e2e-'): Promise<string> {
@@ -71,7 +73,9 @@ async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${what}`);
+    }
     await new Promise((done) => setTimeout(done, 20));
   }
 }
@@ -265,7 +269,9 @@ async function compileExecutorForNode(): Promise<string> {
   const done = new Set<string>();
   while (queue.length > 0) {
     const file = queue.pop()!;
-    if (done.has(file)) continue;
+    if (done.has(file)) {
+      continue;
+    }
     done.add(file);
     const source = await readFile(file, 'utf8');
     const { outputText } = ts.transpileModule(source, {

@@ -46,7 +46,9 @@ class SmeeSource {
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
-      if (!this.silent) res.write(`id: ${this.sequence++}\nevent: ready\ndata: {}\n\n`);
+      if (!this.silent) {
+        res.write(`id: ${this.sequence++}\nevent: ready\ndata: {}\n\n`);
+      }
       this.clients.add(res);
       res.on('close', () => this.clients.delete(res));
     });
@@ -71,31 +73,42 @@ class SmeeSource {
     const cuts = [0];
     if (split) {
       bytes.forEach((byte, at) => {
-        if ((byte & 0xc0) === 0x80 || byte === 0x0a) cuts.push(at);
+        if ((byte & 0xc0) === 0x80 || byte === 0x0a) {
+          cuts.push(at);
+        }
       });
     }
     cuts.push(bytes.length);
     for (const client of this.clients) {
       for (let i = 0; i + 1 < cuts.length; i++) {
         client.write(bytes.subarray(cuts[i], cuts[i + 1]));
-        if (split) await new Promise((resolve) => setTimeout(resolve, 1));
+        if (split) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
       }
     }
   }
 
   ping(): void {
-    for (const client of this.clients)
+    for (const client of this.clients) {
       client.write(`id: ${this.sequence++}\nevent: ping\ndata: {}\n\n`);
+    }
   }
 
   /** Ends every open stream normally, as smee.io does when it restarts. */
   endStreams(): void {
-    for (const client of this.clients) client.end();
+    for (const client of this.clients) {
+      client.end();
+    }
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    for (const client of this.clients) client.destroy();
+    if (!this.server) {
+      return;
+    }
+    for (const client of this.clients) {
+      client.destroy();
+    }
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = undefined;
@@ -167,7 +180,9 @@ class RecordingLogger implements RelayLogger {
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -223,12 +238,16 @@ function smeeEvent(raw: string, id: string, signature = hmac(raw)): Record<strin
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
+  while (cleanups.length > 0) {
+    await cleanups.pop()!();
+  }
 });
 
 async function setUp(options: { sourcePort?: number; sourceUp?: boolean } = {}) {
   const source = new SmeeSource();
-  if (options.sourceUp !== false) await source.start(options.sourcePort);
+  if (options.sourceUp !== false) {
+    await source.start(options.sourcePort);
+  }
   cleanups.push(() => source.close());
   const target = await new Target().start();
   cleanups.push(() => target.close());

@@ -18,7 +18,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { signBody } from './sign.js';
 
-export const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ExitInfo {
@@ -51,8 +51,9 @@ export class BotProcess {
     label: string,
   ) {
     this.label = label;
-    if (child.pid === undefined)
+    if (child.pid === undefined) {
       throw new Error(`could not start node ${MAIN_JS} ${args.join(' ')}`);
+    }
     this.pid = child.pid;
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.setEncoding('utf8');
@@ -61,7 +62,9 @@ export class BotProcess {
     this.exitPromise = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         for (const stream of ['stdout', 'stderr'] as const) {
-          if (this.partial[stream]) this.take(stream, '\n');
+          if (this.partial[stream]) {
+            this.take(stream, '\n');
+          }
         }
         this.exitInfo = { code, signal };
         running.delete(this);
@@ -76,12 +79,16 @@ export class BotProcess {
     const text = this.partial[stream] + chunk;
     const parts = text.split('\n');
     this.partial[stream] = parts.pop()!;
-    for (const line of parts) this.lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+    for (const line of parts) {
+      this.lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+    }
     this.notify();
   }
 
   private notify(): void {
-    for (const watcher of [...this.watchers]) watcher();
+    for (const watcher of [...this.watchers]) {
+      watcher();
+    }
   }
 
   /** Everything printed so far, one line per line (stderr lines marked). */
@@ -107,8 +114,9 @@ export class BotProcess {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const line = this.lines.find((l) => pattern.test(l));
-        if (line !== undefined) done(() => resolve(line));
-        else if (this.exitInfo) {
+        if (line !== undefined) {
+          done(() => resolve(line));
+        } else if (this.exitInfo) {
           done(() =>
             reject(
               new Error(
@@ -141,13 +149,17 @@ export class BotProcess {
 
   /** Sends the signal and waits for the exit. */
   async kill(signal: 'SIGKILL' | 'SIGTERM', timeoutMs = 15_000): Promise<ExitInfo> {
-    if (!this.exitInfo) this.child.kill(signal);
+    if (!this.exitInfo) {
+      this.child.kill(signal);
+    }
     return this.waitForExit(timeoutMs);
   }
 
   /** SIGTERM (Nest's shutdown hooks run), then SIGKILL if it is still there after `graceMs`. */
   async stop(graceMs = 10_000): Promise<ExitInfo> {
-    if (this.exitInfo) return this.exitInfo;
+    if (this.exitInfo) {
+      return this.exitInfo;
+    }
     this.child.kill('SIGTERM');
     try {
       return await this.waitForExit(graceMs);
@@ -191,7 +203,9 @@ export interface BotServer extends BotProcess {
 export async function startServer(opts: ServerOptions): Promise<BotServer> {
   const port = opts.port ?? (await freePort());
   const args = ['serve', '--config', opts.config, '--port', String(port)];
-  if (!opts.jobManager) args.push('--no-job-manager');
+  if (!opts.jobManager) {
+    args.push('--no-job-manager');
+  }
   const bot = startBot(args, { env: opts.env, label: opts.label ?? 'serve' });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
@@ -203,7 +217,9 @@ export async function startServer(opts: ServerOptions): Promise<BotServer> {
     }
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) break;
+      if (res.status === 200) {
+        break;
+      }
     } catch {
       // not listening yet
     }

@@ -283,10 +283,14 @@ export class Journal {
       own.then(finished, finished);
       (overlapping ? Promise.all([own, overlapping]) : own).then(
         () => {
-          for (const waiter of waiters) waiter.resolve();
+          for (const waiter of waiters) {
+            waiter.resolve();
+          }
         },
         (error: unknown) => {
-          for (const waiter of waiters) waiter.reject(error);
+          for (const waiter of waiters) {
+            waiter.reject(error);
+          }
         },
       );
     }
