@@ -38,7 +38,7 @@ import { FakeSlurm } from '../test/fakes/fake-slurm.js';
 import { createGitFixture, type GitFixture } from '../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../test/support/payloads.js';
-import { signBody } from '../test/support/sign.js';
+import { signedDelivery } from '../test/support/signed-delivery.js';
 
 const EXTRA_FILES = 20_000;
 const RUNS = 3;
@@ -271,13 +271,10 @@ function sender(env: Env, port: number): Sender {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   return {
     async send(label, number) {
-      const body = payloadJson(env, label, number);
-      const headers = {
-        'content-type': 'application/json',
-        'x-github-event': 'pull_request',
-        'x-github-delivery': `bench-intake-${++deliveries}`,
-        'x-hub-signature-256': await signBody(SECRET, body),
-      };
+      const { body, headers } = await signedDelivery(payloadJson(env, label, number), {
+        secret: SECRET,
+        id: `bench-intake-${++deliveries}`,
+      });
       const t0 = performance.now();
       const status = await post(agent, port, body, headers);
       const ms = performance.now() - t0;

@@ -32,7 +32,7 @@ import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { Inbox } from '../src/intake/inbox/inbox.js';
 import { makeConfig } from '../test/support/make-config.js';
 import { examplePayload } from '../test/support/payloads.js';
-import { signBody } from '../test/support/sign.js';
+import { signBody } from '../test/support/signed-delivery.js';
 import { LoadClient } from './load-client.js';
 
 const CONCURRENCY = 20;

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { describe, expect, it } from '@jest/globals';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 import { runJobManager } from './job-manager.runner.js';
 import type { TickOptions, TickReport } from './job-manager.service.js';
 
@@ -30,12 +30,7 @@ class RecordingJobManager {
 }
 
 describe('runJobManager', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn']);
-  });
+  quietNestLogger();
 
   it('does nothing for 0 iterations', async () => {
     const jobManager = new RecordingJobManager();

@@ -2,10 +2,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { makeConfig } from '../../test/support/make-config.js';
 import { GitHubApiError, GitHubClient } from './github.client.js';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 
 // Port 9 (discard) on loopback: if any request went out, the error would be 'network', not 'key'.
 const config = (privateKey: string) =>
   makeConfig({ root: '/srv/bot', github: { privateKey, apiUrl: 'http://127.0.0.1:9' } });
+
+quietNestLogger();
 
 describe('GitHubClient without a usable private key', () => {
   it('can be constructed, so a process that never calls GitHub still starts', () => {

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
 import { Inbox, type InboxEntry } from './inbox/inbox.js';
 
@@ -37,17 +37,18 @@ async function acceptPr(
   return id;
 }
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'dispatcher-spec-'));
+  stateDir = await cleanup.tempDir('dispatcher-spec-');
   inbox = new Inbox({ eventHandler: { stateDir } });
   dispatcher = new EventDispatcher(inbox);
+  cleanup.defer(async () => {
+    dispatcher.stop();
+    await dispatcher.drain();
+  });
 });
 
-afterEach(async () => {
-  dispatcher.stop();
-  await dispatcher.drain();
-  await rm(stateDir, { recursive: true, force: true });
-});
+quietNestLogger();
 
 describe('EventDispatcher', () => {
   it('runs deliveries of one PR one at a time, in arrival order, even when the first is slow', async () => {

@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { signBody } from '../../test/support/test-kit.js';
 import {
   MAX_EVENT_CHARS,
   SmeeRelay,
@@ -96,7 +96,10 @@ describe('toGitHubJson', () => {
 
 describe('toRelayRequest', () => {
   const raw = '{"action":"labeled","number":7,"title":"\\u001Bé"}';
-  const signature = `sha256=${createHmac('sha256', 's3cret').update(raw).digest('hex')}`;
+  let signature: string;
+  beforeAll(async () => {
+    signature = await signBody('s3cret', raw);
+  });
   const smeeEvent = (extra: Record<string, unknown> = {}): string =>
     JSON.stringify({
       host: 'smee.io',

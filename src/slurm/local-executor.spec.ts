@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { describe, expect, it } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local-executor.js';
 import { SlurmCommandError } from './slurm.errors.js';
 import type { QueuedJob, SubmitRequest } from './slurm.port.js';
@@ -12,29 +11,16 @@ import type { QueuedJob, SubmitRequest } from './slurm.port.js';
 // to start, watch and stop processes, so nothing here is faked.
 
 const NAME = 'bot-test';
-const cleanups: Array<() => Promise<void>> = [];
+const cleanup = cleanupAfterEach();
+quietNestLogger();
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
-afterAll(() => {
-  Logger.overrideLogger(['log', 'error', 'warn']);
-});
-afterEach(async () => {
-  while (cleanups.length > 0) {
-    await cleanups.pop()!();
-  }
-});
-
-async function tempDir(prefix = 'local-executor-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+function tempDir(prefix = 'local-executor-'): Promise<string> {
+  return cleanup.tempDir(prefix);
 }
 
 function executor(stateDir: string, options: Partial<LocalExecutorOptions> = {}): LocalExecutor {
   const ex = new LocalExecutor({ stateDir, pollIntervalMs: 50, killGraceMs: 300, ...options });
-  cleanups.push(() => ex.shutdown({ killRunning: true }));
+  cleanup.defer(() => ex.shutdown({ killRunning: true }));
   return ex;
 }
 
@@ -137,7 +123,7 @@ describe('LocalExecutor', () => {
     );
     const previousSecret = process.env.GITHUB_APP_SECRET_TOKEN;
     process.env.GITHUB_APP_SECRET_TOKEN = 'webhook-secret';
-    cleanups.push(async () => {
+    cleanup.defer(async () => {
       if (previousSecret === undefined) {
         delete process.env.GITHUB_APP_SECRET_TOKEN;
       } else {

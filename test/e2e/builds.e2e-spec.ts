@@ -1,10 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -37,6 +35,7 @@ import {
   labeledPullRequestPayload,
   type LabeledPullRequestOverrides,
 } from '../support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
 
 /**
  * The `bot:build` flow end to end, wired by Nest as in production (ConfigModule, GitHubModule,
@@ -59,10 +58,10 @@ jest.setTimeout(30_000);
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let keys: AppKeys;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -71,12 +70,6 @@ beforeAll(() => {
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
 });
 
 interface World {
@@ -99,13 +92,10 @@ interface WorldOptions {
 }
 
 async function world(opts: WorldOptions = {}): Promise<World> {
-  const root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-e2e-'));
+  const root = await cleanup.tempDir('eessi-bot-builds-e2e-');
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
-  cleanups.push(async () => {
-    await github.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  cleanup.defer(() => github.stop());
   opts.onGitHub?.(github);
   const parts = opts.config ?? {};
   const config = makeConfig({
@@ -134,7 +124,7 @@ async function world(opts: WorldOptions = {}): Promise<World> {
     .overrideProvider(GITHUB_CLIENT_OPTIONS)
     .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: opts.githubRetries ?? 3 })
     .compile();
-  cleanups.push(() => moduleRef.close());
+  cleanup.defer(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
   return {

@@ -1,12 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parseArgs } from '../../src/cli/parse-args.js';
 import { SHUTDOWN_GRACE_MS } from '../../src/intake/event-dispatcher.js';
+import { cleanupAfterAll } from '../support/test-kit.js';
 
 const DEPLOY = join(process.cwd(), 'docs', 'deploy');
 const SETUP = join(process.cwd(), 'docs', 'setup.md');
@@ -256,6 +256,7 @@ function verify(
 const withSystemd = hasSystemdAnalyze() ? describe : describe.skip;
 
 withSystemd('systemd-analyze verify', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   let checkout: string;
 
@@ -271,13 +272,10 @@ withSystemd('systemd-analyze verify', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'systemd-units-'));
+    dir = await cleanup.tempDir('systemd-units-');
     checkout = join(dir, 'checkout');
     await mkdir(join(checkout, 'dist'), { recursive: true });
     await writeFile(join(checkout, 'dist', 'main.js'), '');
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   it.each([

@@ -12,11 +12,10 @@
  * exactly those (by their own PID, never by name).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { signBody } from './sign.js';
+import { postDelivery, signedDelivery } from './test-kit.js';
 
 const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -233,23 +232,9 @@ export async function startServer(opts: ServerOptions): Promise<BotServer> {
     event: string,
     payload: unknown,
     secret: string,
-    deliveryId: string = randomUUID(),
-  ): Promise<number> => {
-    const body = JSON.stringify(payload);
-    const res = await fetch(`${url}/`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': event,
-        'x-github-delivery': deliveryId,
-        'x-hub-signature-256': await signBody(secret, body),
-        'user-agent': 'GitHub-Hookshot/test',
-      },
-      body,
-    });
-    await res.arrayBuffer();
-    return res.status;
-  };
+    deliveryId?: string,
+  ): Promise<number> =>
+    postDelivery(`${url}/`, await signedDelivery(payload, { secret, event, id: deliveryId }));
   return Object.assign(bot, { url, port, deliver });
 }
 

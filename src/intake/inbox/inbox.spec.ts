@@ -1,18 +1,8 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import {
-  mkdtemp,
-  mkdir,
-  readFile,
-  readdir,
-  rename,
-  rm,
-  unlink,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 import { DONE_RETENTION_DAYS, Inbox, type InboxOptions, type NewDelivery } from './inbox.js';
 
 let stateDir: string;
@@ -47,13 +37,12 @@ function delivery(id: string, extra: Partial<NewDelivery> = {}): NewDelivery {
   };
 }
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'inbox-spec-'));
+  stateDir = await cleanup.tempDir('inbox-spec-');
 });
 
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
-});
+quietNestLogger();
 
 describe('Inbox.accept', () => {
   it('appends the delivery to the journal and nothing else; a restarted inbox reads it back', async () => {
