@@ -20,10 +20,11 @@ const MODULE_GRAPH = {
   common: [],
 };
 const MODULES = Object.keys(MODULE_GRAPH);
-// Outside the graph, paths inside src/: `main.ts` and the app module wire everything, intake
-// included; the other top-level code may use every module but intake, which nothing else imports.
-// A new folder in src/ is neither: it can import nothing of ours until it is placed here.
-const WIRING = ['main.ts', 'app.module.ts'];
+// Outside the graph, paths inside src/: the wiring files (the app module and what it delegates
+// to, and main.ts) may use every module, intake included; the other top-level code every module
+// but intake, which nothing else imports. A new folder in src/ is neither: it can import nothing of
+// ours until it is placed here.
+const WIRING = ['main.ts', 'app.module.ts', 'app-options.ts', 'event-routes.ts'];
 const TOP_LEVEL = ['*.ts', 'cli/**', 'simulate/**', 'demo/**'];
 
 // A ratchet: files already over MAX_LINES, each at its size today (braces included) rounded up, so
@@ -32,10 +33,7 @@ const TOP_LEVEL = ['*.ts', 'cli/**', 'simulate/**', 'demo/**'];
 const MAX_LINES = 400;
 const OVER_MAX_LINES = {
   'src/slurm/local-executor.ts': 930,
-  'src/intake/inbox/inbox.ts': 830,
   'src/common/journal/journal.ts': 690,
-  'src/intake/smee-relay.ts': 540,
-  'src/intake/event-dispatcher.ts': 490,
   'src/builds/job-manager.service.ts': 490,
   'src/builds/builds.service.ts': 460,
   'src/config/load-config.ts': 460,
@@ -149,13 +147,9 @@ export default tseslint.config(
     },
   },
   {
-    // Being split right now (issue 11 points 2 and 4): braces are added when the parts land at
-    // their new paths (`npx eslint --fix`), instead of conflicting with the split. Remove then.
-    files: [
-      'src/intake/inbox/inbox.ts',
-      'src/intake/event-dispatcher.ts',
-      'src/slurm/local-executor.ts',
-    ],
+    // Being split right now (issue 11 point 4): braces are added when the parts land
+    // (`npx eslint --fix`), instead of conflicting with the split. Remove then.
+    files: ['src/slurm/local-executor.ts'],
     rules: { curly: 'off' },
   },
   {

@@ -21,8 +21,7 @@ describe('inspectDelivery', () => {
     expect(inspectDelivery(SECRET, { body, form: false, signature })).toEqual({
       kind: 'ok',
       action: 'labeled',
-      repo: 'EESSI/software-layer',
-      pr: 12,
+      route: { repo: 'EESSI/software-layer', pr: 12 },
       crc: crc32(body),
     });
   });
@@ -35,7 +34,7 @@ describe('inspectDelivery', () => {
       kind: 'ok',
       formPayload: json,
       action: 'created',
-      pr: 3,
+      route: { pr: 3 },
       crc: crc32(Buffer.from(json)),
     });
   });
