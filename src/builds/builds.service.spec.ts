@@ -1,7 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
@@ -9,6 +7,7 @@ import { newBuildsService } from '../../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../../test/support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
@@ -23,9 +22,10 @@ let restoreEnv: () => void;
 let keys: AppKeys;
 let github: FakeGitHub;
 let root: string;
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -36,15 +36,11 @@ afterAll(() => {
   fixture.cleanup();
 });
 
-afterEach(async () => {
-  await github?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
-
 async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
-  root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-'));
+  root = await cleanup.tempDir('eessi-bot-builds-');
   github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
+  cleanup.defer(() => github.stop());
   const config: AppConfig = makeConfig({
     root,
     github: { privateKey: keys.privateKey, apiUrl: github.url },
@@ -146,7 +142,9 @@ describe('BuildsService.handleLabeled', () => {
         }));
       }
       override async submit(req: Parameters<FakeSlurm['submit']>[0]) {
-        if (!this.crashNext) return super.submit(req);
+        if (!this.crashNext) {
+          return super.submit(req);
+        }
         this.crashNext = false;
         throw new Error('simulated crash before sbatch queued anything');
       }
@@ -168,7 +166,9 @@ describe('BuildsService.handleLabeled', () => {
     const submit = slurm.submit.bind(slurm);
     let first = true;
     slurm.submit = async (req) => {
-      if (!first) return submit(req);
+      if (!first) {
+        return submit(req);
+      }
       first = false;
       throw new SlurmCommandError({
         command: 'sbatch',

@@ -9,8 +9,8 @@ import { CommandRunner, CommandStartError, CommandTimeoutError } from '../slurm/
  * environment and a time limit, and only the options filterSubmitOptions allows are used.
  * It still runs PR code on the bot's host as the bot's user: see docs/builds.md.
  */
-export const DET_SUBMIT_OPTS_FILE = 'det_submit_opts.py';
-export const DET_SUBMIT_OPTS_TIMEOUT_MS = 30_000;
+const DET_SUBMIT_OPTS_FILE = 'det_submit_opts.py';
+const DET_SUBMIT_OPTS_TIMEOUT_MS = 30_000;
 const ANSWER_MARKER = '@@eessi-bot det_submit_opts@@';
 
 /** The fields of v0.9's Job namedtuple, as det_submit_opts(job) sees them. */
@@ -58,8 +58,8 @@ export async function runDetSubmitOpts(
 ): Promise<DetSubmitOptsOutcome> {
   const file = join(job.working_dir, DET_SUBMIT_OPTS_FILE);
   const info = await lstat(file).catch(() => undefined);
-  if (!info) return { kind: 'absent' };
-  if (!info.isFile()) return { kind: 'failed', reason: `${file} is not a regular file` };
+  if (!info) {return { kind: 'absent' };}
+  if (!info.isFile()) {return { kind: 'failed', reason: `${file} is not a regular file` };}
   const python = opts.python ?? 'python3';
   const timeoutMs = opts.timeoutMs ?? DET_SUBMIT_OPTS_TIMEOUT_MS;
   try {
@@ -79,7 +79,7 @@ export async function runDetSubmitOpts(
       .reverse()
       .find((l) => l.startsWith(ANSWER_MARKER));
     const answer: unknown = line ? JSON.parse(line.slice(ANSWER_MARKER.length)) : undefined;
-    if (typeof answer !== 'string') return { kind: 'failed', reason: 'printed no answer' };
+    if (typeof answer !== 'string') {return { kind: 'failed', reason: 'printed no answer' };}
     return { kind: 'answer', options: answer };
   } catch (error) {
     if (error instanceof CommandTimeoutError) {

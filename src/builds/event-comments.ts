@@ -19,7 +19,9 @@ export function firstLines(text: string, maxLines = 15, maxChars = 2000): string
     .replace(/^\n+|\s+$/g, '')
     .split('\n');
   let excerpt = lines.slice(0, maxLines).join('\n');
-  if (excerpt.length > maxChars) excerpt = excerpt.slice(0, maxChars);
+  if (excerpt.length > maxChars) {
+    excerpt = excerpt.slice(0, maxChars);
+  }
   const cut = excerpt.length < lines.join('\n').length;
   return cut ? `${excerpt}\n[…]` : excerpt;
 }
@@ -66,7 +68,7 @@ export interface RetryHint {
   readonly upper: string;
 }
 
-export const LABEL_RETRY: RetryHint = {
+const LABEL_RETRY: RetryHint = {
   lower: 'add the label again',
   upper: 'Add the label again',
 };
@@ -182,7 +184,7 @@ export function renderDownloadFailureComment(
 ): string {
   const key = DOWNLOAD_PR_KEYS[reason];
   const failure = key && texts[`${key}_failure`];
-  if (!failure) return renderTreeFailureComment(appName, reason, detail, marker, COMMAND_RETRY);
+  if (!failure) {return renderTreeFailureComment(appName, reason, detail, marker, COMMAND_RETRY);}
   return [
     `Bot instance ${codeSpan(appName)} submitted no build job:`,
     '',

@@ -100,7 +100,9 @@ export class EventProgress {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw error;
+      }
     }
     if (text === undefined) {
       return new EventProgress(path, { version: 1, ...init, targets: {}, notices: {} }, false);

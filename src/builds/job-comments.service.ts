@@ -67,10 +67,14 @@ export class JobCommentsService {
     meta: JobMetadata,
     mode: 'first' | 'resume' | 'adopt',
   ): Promise<number | undefined> {
-    if (meta.commentId) return meta.commentId;
+    if (meta.commentId) {
+      return meta.commentId;
+    }
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
-      if (mode === 'first' || !(await this.isStale(claim))) return undefined;
+      if (mode === 'first' || !(await this.isStale(claim))) {
+        return undefined;
+      }
       this.logger.warn(
         `job ${job.jobId}: stale comment claim, recovering the comment on ${meta.repo}#${meta.prNumber}`,
       );
@@ -83,10 +87,11 @@ export class JobCommentsService {
         const comments = await this.github.listComments(meta.repo, meta.prNumber);
         // Only a bot's comment: anyone can paste a marker into a comment of their own.
         commentId = comments.find((c) => c.byBot === true && c.body.includes(marker))?.id;
-        if (commentId)
+        if (commentId) {
           this.logger.log(
             `job ${job.jobId}: adopted existing comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
           );
+        }
       }
       if (!commentId) {
         commentId = (await this.github.createComment(meta.repo, meta.prNumber, body)).id;
@@ -104,10 +109,14 @@ export class JobCommentsService {
 
   /** Sends the rendered comment if it changed since last posted; returns whether it sent. */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
-    if (!meta.commentId) return false;
+    if (!meta.commentId) {
+      return false;
+    }
     const body = await this.render(job, meta);
     const hash = hashOf(body);
-    if ((await this.store.postedHash(job.jobId, job.jobDir)) === hash) return false;
+    if ((await this.store.postedHash(job.jobId, job.jobDir)) === hash) {
+      return false;
+    }
     await this.github.updateComment(meta.repo, meta.commentId, body);
     await this.store.setPostedHash(job.jobId, job.jobDir, hash);
     return true;
@@ -123,7 +132,9 @@ export class JobCommentsService {
       await mkdir(path);
       return true;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        return false;
+      }
       throw error;
     }
   }

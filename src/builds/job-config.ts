@@ -24,7 +24,7 @@ export interface JobConfigInput {
   readonly mergeSha: string;
 }
 
-export const JOB_CFG = join('cfg', 'job.cfg');
+const JOB_CFG = join('cfg', 'job.cfg');
 
 export function renderJobConfig(input: JobConfigInput): string {
   const { osType, softwareSubdir, generic } = describeTarget(input.target);
@@ -74,7 +74,9 @@ async function ensureCfgDir(jobDir: string): Promise<string> {
       );
     }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
     await mkdir(cfgDir);
   }
   return cfgDir;
@@ -97,7 +99,7 @@ export interface V09JobConfigInput {
   readonly accelerator: string;
 }
 
-export const EXPORT_VARS_FILE = join('cfg', 'export_vars.sh');
+const EXPORT_VARS_FILE = join('cfg', 'export_vars.sh');
 
 /**
  * v0.9's cfg/job.cfg, byte for byte: `[site_config]` with only the settings an operator set (in
@@ -171,7 +173,7 @@ export async function writeV09JobFiles(
   exportVars: readonly ExportVar[],
 ): Promise<void> {
   const cfgDir = await ensureCfgDir(input.jobDir);
-  if (input.reposCfgDir) await copyTree(input.reposCfgDir, cfgDir);
+  if (input.reposCfgDir) {await copyTree(input.reposCfgDir, cfgDir);}
   await writeFileAtomic(join(input.jobDir, JOB_CFG), renderV09JobConfig(input));
   if (exportVars.length > 0) {
     await writeFileAtomic(join(input.jobDir, EXPORT_VARS_FILE), renderExportVars(exportVars));
@@ -190,8 +192,8 @@ async function copyTree(source: string, target: string): Promise<void> {
     const info = await stat(from);
     if (info.isDirectory()) {
       const existing = await lstat(to).catch(() => undefined);
-      if (existing && !existing.isDirectory()) await rm(to, { recursive: true, force: true });
-      if (!existing?.isDirectory()) await mkdir(to);
+      if (existing && !existing.isDirectory()) {await rm(to, { recursive: true, force: true });}
+      if (!existing?.isDirectory()) {await mkdir(to);}
       await copyTree(from, to);
     } else if (info.isFile()) {
       await writeFileAtomic(to, await readFile(from), info.mode & 0o777);
@@ -234,7 +236,9 @@ export async function applyCvmfsCustomizations(
       }
       existing = await readFile(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw error;
+      }
     }
     const separator = existing !== '' && !existing.endsWith('\n') ? '\n' : '';
     await writeFileAtomic(file, `${existing}${separator}${text}`);

@@ -1,17 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { decode } from 'ini';
-import {
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { JobStore, type JobMetadata, type StatusRow } from './job-store.js';
 
 const META: JobMetadata = {
@@ -27,21 +18,20 @@ function row(kind: StatusRow['kind'], comment = `${kind} text`): StatusRow {
   return { kind, date: 'Nov 28 01:02:03 UTC 2026', status: kind, comment };
 }
 
+quietNestLogger();
+
 describe('JobStore', () => {
+  const cleanup = cleanupAfterEach();
   let root: string;
   let jobIdsDir: string;
   let prDir: string;
   let store: JobStore;
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'eessi-bot-store-'));
+    root = await cleanup.tempDir('eessi-bot-store-');
     jobIdsDir = join(root, 'job_ids');
     prDir = join(root, 'jobs', '2026.11', 'pr_42');
     store = new JobStore(jobIdsDir);
-  });
-
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
   });
 
   /** A job dir in the builds module's layout: pr_<N>/event_<id>/run_<NNN>/<os_arch>. */
@@ -243,7 +233,9 @@ describe('JobStore', () => {
       const jobs = await store.listSubmitted();
 
       expect(jobs.map((j) => j.jobId)).toEqual(['9', '10', '100', '123_9', '123_10', '1000']);
-      for (const job of jobs) expect(job.jobDir).toBe(dirs.get(job.jobId));
+      for (const job of jobs) {
+        expect(job.jobDir).toBe(dirs.get(job.jobId));
+      }
     });
   });
 

@@ -18,7 +18,7 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
 export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-export const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -59,8 +59,8 @@ export interface TrackedJob {
 
 const JOB_ID = /^\d+(_\d+)?$/;
 
-export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
+function assertJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) {throw new Error(`invalid job id '${jobId}'`);}
 }
 
 export class JobStore {
@@ -109,7 +109,7 @@ export class JobStore {
     try {
       text = await readFile(JobStore.metadataPath(jobDir, jobId), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {return undefined;}
       throw error;
     }
     // Read as configparser reads it (v0.9's tools read these files too). A line it cannot
@@ -134,7 +134,7 @@ export class JobStore {
       deliveryId: job('event'),
     };
     const extra: { requester?: string; build?: JobBuildInfo } = {};
-    if (job('requester')) extra.requester = job('requester');
+    if (job('requester')) {extra.requester = job('requester');}
     if (job('node_type')) {
       extra.build = {
         nodeType: job('node_type'),
@@ -151,7 +151,7 @@ export class JobStore {
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
     if (!meta)
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+      {throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);}
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -167,7 +167,7 @@ export class JobStore {
       ['job_name', meta.jobName],
       ['event', meta.deliveryId],
     ];
-    if (meta.requester) job.push(['requester', meta.requester]);
+    if (meta.requester) {job.push(['requester', meta.requester]);}
     if (meta.build) {
       job.push(
         ['node_type', meta.build.nodeType],
@@ -238,7 +238,7 @@ export class JobStore {
       );
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId)))
-        return;
+        {return;}
       throw error;
     }
   }
@@ -248,7 +248,7 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) return false;
+    if (await exists(path)) {return false;}
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
   }
@@ -284,7 +284,7 @@ export class JobStore {
 
 /** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
 function positiveInteger(value: string): number | undefined {
-  if (!/^\d+$/.test(value)) return undefined;
+  if (!/^\d+$/.test(value)) {return undefined;}
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
@@ -307,7 +307,7 @@ async function namesIn(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {return [];}
     throw error;
   }
 }

@@ -10,7 +10,7 @@ import type { SubmitRequest } from '../slurm/slurm.port.js';
  *
  * as an argument array run in the job dir (no shell). The adapter adds `--job-name=`.
  */
-export const DEFAULT_JOB_TIME_LIMIT = '24:00:00';
+const DEFAULT_JOB_TIME_LIMIT = '24:00:00';
 
 export interface V09SubmitInput {
   readonly buildenv: BuildEnvConfig;
@@ -86,7 +86,7 @@ function wordsOf(text: string, key: string): string[] {
  * the job elsewhere (partition, account, qos), changes what runs or where it writes (chdir,
  * output, wrap, export), or its timing (begin, dependency, hold) is refused.
  */
-export const ALLOWED_SUBMIT_OPTIONS: ReadonlySet<string> = new Set([
+const ALLOWED_SUBMIT_OPTIONS: ReadonlySet<string> = new Set([
   'time',
   'mem',
   'mem-per-cpu',
@@ -156,7 +156,7 @@ export function filterSubmitOptions(text: string, nodeWords: readonly string[]):
       continue;
     }
     accepted.push(`--${name}=${value}`);
-    if (takesNext) i += 1;
+    if (takesNext) {i += 1;}
   }
   return { accepted, rejected };
 }

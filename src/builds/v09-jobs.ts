@@ -15,7 +15,7 @@ import type { PlannedJob } from './node-type-plan.js';
 import { buildV09SubmitRequest, delaySeconds, filterSubmitOptions } from './submit-options.js';
 
 /** How logs, failure comments and command replies name a v0.9 job. */
-export function describePlannedJob(job: PlannedJob): string {
+function describePlannedJob(job: PlannedJob): string {
   const accel = (a: readonly string[]) => (a.length > 0 ? `,accel=${joinAccelerators(a)}` : '');
   return `${job.repoId} for:arch=${job.forArch}${accel(job.forAccel)} on ${job.nodeType} (${job.onArch}${job.onAccel.length > 0 ? `, ${joinAccelerators(job.onAccel)}` : ''})`;
 }
@@ -110,7 +110,7 @@ async function detSubmitOptions(
   job: PlannedJob,
   jobDir: string,
 ): Promise<string[]> {
-  if (!input.config.buildenv.allowUpdateSubmitOpts) return [];
+  if (!input.config.buildenv.allowUpdateSubmitOpts) {return [];}
   const tag = `delivery ${input.ctx.deliveryId} ${describePlannedJob(job)}: det_submit_opts`;
   const outcome = await runDetSubmitOpts(input.runner, {
     working_dir: jobDir,
@@ -121,7 +121,7 @@ async function detSubmitOptions(
     pr_id: basename(dirname(dirname(input.runDir))),
     accelerator: job.onAccel.length > 0 ? joinAccelerators(job.onAccel) : null,
   });
-  if (outcome.kind === 'absent') return [];
+  if (outcome.kind === 'absent') {return [];}
   if (outcome.kind === 'failed') {
     input.logger.warn(`${tag} ${outcome.reason}; submitting with the configured options`);
     return [];

@@ -99,8 +99,8 @@ export interface EventHandlerConfig {
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */
 export type ConfigGeneration = 'seed' | 'v09';
 
-export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
 /** incognito < minimal < basic < chatty: a comment is posted only at or above the configured level. */
+export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
 export type ChatLevel = (typeof CHAT_LEVELS)[number];
 
 export interface BotControlConfig {

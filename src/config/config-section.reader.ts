@@ -71,8 +71,12 @@ export class ConfigReadContext {
 // account running the bot is still well defined, so `$USER` in a path should not fail there.
 function accountVariable(name: string): string | undefined {
   try {
-    if (name === 'USER') return userInfo().username;
-    if (name === 'HOME') return userInfo().homedir;
+    if (name === 'USER') {
+      return userInfo().username;
+    }
+    if (name === 'HOME') {
+      return userInfo().homedir;
+    }
   } catch {
     // No passwd entry (e.g. an arbitrary container uid): report the variable as unset.
   }
@@ -98,7 +102,9 @@ export class ConfigSectionReader {
   /** The entry for `key` after configparser's `%%` unescaping; undefined when absent or broken. */
   get(key: string): ConfigEntry | undefined {
     const entry = this.section?.entries.get(key);
-    if (!entry) return undefined;
+    if (!entry) {
+      return undefined;
+    }
     const unescaped = unescapeInterpolation(entry.value);
     if ('error' in unescaped) {
       this.problem(key, entry, unescaped.error);
@@ -109,7 +115,9 @@ export class ConfigSectionReader {
 
   /** Like get(), but a missing or empty value is a problem that says what the key is for. */
   required(key: string, meaning: string): ConfigEntry | undefined {
-    if (!this.section) return undefined;
+    if (!this.section) {
+      return undefined;
+    }
     const raw = this.section.entries.get(key);
     if (!raw) {
       this.context.problems.push(
@@ -155,7 +163,9 @@ export class ConfigSectionReader {
   /** A positive integer; `fallback` undefined means the key is required. */
   positiveInt(key: string, meaning: string, fallback?: number): number | undefined {
     const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
-    if (!entry) return fallback;
+    if (!entry) {
+      return fallback;
+    }
     // Digits only: Python's int() would also take '+5' or '1_000', but no real app.cfg needs them.
     const value = /^[0-9]+$/.test(entry.value) ? Number(entry.value) : NaN;
     if (!Number.isSafeInteger(value) || value <= 0) {
@@ -168,7 +178,7 @@ export class ConfigSectionReader {
   /** A number > 0 (fractions allowed, as Python's float() reads them). */
   positiveNumber(key: string, meaning: string, fallback: number): number {
     const entry = this.get(key);
-    if (!entry || entry.value === '') return fallback;
+    if (!entry || entry.value === '') {return fallback;}
     const value = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/.test(entry.value)
       ? Number(entry.value)
       : NaN;
@@ -182,10 +192,10 @@ export class ConfigSectionReader {
   /** true/false as configparser's getboolean() reads it (yes/no, on/off, 1/0 too); empty = fallback. */
   boolean(key: string, fallback: boolean): boolean {
     const entry = this.get(key);
-    if (!entry || entry.value === '') return fallback;
+    if (!entry || entry.value === '') {return fallback;}
     const value = entry.value.toLowerCase();
-    if (['1', 'yes', 'true', 'on'].includes(value)) return true;
-    if (['0', 'no', 'false', 'off'].includes(value)) return false;
+    if (['1', 'yes', 'true', 'on'].includes(value)) {return true;}
+    if (['0', 'no', 'false', 'off'].includes(value)) {return false;}
     this.problem(key, entry, `${JSON.stringify(entry.value)} is not a boolean; use true or false`);
     return fallback;
   }
@@ -201,7 +211,7 @@ export class ConfigSectionReader {
     fallback?: T,
   ): T | undefined {
     const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
-    if (!entry || entry.value === '') return fallback;
+    if (!entry || entry.value === '') {return fallback;}
     const value = allowed.find((option) => option === entry.value.toLowerCase());
     if (value === undefined) {
       this.problem(
@@ -257,9 +267,9 @@ export class ConfigSectionReader {
    */
   template(key: string, allowed: readonly string[], fallback: string): string {
     const entry = this.get(key);
-    if (!entry || entry.value === '') return fallback;
+    if (!entry || entry.value === '') {return fallback;}
     const problems = templateProblems(entry.value, allowed);
-    for (const message of problems) this.problem(key, entry, message);
+    for (const message of problems) {this.problem(key, entry, message);}
     return problems.length > 0 ? fallback : entry.value;
   }
 
@@ -296,24 +306,32 @@ export class ConfigSectionReader {
   /** A filesystem path with variables expanded, absolute against the config file's directory. */
   path(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expandPath(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** A path with variables expanded but kept relative to wherever the job runs. */
   expandedOnly(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expand(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** An executable: expanded, then found by path or on PATH. */
   command(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.expandedOnly(key, entry);
-    if (expanded === undefined) return undefined;
+    if (expanded === undefined) {
+      return undefined;
+    }
     const resolved = resolveCommand(expanded, this.context.env, this.context.baseDir);
     if ('error' in resolved) {
-      if (this.context.schedulerCommandsUnused) return expanded;
+      if (this.context.schedulerCommandsUnused) {
+        return expanded;
+      }
       this.problem(key, entry, resolved.error);
       return undefined;
     }

@@ -8,7 +8,7 @@ import {
 } from './config-section.reader.js';
 import type { ConfigEntry } from './read-configparser.js';
 
-export const DEFAULT_API_URL = 'https://api.github.com';
+const DEFAULT_API_URL = 'https://api.github.com';
 const PEM_PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
 
 export const GITHUB_REQUIRED = ['app_id', 'app_name', 'installation_id', 'private_key'];
@@ -65,7 +65,7 @@ function readApiUrl(section: ConfigSectionReader): string {
     return url ?? DEFAULT_API_URL;
   }
   const entry = section.get('api_url');
-  if (!entry || entry.value === '') return DEFAULT_API_URL;
+  if (!entry || entry.value === '') {return DEFAULT_API_URL;}
   return section.httpUrl('api_url', entry) ?? DEFAULT_API_URL;
 }
 

@@ -12,7 +12,7 @@ export const JOB_MANAGER_REQUIRED = [
   'poll_interval',
   'scontrol_command',
 ];
-export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
+const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
 const STATE_DIR_NAME = '.eessi-bot-state';
 
 export function readJobManager(section: ConfigSectionReader): JobManagerConfig {
@@ -72,7 +72,7 @@ function readScontrol(section: ConfigSectionReader): {
     'scontrol_command',
     'the job control command, e.g. /usr/bin/scontrol',
   );
-  if (!entry) return { args: [] };
+  if (!entry) {return { args: [] };}
   // Plain blanks only: the words are passed to execFile as they are, never to a shell.
   if (/["'\\]/.test(entry.value)) {
     section.problem(

@@ -47,12 +47,12 @@ export function readRepoTargets(
 
 function readReposCfgDir(section: ConfigSectionReader): string | undefined {
   const entry = section.get('repos_cfg_dir');
-  if (!entry || entry.value === '') return undefined;
+  if (!entry || entry.value === '') {return undefined;}
   const dir = section.path('repos_cfg_dir', entry);
-  if (dir === undefined) return undefined;
+  if (dir === undefined) {return undefined;}
   let problem: string | undefined;
   try {
-    if (!statSync(dir).isDirectory()) problem = `${dir} is not a directory`;
+    if (!statSync(dir).isDirectory()) {problem = `${dir} is not a directory`;}
     else if (!existsSync(join(dir, REPOS_CFG))) {
       problem = `${join(dir, REPOS_CFG)} does not exist; the directory must hold a repos.cfg with one [repo id] section per repository`;
     }
@@ -61,7 +61,7 @@ function readReposCfgDir(section: ConfigSectionReader): string | undefined {
     problem =
       code === 'ENOENT' ? `${dir} does not exist` : `cannot read ${dir} (${code ?? 'error'})`;
   }
-  if (problem === undefined) return dir;
+  if (problem === undefined) {return dir;}
   section.problem('repos_cfg_dir', entry, problem);
   return undefined;
 }
@@ -93,7 +93,7 @@ function readReposCfg(context: ConfigReadContext, dir: string): Record<string, R
       continue;
     }
     for (const [key, entry] of raw.entries) {
-      if (REPO_KEYS.includes(key) || IGNORED_REPO_KEYS.includes(key)) continue;
+      if (REPO_KEYS.includes(key) || IGNORED_REPO_KEYS.includes(key)) {continue;}
       const hint = closest(key, REPO_KEYS);
       section.warn(key, entry, `unknown key ${hint ? `(did you mean '${hint}'?)` : '(ignored)'}`);
     }
@@ -122,9 +122,9 @@ function readReposCfg(context: ConfigReadContext, dir: string): Record<string, R
 
 function readConfigMap(section: ConfigSectionReader, dir: string): Record<string, string> {
   const entry = section.get('config_map');
-  if (!entry || entry.value === '') return {};
+  if (!entry || entry.value === '') {return {};}
   const map = section.jsonStringMap('config_map', entry, CONFIG_MAP_EXAMPLE);
-  if (map === undefined) return {};
+  if (map === undefined) {return {};}
   for (const [file, target] of Object.entries(map)) {
     if (isAbsolute(file) || normalize(file).startsWith('..')) {
       section.problem(
@@ -156,7 +156,7 @@ function warnAboutUnknownRepoIds(
   const reported = new Set<string>();
   for (const nodeType of nodeTypes) {
     for (const id of nodeType.repoTargets) {
-      if (BUILT_IN_REPO_IDS.includes(id) || Object.hasOwn(repos, id) || reported.has(id)) continue;
+      if (BUILT_IN_REPO_IDS.includes(id) || Object.hasOwn(repos, id) || reported.has(id)) {continue;}
       reported.add(id);
       const hint = closest(id, known);
       const where =

@@ -10,6 +10,7 @@ import {
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 
 function fixture(name: string): string {
   return readFileSync(new URL(`../../test/fixtures/slurm/${name}`, import.meta.url), 'utf8');
@@ -30,9 +31,12 @@ class StubRunner {
   async run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
     this.calls.push({ command, args: [...args], opts });
     const next = this.replies.shift();
-    if (next === undefined)
+    if (next === undefined) {
       throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);
-    if (next instanceof Error) throw next;
+    }
+    if (next instanceof Error) {
+      throw next;
+    }
     return next;
   }
 }
@@ -62,6 +66,8 @@ const squeueArgs = [
   '--name=bot-job',
   '--format=%i|%T|%r|%j|%Z',
 ];
+
+quietNestLogger();
 
 describe('SlurmCliAdapter', () => {
   let runner: StubRunner;

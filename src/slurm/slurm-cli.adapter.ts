@@ -149,7 +149,9 @@ export class SlurmCliAdapter implements SlurmPort {
     const args = ['show', 'job', jobId];
     const result = await this.run('scontrol', args);
     // Purged after MinJobAge (or never existed): the scheduler no longer knows it.
-    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) return undefined;
+    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) {
+      return undefined;
+    }
     this.failOnError('scontrol', args, result, { stderrErrorsFail: false });
     const info = parseScontrolShowJob(result.stdout);
     if (info === undefined || info.jobId !== jobId) {
@@ -206,7 +208,9 @@ export class SlurmCliAdapter implements SlurmPort {
   ): void {
     const failed =
       result.exitCode !== 0 || (opts.stderrErrorsFail && /\berror\b/i.test(result.stderr));
-    if (!failed) return;
+    if (!failed) {
+      return;
+    }
     const init = {
       command: this.commands[which],
       args,

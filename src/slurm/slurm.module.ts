@@ -11,7 +11,7 @@ import { SLURM } from './slurm.tokens.js';
  * cluster, or the local executor for demos, development and one-machine sites. Nothing that
  * injects SLURM has to know which. APP_CONFIG comes from the global ConfigModule.
  */
-export function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
+function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
   if (config.buildenv.scheduler === 'local') {
     return new LocalExecutor({ stateDir: config.eventHandler.stateDir });
   }

@@ -1,9 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -32,6 +30,7 @@ import {
   labeledPullRequestPayload,
   type LabeledPullRequestOverrides,
 } from '../support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
 
 /**
  * The `bot:build` flow end to end, wired by Nest as in production (ConfigModule, GitHubModule,
@@ -54,10 +53,10 @@ jest.setTimeout(30_000);
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let keys: AppKeys;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -66,10 +65,6 @@ beforeAll(() => {
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 interface World {
@@ -92,13 +87,10 @@ interface WorldOptions {
 }
 
 async function world(opts: WorldOptions = {}): Promise<World> {
-  const root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-e2e-'));
+  const root = await cleanup.tempDir('eessi-bot-builds-e2e-');
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
-  cleanups.push(async () => {
-    await github.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  cleanup.defer(() => github.stop());
   opts.onGitHub?.(github);
   const parts = opts.config ?? {};
   const config = makeConfig({
@@ -120,7 +112,7 @@ async function world(opts: WorldOptions = {}): Promise<World> {
   });
   const slurm = opts.slurm ?? new FakeSlurm();
   const moduleRef = await compileBuildsModule(config, slurm, opts.githubRetries ?? 3);
-  cleanups.push(() => moduleRef.close());
+  cleanup.defer(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
   return {
@@ -474,9 +466,13 @@ function crashingSubmit<T extends FakeSlurm>(
   let crashed = false;
   const submit = slurm.submit.bind(slurm);
   slurm.submit = async (req) => {
-    if (crashed) return submit(req);
+    if (crashed) {
+      return submit(req);
+    }
     crashed = true;
-    if (when === 'after-queueing') await submit(req);
+    if (when === 'after-queueing') {
+      await submit(req);
+    }
     throw new Error('simulated crash');
   };
   return slurm;
@@ -486,7 +482,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
   async function expectCompleteOnce(w: World, deliveryId: string): Promise<void> {
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(new Set(w.slurm.jobs().map((j) => j.workDir)).size).toBe(2);
-    for (const job of w.slurm.jobs()) expect(jobComments(w, job.id)).toHaveLength(1);
+    for (const job of w.slurm.jobs()) {
+      expect(jobComments(w, job.id)).toHaveLength(1);
+    }
     expect(w.github.comments()).toHaveLength(2);
     expect(readdirSync(eventDir(w, deliveryId)).filter((n) => n.startsWith('run_'))).toEqual([
       'run_001',
@@ -588,7 +586,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
             Number(ctx.params.n),
             (ctx.body as { body: string }).body,
           );
-          if (lost++ === 0) return { status: 502, body: { message: 'Bad Gateway' } };
+          if (lost++ === 0) {
+            return { status: 502, body: { message: 'Bad Gateway' } };
+          }
           return { status: 201, body: { id: comment.id, body: comment.body } };
         }),
     });

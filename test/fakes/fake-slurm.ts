@@ -113,14 +113,18 @@ export class FakeSlurm implements SlurmPort {
     this.throwIfUnavailable('scancel', `scancel: error: Kill job error on job id ${jobId}: `);
     this.assertIssued('cancel', jobId);
     // scancel of a job that already left the queue succeeds silently, as in Slurm.
-    if (this.queue.has(jobId)) this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    if (this.queue.has(jobId)) {
+      this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    }
   }
 
   async endState(jobId: string): Promise<JobEndInfo | undefined> {
     this.record('endState', jobId);
     this.throwIfUnavailable('scontrol', 'slurm_load_jobs error: ');
     const queued = this.queue.get(jobId);
-    if (queued) return { state: queued.state, exitCode: '0:0' };
+    if (queued) {
+      return { state: queued.state, exitCode: '0:0' };
+    }
     return this.ended.get(jobId);
   }
 
@@ -129,8 +133,9 @@ export class FakeSlurm implements SlurmPort {
   /** The scheduler starts a released job. */
   start(jobId: string): void {
     const job = this.queued(jobId, 'start');
-    if (job.held)
+    if (job.held) {
       throw new Error(`FakeSlurm.start(${jobId}): the job is still held; release it first`);
+    }
     job.state = 'RUNNING';
     job.reason = 'None';
   }
@@ -224,7 +229,9 @@ export class FakeSlurm implements SlurmPort {
 
   private queued(jobId: string, helper: string): FakeJob {
     const job = this.queue.get(jobId);
-    if (!job) throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    if (!job) {
+      throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    }
     return job;
   }
 
@@ -241,7 +248,9 @@ export class FakeSlurm implements SlurmPort {
     prefix: string,
     reason = 'Unable to contact slurm controller (connect failure)',
   ): void {
-    if (!this.unavailable) return;
+    if (!this.unavailable) {
+      return;
+    }
     throw new SlurmUnavailableError({
       command,
       args: [],
