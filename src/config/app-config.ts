@@ -68,6 +68,13 @@ export interface JobManagerConfig {
   readonly pollCommand: string;
   readonly pollIntervalSeconds: number;
   readonly scontrolCommand: string;
+  /**
+   * Arguments written after the executable in scontrol_command, put before every scontrol call's
+   * own (e.g. `--clusters=%(cluster)s`). They may hold `%(jobid)s`, `%(cluster)s`,
+   * `%(partition)s`, `%(state)s`, `%(reason)s`: fill each with fillPercentPlaceholders() from the
+   * job's squeue row. Absent or empty: none.
+   */
+  readonly scontrolArgs?: readonly string[];
   /** scancel; default: `scancel` beside scontrol_command. */
   readonly scancelCommand: string;
   /** Timeout for every scheduler command, seconds (default 60). */
