@@ -161,12 +161,7 @@ export class ResultAnalyzer {
     }
     const value = (key: string) => section.entries.get(key)?.value;
 
-    const rawStatus = (value('status') ?? '').trim().toUpperCase();
-    const status: ResultStatus =
-      rawStatus === 'SUCCESS' || rawStatus === 'FAILURE' ? rawStatus : 'UNKNOWN';
-    const artefacts = await Promise.all(
-      lines(value('artefacts')).map((name) => artefactOf(jobDir, name)),
-    );
+    const { status, artefacts } = await statusAndArtefacts(section.entries, jobDir);
     // Older EESSI scripts wrote `summary` + multi-line `details` instead of comment_description.
     const legacyDetails = lines(value('details'));
     const description =
@@ -212,6 +207,21 @@ export async function readJobFileSection(path: string, section: string): Promise
   const found = parsed.sections.get(section);
   if (!found) return { missing: false, problem: `${path} has no [${section}] section` };
   return { entries: found.entries, errors: parsed.errors };
+}
+
+/**
+ * `status` (SUCCESS or FAILURE in any case; anything else is UNKNOWN) and `artefacts` (one name a
+ * line, each sized with stat but only inside the job dir) of a `[RESULT]` section.
+ */
+export async function statusAndArtefacts(
+  entries: ReadonlyMap<string, { readonly value: string }>,
+  jobDir: string,
+): Promise<{ status: ResultStatus; artefacts: Artefact[] }> {
+  const rawStatus = (entries.get('status')?.value ?? '').trim().toUpperCase();
+  const status: ResultStatus =
+    rawStatus === 'SUCCESS' || rawStatus === 'FAILURE' ? rawStatus : 'UNKNOWN';
+  const names = lines(entries.get('artefacts')?.value);
+  return { status, artefacts: await Promise.all(names.map((name) => artefactOf(jobDir, name))) };
 }
 
 /** A size as the finished row shows it: GiB with 3 decimals, `?` when unknown. */

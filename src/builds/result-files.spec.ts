@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CapturingLogger } from '../../test/support/capturing-logger.js';
 import { DEFAULT_TEMPLATES } from '../config/upstream-defaults.js';
 import { ResultFilesAnalyzer } from './result-files.js';
 
@@ -19,17 +20,6 @@ const TEST_UNKNOWN = DEFAULT_TEMPLATES.jobTestUnknownFmt.replace(
   `_bot_job${ID}.test`,
 );
 
-class Warnings implements LoggerService {
-  readonly lines: string[] = [];
-  log(): void {}
-  error(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  warn(message: unknown): void {
-    this.lines.push(String(message));
-  }
-}
-
 interface Spec {
   result?: string;
   test?: string;
@@ -40,12 +30,12 @@ interface Spec {
 describe('ResultFilesAnalyzer (v0.9 job protocol)', () => {
   let root: string;
   let count = 0;
-  let warnings: Warnings;
+  let warnings: CapturingLogger;
   const analyzer = new ResultFilesAnalyzer(DEFAULT_TEMPLATES);
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'result-files-'));
-    warnings = new Warnings();
+    warnings = new CapturingLogger();
     Logger.overrideLogger(warnings);
   });
   afterAll(async () => {

@@ -5,17 +5,15 @@ import type { JobEndInfo } from '../slurm/slurm.port.js';
 import { codeSpan } from './job-comment.js';
 import { fillTemplate } from './job-row-texts.js';
 import {
-  artefactOf,
   EMOJI,
   gibibytes,
   type JobResult,
-  lines,
   MAX_DESCRIPTION_CHARS,
   normaliseState,
   readJobFileSection,
-  type ResultStatus,
   sanitise,
   scanOutput,
+  statusAndArtefacts,
   TERMINAL_FAILURES,
 } from './result-analyzer.js';
 
@@ -50,12 +48,7 @@ export class ResultFilesAnalyzer {
     if ('entries' in read) {
       if (read.errors.length > 0) this.logger.warn(`job ${jobId}: ${read.errors.join('; ')}`);
       const value = (key: string) => read.entries.get(key)?.value;
-      const rawStatus = (value('status') ?? '').trim().toUpperCase();
-      const status: ResultStatus =
-        rawStatus === 'SUCCESS' || rawStatus === 'FAILURE' ? rawStatus : 'UNKNOWN';
-      const artefacts = await Promise.all(
-        lines(value('artefacts')).map((name) => artefactOf(jobDir, name)),
-      );
+      const { status, artefacts } = await statusAndArtefacts(read.entries, jobDir);
       for (const artefact of artefacts.filter((a) => a.sizeBytes === undefined)) {
         this.logger.warn(
           `job ${jobId}: artefact ${JSON.stringify(artefact.name)} named in ${fileName} is not a file in ${jobDir}`,

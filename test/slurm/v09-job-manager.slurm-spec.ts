@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,7 @@ import {
   sleep,
   type SlurmCluster,
 } from '../support/slurm-cluster.js';
+import { CapturingLogger } from '../support/capturing-logger.js';
 
 /*
  * A v0.9-format job on the real local Slurm, followed by the job manager (in this process, with
@@ -47,19 +48,7 @@ const runId = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const names = new Set<string>();
 let cluster: SlurmCluster;
 
-class KeptLogs implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(`LOG ${String(message)}`);
-  }
-  warn(message: unknown): void {
-    this.lines.push(`WARN ${String(message)}`);
-  }
-  error(message: unknown): void {
-    this.lines.push(`ERROR ${String(message)}`);
-  }
-}
-let logs: KeptLogs;
+let logs: CapturingLogger;
 
 beforeAll(async () => {
   cluster = await requireSlurmCluster();
@@ -93,7 +82,7 @@ afterEach(async () => {
 }, 30_000);
 
 async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promise<World> {
-  logs = new KeptLogs();
+  logs = new CapturingLogger();
   Logger.overrideLogger(logs);
   const root = await mkdtemp(join(tmpdir(), 'eessi-bot-v09-slurm-'));
   const jobName = `eessi-bot-e2e-${runId}-${caseName}`;
