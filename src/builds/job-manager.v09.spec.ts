@@ -18,6 +18,7 @@ import {
 } from '../../test/support/job-manager-env.js';
 import type { AppConfig, JobHandoverProtocol } from '../config/app-config.js';
 import { DEFAULT_TEMPLATES } from '../config/upstream-defaults.js';
+import { githubAppSettingsOf } from '../app-options.js';
 import { GitHubClient } from '../github/github.client.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobManagerService } from './job-manager.service.js';
@@ -61,7 +62,10 @@ describe('JobManagerService with a v0.9-format config', () => {
       templates: TEMPLATES,
     };
     store = new JobStore(config.jobManager.jobIdsDir);
-    const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+    const client = new GitHubClient(githubAppSettingsOf(config), {
+      ...FAST_GITHUB_CLIENT_OPTIONS,
+      retries: 0,
+    });
     comments = new JobCommentsService(config, client, store);
     jobManager = new JobManagerService(config, slurm, store, comments);
   }

@@ -9,6 +9,7 @@ import { JobManagerService, type TickReport } from '../../src/builds/job-manager
 import { JobStore, type JobMetadata, type TrackedJob } from '../../src/builds/job-store.js';
 import type { AppConfig, JobHandoverProtocol } from '../../src/config/app-config.js';
 import { DEFAULT_TEMPLATES } from '../../src/config/upstream-defaults.js';
+import { githubAppSettingsOf } from '../../src/app-options.js';
 import { GitHubClient } from '../../src/github/github.client.js';
 import { CommandRunner } from '../../src/slurm/command-runner.js';
 import { createSlurmPort } from '../../src/slurm/slurm.module.js';
@@ -142,7 +143,10 @@ async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promi
     rest: { generation: 'v09', templates: DEFAULT_TEMPLATES },
   });
   const store = new JobStore(config.jobManager.jobIdsDir);
-  const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+  const client = new GitHubClient(githubAppSettingsOf(config), {
+    ...FAST_GITHUB_CLIENT_OPTIONS,
+    retries: 0,
+  });
   const comments = new JobCommentsService(config, client, store);
   const slurm = createSlurmPort(config, new CommandRunner());
   const manager = new JobManagerService(config, slurm, store, comments);
