@@ -35,7 +35,7 @@ const OVER_MAX_LINES = {
   'src/slurm/local-executor.ts': 940,
   'src/common/journal/journal.ts': 690,
   'src/builds/job-manager.service.ts': 490,
-  'src/config/config-section.reader.ts': 420,
+  'src/config/config-section.reader.ts': 430,
 };
 
 // Only these start processes (docs/architecture.md, "Processes the bot starts"), each with an

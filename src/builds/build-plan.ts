@@ -122,7 +122,9 @@ export function pullRequestContext(input: {
   }
   const pr = input.pullRequest;
   const repo = input.repository.full_name;
-  if (!isRepoFullName(repo)) {fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);}
+  if (!isRepoFullName(repo)) {
+    fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);
+  }
   if (!Number.isSafeInteger(pr.number) || pr.number <= 0) {
     fail(`pull request number ${pr.number} is not a positive integer`);
   }
@@ -130,9 +132,12 @@ export function pullRequestContext(input: {
   if (baseRepo === null || baseRepo.full_name !== repo) {
     fail('pull_request.base.repo must be the repository the event came from');
   }
-  if (!SHA.test(pr.head.sha))
-    {fail(`pull_request.head.sha ${JSON.stringify(pr.head.sha)} is not a commit id`);}
-  if (pr.base.ref === '') {fail('pull_request.base.ref is empty');}
+  if (!SHA.test(pr.head.sha)) {
+    fail(`pull_request.head.sha ${JSON.stringify(pr.head.sha)} is not a commit id`);
+  }
+  if (pr.base.ref === '') {
+    fail('pull_request.base.ref is empty');
+  }
   return {
     deliveryId: input.deliveryId,
     receivedAt,
@@ -161,11 +166,15 @@ export function assertPullRequestContext(ctx: PullRequestContext): void {
   if (!(ctx.receivedAt instanceof Date) || Number.isNaN(ctx.receivedAt.getTime())) {
     fail('receivedAt is not a date');
   }
-  if (!isRepoFullName(ctx.repo)) {fail(`repository ${JSON.stringify(ctx.repo)} is not owner/name`);}
+  if (!isRepoFullName(ctx.repo)) {
+    fail(`repository ${JSON.stringify(ctx.repo)} is not owner/name`);
+  }
   if (!Number.isSafeInteger(ctx.prNumber) || ctx.prNumber <= 0) {
     fail(`pull request number ${ctx.prNumber} is not a positive integer`);
   }
-  if (typeof ctx.baseRef !== 'string' || ctx.baseRef === '') {fail('base branch is empty');}
+  if (typeof ctx.baseRef !== 'string' || ctx.baseRef === '') {
+    fail('base branch is empty');
+  }
   if (!/^https:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(ctx.gitOrigin)) {
     fail(`git origin ${JSON.stringify(ctx.gitOrigin)} is not https://host`);
   }
@@ -202,7 +211,9 @@ export function repoUrl(
   event: Pick<PullRequestContext, 'gitOrigin' | 'repo'>,
   via: 'https' | 'ssh' = 'https',
 ): string {
-  if (via === 'ssh') {return `git@${new URL(event.gitOrigin).host}:${event.repo}.git`;}
+  if (via === 'ssh') {
+    return `git@${new URL(event.gitOrigin).host}:${event.repo}.git`;
+  }
   return `${event.gitOrigin}/${event.repo}.git`;
 }
 
@@ -215,7 +226,9 @@ export function mayBuild(
   allowed: readonly string[],
   generation: ConfigGeneration = 'seed',
 ): boolean {
-  if (allowed.length === 0) {return generation === 'seed';}
+  if (allowed.length === 0) {
+    return generation === 'seed';
+  }
   const wanted = login.toLowerCase();
   return allowed.some((name) => name.toLowerCase() === wanted);
 }

@@ -106,30 +106,42 @@ export function parseTargetSpec(text: string, side: 'for' | 'on'): TargetSpec {
   let accel: string[] | undefined;
   for (const item of text.split(',')) {
     const eq = item.indexOf('=');
-    if (eq <= 0) {fail(`${JSON.stringify(item)} is not KEY=VALUE (keys: arch, accel)`);}
+    if (eq <= 0) {
+      fail(`${JSON.stringify(item)} is not KEY=VALUE (keys: arch, accel)`);
+    }
     const key = item.slice(0, eq).toLowerCase();
     const value = item.slice(eq + 1);
     if (key.length >= 3 && 'architecture'.startsWith(key)) {
-      if (arch !== undefined) {fail('arch given twice');}
+      if (arch !== undefined) {
+        fail('arch given twice');
+      }
       const normalized = normalizeArch(value);
       if (!isArch(normalized)) {
         fail(`${JSON.stringify(value)} is not a CPU subdir such as x86_64/amd/zen4`);
       }
       arch = normalized;
     } else if (key.length >= 3 && 'accelerator'.startsWith(key)) {
-      if (accel !== undefined) {fail('accel given twice');}
+      if (accel !== undefined) {
+        fail('accel given twice');
+      }
       accel = value.split('+').map(normalizeAccelerator);
       const bad = accel.find((a) => !isAccelerator(a));
       if (bad !== undefined) {
         fail(`${JSON.stringify(bad)} is not an accelerator such as nvidia/cc90`);
       }
-      if (accel.length > MAX_ACCELERATORS) {fail(`more than ${MAX_ACCELERATORS} accelerators`);}
-      if (new Set(accel).size !== accel.length) {fail('an accelerator is listed twice');}
+      if (accel.length > MAX_ACCELERATORS) {
+        fail(`more than ${MAX_ACCELERATORS} accelerators`);
+      }
+      if (new Set(accel).size !== accel.length) {
+        fail('an accelerator is listed twice');
+      }
     } else {
       fail(`unknown key ${JSON.stringify(item.slice(0, eq))} (keys: arch, accel)`);
     }
   }
-  if (arch === undefined) {return fail('arch=… is required');}
+  if (arch === undefined) {
+    return fail('arch=… is required');
+  }
   return { arch, accel: accel ?? [] };
 }
 
@@ -168,10 +180,14 @@ export function parseBuildArguments(text: string, requester: string): BuildReque
     const component = colon < 0 ? token : token.slice(0, colon).toLowerCase();
     const value = token.slice(colon + 1);
     if (component === 'for') {
-      if (forSpec) {throw new BuildRequestError('for: given twice');}
+      if (forSpec) {
+        throw new BuildRequestError('for: given twice');
+      }
       forSpec = parseTargetSpec(value, 'for');
     } else if (component === 'on') {
-      if (onSpec) {throw new BuildRequestError('on: given twice');}
+      if (onSpec) {
+        throw new BuildRequestError('on: given twice');
+      }
       onSpec = parseTargetSpec(value, 'on');
     } else if (colon > 0 && component.length >= 3 && 'exportvariable'.startsWith(component)) {
       exportVars.push(parseExportVar(value));
@@ -181,6 +197,8 @@ export function parseBuildArguments(text: string, requester: string): BuildReque
       );
     }
   }
-  if (!forSpec) {throw new BuildRequestError('for:arch=… is required');}
+  if (!forSpec) {
+    throw new BuildRequestError('for:arch=… is required');
+  }
   return { for: forSpec, on: onSpec, exportVars, requester };
 }

@@ -94,17 +94,23 @@ export class BuildRunner {
     const runDir = join(eventDir, progress.data.runDir!);
 
     const tree = await this.mergedTree(build);
-    if (!tree) {return;}
+    if (!tree) {
+      return;
+    }
 
     const jobs = build.jobs(runDir);
-    for (const job of jobs) {assertInside(this.config.buildenv.jobsBaseDir, job.dir);}
+    for (const job of jobs) {
+      assertInside(this.config.buildenv.jobsBaseDir, job.dir);
+    }
 
     await mapLimited(
       jobs.filter((job) => !progress.target(job.key).prepared),
       PREPARE_CONCURRENCY,
       (job) => this.prepareJob(build, job, tree),
     );
-    for (const job of jobs) {await this.submitJob(build, job);}
+    for (const job of jobs) {
+      await this.submitJob(build, job);
+    }
     await this.reportSubmitFailures(build, jobs);
 
     const complete = jobs.every(
@@ -158,7 +164,9 @@ export class BuildRunner {
           `${where(ctx)}: merged head ${tree.headSha}${moved} into base ${tree.baseSha}: ${tree.mergeSha}`,
         );
       } catch (error) {
-        if (!(error instanceof TreeError)) {throw error;}
+        if (!(error instanceof TreeError)) {
+          throw error;
+        }
         this.logger.warn(`${where(ctx)}: cannot prepare the PR's tree: ${error.message}: no job`);
         await progress.update(
           (d) => (d.treeFailure = { reason: error.reason, detail: error.detail }),
@@ -193,7 +201,9 @@ export class BuildRunner {
   /** The job script: `build_job_script`, or for `path@repo` that path in a clone in the job dir. */
   private async jobScript(job: JobSpec): Promise<string> {
     const { buildJobScript, buildJobScriptRepo } = this.config.buildenv;
-    if (!buildJobScriptRepo) {return buildJobScript;}
+    if (!buildJobScriptRepo) {
+      return buildJobScript;
+    }
     return cloneJobScriptRepo(job.dir, buildJobScriptRepo, buildJobScript);
   }
 
@@ -201,7 +211,9 @@ export class BuildRunner {
     const { ctx, progress } = build;
     const state = progress.target(job.key);
     const tag = `${where(ctx)} ${job.label}`;
-    if (state.submitFailed) {return;}
+    if (state.submitFailed) {
+      return;
+    }
 
     if (!state.jobId && state.submittingSince) {
       // Stopped between starting sbatch and recording its answer: the job may exist.
@@ -271,7 +283,9 @@ export class BuildRunner {
 
     if (!state.commentId) {
       const mode = state.commentAttempted ? 'resume' : 'first';
-      if (!state.commentAttempted) {await progress.update(() => (state.commentAttempted = true));}
+      if (!state.commentAttempted) {
+        await progress.update(() => (state.commentAttempted = true));
+      }
       try {
         const current = (await this.store.readMetadata(jobId, job.dir)) ?? job.metadata;
         const commentId = await this.comments.ensureComment(
@@ -301,9 +315,13 @@ export class BuildRunner {
    */
   private async findQueuedJob(jobDir: string): Promise<QueuedJob | undefined | 'unknown'> {
     const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
-    if (jobs.length === 0) {return undefined;}
+    if (jobs.length === 0) {
+      return undefined;
+    }
     // A scheduler port that does not report work dirs cannot tell this job from the others.
-    if (!jobs.some((job) => typeof job.workDir === 'string')) {return 'unknown';}
+    if (!jobs.some((job) => typeof job.workDir === 'string')) {
+      return 'unknown';
+    }
     const wanted = new Set([jobDir, await realpath(jobDir).catch(() => jobDir)]);
     return jobs.find((job) => wanted.has(job.workDir ?? ''));
   }
@@ -316,7 +334,9 @@ export class BuildRunner {
         label: job.metadata.build ? job.label : undefined,
         ...build.progress.target(job.key).submitFailed!,
       }));
-    if (failures.length === 0) {return;}
+    if (failures.length === 0) {
+      return;
+    }
     await this.notices.post(build.ctx, build.progress, 'submit-failed', (marker) =>
       build.notices.submitFailure(failures, marker),
     );
@@ -334,11 +354,15 @@ async function mapLimited<T>(
 ): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {await fn(items[next++]);}
+    while (next < items.length) {
+      await fn(items[next++]);
+    }
   };
   const results = await Promise.allSettled(
     Array.from({ length: Math.min(limit, items.length) }, worker),
   );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {throw failed.reason;}
+  if (failed) {
+    throw failed.reason;
+  }
 }

@@ -250,7 +250,9 @@ export class BuildsService {
         appName: config.github.appName,
         allowedExportVars: config.buildenv.allowedExportVars,
       });
-      if (plan.jobs.length === 0) {return none(plan.problem ?? 'no job matches', plan.closest);}
+      if (plan.jobs.length === 0) {
+        return none(plan.problem ?? 'no job matches', plan.closest);
+      }
       const planned: PlannedBuild = {
         description,
         requester: request.requester,

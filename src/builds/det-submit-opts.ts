@@ -58,8 +58,12 @@ export async function runDetSubmitOpts(
 ): Promise<DetSubmitOptsOutcome> {
   const file = join(job.working_dir, DET_SUBMIT_OPTS_FILE);
   const info = await lstat(file).catch(() => undefined);
-  if (!info) {return { kind: 'absent' };}
-  if (!info.isFile()) {return { kind: 'failed', reason: `${file} is not a regular file` };}
+  if (!info) {
+    return { kind: 'absent' };
+  }
+  if (!info.isFile()) {
+    return { kind: 'failed', reason: `${file} is not a regular file` };
+  }
   const python = opts.python ?? 'python3';
   const timeoutMs = opts.timeoutMs ?? DET_SUBMIT_OPTS_TIMEOUT_MS;
   try {
@@ -79,7 +83,9 @@ export async function runDetSubmitOpts(
       .reverse()
       .find((l) => l.startsWith(ANSWER_MARKER));
     const answer: unknown = line ? JSON.parse(line.slice(ANSWER_MARKER.length)) : undefined;
-    if (typeof answer !== 'string') {return { kind: 'failed', reason: 'printed no answer' };}
+    if (typeof answer !== 'string') {
+      return { kind: 'failed', reason: 'printed no answer' };
+    }
     return { kind: 'answer', options: answer };
   } catch (error) {
     if (error instanceof CommandTimeoutError) {

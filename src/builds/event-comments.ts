@@ -184,7 +184,9 @@ export function renderDownloadFailureComment(
 ): string {
   const key = DOWNLOAD_PR_KEYS[reason];
   const failure = key && texts[`${key}_failure`];
-  if (!failure) {return renderTreeFailureComment(appName, reason, detail, marker, COMMAND_RETRY);}
+  if (!failure) {
+    return renderTreeFailureComment(appName, reason, detail, marker, COMMAND_RETRY);
+  }
   return [
     `Bot instance ${codeSpan(appName)} submitted no build job:`,
     '',

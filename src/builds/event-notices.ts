@@ -29,7 +29,9 @@ export class EventNotices {
     render: (marker: string) => string,
   ): Promise<void> {
     const notice = progress.notice(kind);
-    if (notice.commentId) {return;}
+    if (notice.commentId) {
+      return;
+    }
     const marker = this.noticeMarker(ctx, progress, kind);
     if (notice.posting) {
       const existing = await this.findNotice(ctx, marker);

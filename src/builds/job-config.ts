@@ -173,7 +173,9 @@ export async function writeV09JobFiles(
   exportVars: readonly ExportVar[],
 ): Promise<void> {
   const cfgDir = await ensureCfgDir(input.jobDir);
-  if (input.reposCfgDir) {await copyTree(input.reposCfgDir, cfgDir);}
+  if (input.reposCfgDir) {
+    await copyTree(input.reposCfgDir, cfgDir);
+  }
   await writeFileAtomic(join(input.jobDir, JOB_CFG), renderV09JobConfig(input));
   if (exportVars.length > 0) {
     await writeFileAtomic(join(input.jobDir, EXPORT_VARS_FILE), renderExportVars(exportVars));
@@ -192,8 +194,12 @@ async function copyTree(source: string, target: string): Promise<void> {
     const info = await stat(from);
     if (info.isDirectory()) {
       const existing = await lstat(to).catch(() => undefined);
-      if (existing && !existing.isDirectory()) {await rm(to, { recursive: true, force: true });}
-      if (!existing?.isDirectory()) {await mkdir(to);}
+      if (existing && !existing.isDirectory()) {
+        await rm(to, { recursive: true, force: true });
+      }
+      if (!existing?.isDirectory()) {
+        await mkdir(to);
+      }
       await copyTree(from, to);
     } else if (info.isFile()) {
       await writeFileAtomic(to, await readFile(from), info.mode & 0o777);

@@ -74,7 +74,9 @@ export async function claimRunDir(eventDir: string): Promise<string> {
       await mkdir(join(eventDir, name));
       return name;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {throw error;}
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw error;
+      }
       next += 1;
     }
   }
@@ -90,7 +92,9 @@ async function assertBranchName(branch: string): Promise<void> {
       return;
     }
   } catch (error) {
-    if (!(error instanceof GitError) || error.exitCode === undefined) {throw error;}
+    if (!(error instanceof GitError) || error.exitCode === undefined) {
+      throw error;
+    }
   }
   throw new TreeError(
     'invalid-ref',
@@ -258,20 +262,23 @@ async function assertNoReservedNames(
   const offending: string[] = [];
   for (const entry of stdout.split('\0')) {
     const tab = entry.indexOf('\t');
-    if (tab < 0) {continue;}
+    if (tab < 0) {
+      continue;
+    }
     const mode = entry.slice(0, entry.indexOf(' '));
     const name = entry.slice(tab + 1);
     const isFile = mode === '100644' || mode === '100755';
-    if (/^_bot_job/.test(name) || /^slurm-.*\.out$/.test(name))
-      {offending.push(`${name} (reserved for the bot's and Slurm's files)`);}
-    else if (name === 'cfg' && mode !== '040000')
-      {offending.push('cfg (must be a directory: the bot writes cfg/job.cfg)');}
-    else if (botFiles.includes(name) && !isFile)
-      {offending.push(
+    if (/^_bot_job/.test(name) || /^slurm-.*\.out$/.test(name)) {
+      offending.push(`${name} (reserved for the bot's and Slurm's files)`);
+    } else if (name === 'cfg' && mode !== '040000') {
+      offending.push('cfg (must be a directory: the bot writes cfg/job.cfg)');
+    } else if (botFiles.includes(name) && !isFile) {
+      offending.push(
         `${name} (must be a regular file: the bot appends cvmfs customizations to it)`,
-      );}
-    else if (botDirs.includes(name))
-      {offending.push(`${name} (reserved: the bot clones the job script's repository there)`);}
+      );
+    } else if (botDirs.includes(name)) {
+      offending.push(`${name} (reserved: the bot clones the job script's repository there)`);
+    }
   }
   if (offending.length > 0) {
     throw new TreeError(

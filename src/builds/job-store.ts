@@ -17,8 +17,30 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+export type RowKind = 'submitted' | 'released' | 'received' | 'running' | 'finished' | 'test';
+/**
+ * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
+ * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
+ * `test` follows `finished` for v0.9 jobs (from _bot_job<ID>.test).
+ */
+const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
+  submitted: 0,
+  released: 1,
+  running: 2,
+  finished: 3,
+  test: 4,
+  received: 5,
+};
+/** The order of the rows in a comment. */
+const ROW_ORDER: readonly RowKind[] = [
+  'submitted',
+  'released',
+  'received',
+  'running',
+  'finished',
+  'test',
+];
+const ROW_FILE = /^(\d)-([a-z]+)$/;
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -60,7 +82,9 @@ export interface TrackedJob {
 const JOB_ID = /^\d+(_\d+)?$/;
 
 function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) {throw new Error(`invalid job id '${jobId}'`);}
+  if (!JOB_ID.test(jobId)) {
+    throw new Error(`invalid job id '${jobId}'`);
+  }
 }
 
 export class JobStore {
@@ -109,7 +133,9 @@ export class JobStore {
     try {
       text = await readFile(JobStore.metadataPath(jobDir, jobId), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {return undefined;}
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return undefined;
+      }
       throw error;
     }
     // Read as configparser reads it (v0.9's tools read these files too). A line it cannot
@@ -134,7 +160,9 @@ export class JobStore {
       deliveryId: job('event'),
     };
     const extra: { requester?: string; build?: JobBuildInfo } = {};
-    if (job('requester')) {extra.requester = job('requester');}
+    if (job('requester')) {
+      extra.requester = job('requester');
+    }
     if (job('node_type')) {
       extra.build = {
         nodeType: job('node_type'),
@@ -150,8 +178,9 @@ export class JobStore {
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta)
-      {throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);}
+    if (!meta) {
+      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+    }
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -167,7 +196,9 @@ export class JobStore {
       ['job_name', meta.jobName],
       ['event', meta.deliveryId],
     ];
-    if (meta.requester) {job.push(['requester', meta.requester]);}
+    if (meta.requester) {
+      job.push(['requester', meta.requester]);
+    }
     if (meta.build) {
       job.push(
         ['node_type', meta.build.nodeType],
@@ -237,8 +268,9 @@ export class JobStore {
         join(this.jobIdsDir, 'finished', jobId),
       );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId)))
-        {return;}
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId))) {
+        return;
+      }
       throw error;
     }
   }
@@ -246,9 +278,11 @@ export class JobStore {
   /** Adds a status row unless one of that kind exists; returns whether it was added. */
   async addRow(jobId: string, jobDir: string, row: StatusRow): Promise<boolean> {
     const dir = JobStore.rowsDir(jobDir, jobId);
-    const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
+    const path = join(dir, `${ROW_FILE_INDEX[row.kind]}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) {return false;}
+    if (await exists(path)) {
+      return false;
+    }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
   }
@@ -257,7 +291,9 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
-    for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
+    const rank = (name: string) => ROW_ORDER.indexOf(ROW_FILE.exec(name)?.[2] as RowKind);
+    const rowFiles = names.filter((n) => ROW_FILE.test(n)).sort((a, b) => rank(a) - rank(b));
+    for (const name of rowFiles) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
       } catch (error) {
@@ -284,7 +320,9 @@ export class JobStore {
 
 /** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
 function positiveInteger(value: string): number | undefined {
-  if (!/^\d+$/.test(value)) {return undefined;}
+  if (!/^\d+$/.test(value)) {
+    return undefined;
+  }
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
@@ -307,7 +345,9 @@ async function namesIn(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {return [];}
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return [];
+    }
     throw error;
   }
 }

@@ -91,7 +91,9 @@ export function planBuild(request: BuildRequest, input: PlanInput): BuildPlan {
   });
 
   const invalid = invalidSpec(request);
-  if (invalid) {return refused(invalid);}
+  if (invalid) {
+    return refused(invalid);
+  }
   if (!normalizeArch(request.for.arch).includes('/')) {
     return refused(
       `for:arch=${request.for.arch} is not a whole CPU subdir such as x86_64/amd/zen4`,
@@ -110,7 +112,9 @@ export function planBuild(request: BuildRequest, input: PlanInput): BuildPlan {
   }
   const names = request.exportVars.map((v) => v.name);
   const twice = names.find((name, i) => names.indexOf(name) !== i);
-  if (twice !== undefined) {return refused(`exportvariable ${twice} is given twice`);}
+  if (twice !== undefined) {
+    return refused(`exportvariable ${twice} is given twice`);
+  }
 
   const side: TargetSpec = request.on ?? request.for;
   const sideName = request.on ? 'on' : 'for';
@@ -216,8 +220,12 @@ function invalidSpec(request: BuildRequest): string | undefined {
     ['for', request.for],
     ['on', request.on],
   ] as const) {
-    if (!spec) {continue;}
-    if (!isArch(spec.arch)) {return `${side}:arch ${JSON.stringify(spec.arch)} is not a CPU subdir`;}
+    if (!spec) {
+      continue;
+    }
+    if (!isArch(spec.arch)) {
+      return `${side}:arch ${JSON.stringify(spec.arch)} is not a CPU subdir`;
+    }
     const bad = spec.accel.find((a) => !isAccelerator(a));
     if (bad !== undefined) {
       return `${side}:accel ${JSON.stringify(bad)} is not an accelerator such as nvidia/cc90`;
@@ -237,10 +245,14 @@ function resolveArch(
 ): string | { problem: string } {
   const wanted = normalizeArch(arch);
   const subdirs = [...new Set(nodeTypes.map((n) => normalizeArch(n.cpuSubdir)))];
-  if (subdirs.includes(wanted)) {return wanted;}
+  if (subdirs.includes(wanted)) {
+    return wanted;
+  }
   if (allowTail) {
     const tails = subdirs.filter((s) => s.endsWith(`/${wanted}`));
-    if (tails.length === 1) {return tails[0];}
+    if (tails.length === 1) {
+      return tails[0];
+    }
     if (tails.length > 1) {
       return {
         problem: `${arch} is ambiguous: it ends ${tails.join(', ')}; give the full CPU subdir`,
@@ -305,7 +317,9 @@ export function closestNodeTypes(
 /** zen6 is nearer to zen5 than to zen2: the gap between trailing numbers of same-named parts. */
 function generationGap(a: string, b: string): number {
   const [ma, mb] = [/^(.*?)(\d+)$/.exec(a), /^(.*?)(\d+)$/.exec(b)];
-  if (!ma || !mb || ma[1] !== mb[1]) {return Number.MAX_SAFE_INTEGER;}
+  if (!ma || !mb || ma[1] !== mb[1]) {
+    return Number.MAX_SAFE_INTEGER;
+  }
   return Math.abs(Number(ma[2]) - Number(mb[2]));
 }
 

@@ -156,7 +156,9 @@ export function filterSubmitOptions(text: string, nodeWords: readonly string[]):
       continue;
     }
     accepted.push(`--${name}=${value}`);
-    if (takesNext) {i += 1;}
+    if (takesNext) {
+      i += 1;
+    }
   }
   return { accepted, rejected };
 }

@@ -110,7 +110,9 @@ async function detSubmitOptions(
   job: PlannedJob,
   jobDir: string,
 ): Promise<string[]> {
-  if (!input.config.buildenv.allowUpdateSubmitOpts) {return [];}
+  if (!input.config.buildenv.allowUpdateSubmitOpts) {
+    return [];
+  }
   const tag = `delivery ${input.ctx.deliveryId} ${describePlannedJob(job)}: det_submit_opts`;
   const outcome = await runDetSubmitOpts(input.runner, {
     working_dir: jobDir,
@@ -121,7 +123,9 @@ async function detSubmitOptions(
     pr_id: basename(dirname(dirname(input.runDir))),
     accelerator: job.onAccel.length > 0 ? joinAccelerators(job.onAccel) : null,
   });
-  if (outcome.kind === 'absent') {return [];}
+  if (outcome.kind === 'absent') {
+    return [];
+  }
   if (outcome.kind === 'failed') {
     input.logger.warn(`${tag} ${outcome.reason}; submitting with the configured options`);
     return [];

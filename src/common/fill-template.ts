@@ -39,7 +39,9 @@ function pieces(template: string): Piece[] {
   let text = '';
   let i = 0;
   const flush = () => {
-    if (text !== '') {result.push({ kind: 'text', text });}
+    if (text !== '') {
+      result.push({ kind: 'text', text });
+    }
     text = '';
   };
   while (i < template.length) {
@@ -80,8 +82,11 @@ function pieces(template: string): Piece[] {
     }
     const raw = template.slice(i, close + 1);
     const field = raw.slice(1, -1);
-    if (NAME.test(field)) {result.push({ kind: 'placeholder', name: field, raw });}
-    else {result.push({ kind: 'bad', raw, at: i, why: unsupportedFieldReason(field) });}
+    if (NAME.test(field)) {
+      result.push({ kind: 'placeholder', name: field, raw });
+    } else {
+      result.push({ kind: 'bad', raw, at: i, why: unsupportedFieldReason(field) });
+    }
     i = close + 1;
   }
   flush();
@@ -115,7 +120,9 @@ export function templateProblems(template: string, allowed: readonly string[]): 
     if (piece.kind === 'bad') {
       problems.push(`${piece.raw} at character ${piece.at + 1}: ${piece.why}`);
     } else if (piece.kind === 'placeholder' && !allowed.includes(piece.name)) {
-      if (reported.has(piece.name)) {continue;}
+      if (reported.has(piece.name)) {
+        continue;
+      }
       reported.add(piece.name);
       problems.push(
         `unknown placeholder {${piece.name}}; this text may use ${known || 'no placeholders'} (write {{ and }} for literal braces)`,

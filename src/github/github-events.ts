@@ -126,7 +126,9 @@ export function isPullRequestEvent(payload: unknown): payload is PullRequestEven
 
 /** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */
 export function isPullRequestLabeled(payload: unknown): payload is PullRequestLabeledPayload {
-  if (!isPullRequestEvent(payload) || payload.action !== 'labeled') {return false;}
+  if (!isPullRequestEvent(payload) || payload.action !== 'labeled') {
+    return false;
+  }
   const label: unknown = (payload as { label?: unknown }).label;
   return isObject(label) && isString(label.name);
 }

@@ -8,7 +8,7 @@ import type { JobEndInfo, QueuedJob } from './slurm.port.js';
 export const SQUEUE_FORMAT = '%i|%T|%r|%j|%Z';
 
 /** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
-const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
+export const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
 
 /** A plain job id, or `<array id>_<task id>` for one task of an array job. */
 const JOB_ID = /^\d+(?:_\d+)?$/;

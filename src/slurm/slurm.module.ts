@@ -11,7 +11,7 @@ import { SLURM } from './slurm.tokens.js';
  * cluster, or the local executor for demos, development and one-machine sites. Nothing that
  * injects SLURM has to know which. APP_CONFIG comes from the global ConfigModule.
  */
-function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
+export function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
   if (config.buildenv.scheduler === 'local') {
     return new LocalExecutor({ stateDir: config.eventHandler.stateDir });
   }
@@ -21,6 +21,9 @@ function createSlurmPort(config: AppConfig, runner: CommandRunner): SlurmPort {
     scontrol: config.jobManager.scontrolCommand,
     scancel: config.jobManager.scancelCommand,
     timeoutMs: config.jobManager.commandTimeoutSeconds * 1000,
+    scontrolArgs: config.jobManager.scontrolArgs ?? [],
+    // The seed's queue format stays for seed configs; v0.9 configs need cluster and partition.
+    squeueFormat: config.generation === 'v09' ? 'long' : 'short',
   });
 }
 
