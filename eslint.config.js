@@ -21,6 +21,15 @@ export default tseslint.config(
     },
   },
   {
+    // Programs shipped as plain CommonJS beside the compiled code (the local executor's supervisor).
+    files: ['src/**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', process: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['test/**/*.ts', 'src/**/*.spec.ts', 'bench/**/*.ts'],
     rules: {
       'no-console': 'off',

@@ -10,7 +10,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "type check (sources and tests)"
 node_modules/.bin/tsc --noEmit -p tsconfig.json
 step "lint"
-node_modules/.bin/eslint "{src,test,bench}/**/*.ts" --max-warnings 0
+node_modules/.bin/eslint "{src,test,bench}/**/*.ts" "src/**/*.cjs" --max-warnings 0
 step "build"
 node_modules/.bin/tsc -p tsconfig.build.json
 
