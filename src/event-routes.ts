@@ -1,6 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { BuildsService } from './builds/builds.service.js';
-import { EventDispatcher } from './github/event-dispatcher.js';
+import { EventDispatcher } from './intake/event-dispatcher.js';
 
 /**
  * Which webhook goes to which handler. Registered in onModuleInit, i.e. before the dispatcher

@@ -15,8 +15,8 @@ import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
 import { checkOnline } from './github/check-online.js';
-import { SmeeRelay } from './github/smee-relay.js';
-import { StateDirInUseError } from './github/state-lock.js';
+import { SmeeRelay } from './intake/smee-relay.js';
+import { StateDirInUseError } from './common/state-lock.js';
 
 const EXIT_USAGE = 2;
 
