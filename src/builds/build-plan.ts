@@ -1,4 +1,5 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import { DELIVERY_ID_PATTERN } from '../common/ids.js';
 import type { BuildEnvConfig } from '../config/app-config.js';
 import { isPullRequestLabeled } from '../github/github-events.js';
 import { splitWords } from '../slurm/split-words.js';
@@ -43,7 +44,6 @@ export class InvalidDeliveryError extends Error {
   override readonly name = 'InvalidDeliveryError';
 }
 
-const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const REPO_PART = /^[A-Za-z0-9_.-]{1,100}$/;
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -63,7 +63,7 @@ export function parseLabeledDelivery(delivery: LabeledDelivery): LabeledEvent {
   const fail = (what: string): never => {
     throw new InvalidDeliveryError(`delivery ${JSON.stringify(delivery.id)}: ${what}`);
   };
-  if (typeof delivery.id !== 'string' || !DELIVERY_ID.test(delivery.id)) {
+  if (typeof delivery.id !== 'string' || !DELIVERY_ID_PATTERN.test(delivery.id)) {
     fail('delivery id must be 1-100 letters, digits or dashes');
   }
   const receivedAt = new Date(delivery.receivedAt);
@@ -147,7 +147,7 @@ export function eventDirOf(
   if (!Number.isSafeInteger(event.prNumber) || event.prNumber <= 0) {
     throw new InvalidDeliveryError(`PR number ${event.prNumber} is not a positive integer`);
   }
-  if (!DELIVERY_ID.test(event.deliveryId)) {
+  if (!DELIVERY_ID_PATTERN.test(event.deliveryId)) {
     throw new InvalidDeliveryError(
       `delivery id ${JSON.stringify(event.deliveryId)} cannot name a directory`,
     );

@@ -15,7 +15,7 @@ import type { QueuedJob } from '../slurm/slurm.port.js';
 import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
 import { JobCommentsService } from './job-comments.service.js';
-import { JobStore } from './job-store.js';
+import { JobStore, type JobMetadata } from './job-store.js';
 
 jest.setTimeout(30_000);
 
@@ -42,6 +42,24 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+/** The real store, noting each write of a job's records in the order they happen. */
+class WriteLogStore extends JobStore {
+  readonly writes: string[] = [];
+  override async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata) {
+    // Its links are written through linkSubmitted, noted below.
+    this.writes.push(`metadata ${jobId} comment ${meta.commentId ?? 'none'}`);
+    await super.recordSubmitted(jobId, jobDir, meta);
+  }
+  override async setCommentId(jobId: string, jobDir: string, meta: JobMetadata, id: number) {
+    this.writes.push(`metadata ${jobId} comment ${id}`);
+    await super.setCommentId(jobId, jobDir, meta, id);
+  }
+  override async linkSubmitted(jobId: string, jobDir: string) {
+    this.writes.push(`links ${jobId}`);
+    await super.linkSubmitted(jobId, jobDir);
+  }
+}
+
 async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
   root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-'));
   github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
@@ -54,7 +72,7 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
     },
   });
   const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
-  const store = new JobStore(config.jobManager.jobIdsDir);
+  const store = new WriteLogStore(config.jobManager.jobIdsDir);
   const builds = new BuildsService(
     config,
     slurm,
@@ -116,6 +134,39 @@ describe('BuildsService.handleLabeled', () => {
     });
     const commentIds = github.comments().map((c) => c.id);
     expect(Object.values(progress.targets).map((t) => t.commentId)).toEqual(commentIds);
+  });
+
+  it("writes each job's metadata once, with its comment id, before linking it for the job manager", async () => {
+    const { builds, store } = await setUp();
+    await builds.handleLabeled(delivery('once-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      'links 1000',
+      `metadata 1001 comment ${second}`,
+      'links 1001',
+    ]);
+    expect((await store.listSubmitted()).map((job) => job.jobId)).toEqual(['1000', '1001']);
+  });
+
+  it('records a job without comment id when GitHub fails its comment; the next handling adds the id', async () => {
+    const { builds, store } = await setUp();
+    github.failNext(2, { status: 503, method: 'POST', path: /\/comments$/ });
+    await builds.handleLabeled(delivery('later-1'));
+    expect(store.writes).toEqual([
+      'metadata 1000 comment none',
+      'links 1000',
+      'metadata 1001 comment none',
+      'links 1001',
+    ]);
+    store.writes.length = 0;
+
+    await builds.handleLabeled(delivery('later-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      `metadata 1001 comment ${second}`,
+    ]);
   });
 
   it('fetches a private repository only after minting a token, and not at all without one', async () => {

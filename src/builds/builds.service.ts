@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../common/error-message.js';
+import { KeyedLock } from '../common/keyed-lock.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
@@ -25,7 +27,7 @@ import {
   renderTreeFailureComment,
   type EventNoticeKind,
 } from './event-comments.js';
-import { EventProgress, type MergedTree } from './event-progress.js';
+import { EventProgress, type MergedTree, type TargetProgress } from './event-progress.js';
 import { extraHeaderEnv } from './git.js';
 import { formatRowDate } from './job-comment.js';
 import { JobCommentsService } from './job-comments.service.js';
@@ -48,7 +50,7 @@ const CACHE_DIR = '.git-cache';
 export class BuildsService {
   private readonly logger = new Logger(BuildsService.name);
   /** Same delivery handled twice at once in this process: the second waits for the first. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly deliveries = new KeyedLock();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -72,14 +74,7 @@ export class BuildsService {
       );
       return;
     }
-    const previous = this.inFlight.get(event.deliveryId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.build(event));
-    this.inFlight.set(event.deliveryId, run);
-    try {
-      await run;
-    } finally {
-      if (this.inFlight.get(event.deliveryId) === run) this.inFlight.delete(event.deliveryId);
-    }
+    await this.deliveries.run(event.deliveryId, () => this.build(event));
   }
 
   private async build(event: LabeledEvent): Promise<void> {
@@ -315,35 +310,59 @@ export class BuildsService {
       deliveryId: event.deliveryId,
     };
     if (!state.recorded) {
-      await this.store.recordSubmitted(jobId, jobDir, meta);
+      // The first row, then the comment (it shows the rows), then the links that make the job
+      // known to the job manager. The comment's creation writes the metadata with its id: one
+      // write per job. Without metadata the job manager leaves a held job alone, so nobody else
+      // comments on it meanwhile.
       await this.store.addRow(jobId, jobDir, {
         kind: 'submitted',
         date: formatRowDate(new Date()),
         status: 'submitted',
         comment: 'job waits for release by job manager',
       });
+      const commentId =
+        state.commentId ?? (await this.comment(tag, progress, state, jobId, jobDir, meta));
+      if (commentId) await this.store.linkSubmitted(jobId, jobDir);
+      // No comment (GitHub failed): the job is recorded without its id; a resume or the job
+      // manager creates the comment later, once.
+      else await this.store.recordSubmitted(jobId, jobDir, meta);
       await progress.update(() => (state.recorded = true));
       this.logger.log(`${tag}: job ${jobId} recorded`);
+    } else if (!state.commentId) {
+      // Recorded by an earlier attempt whose comment failed: the comment adds its id to the
+      // metadata recorded then.
+      const recorded = (await this.store.readMetadata(jobId, jobDir)) ?? meta;
+      await this.comment(tag, progress, state, jobId, jobDir, recorded);
     }
+  }
 
-    if (!state.commentId) {
-      const mode = state.commentAttempted ? 'resume' : 'first';
-      if (!state.commentAttempted) await progress.update(() => (state.commentAttempted = true));
-      try {
-        const current = (await this.store.readMetadata(jobId, jobDir)) ?? meta;
-        const commentId = await this.comments.ensureComment({ jobId, jobDir }, current, mode);
-        if (commentId) {
-          await progress.update(() => (state.commentId = commentId));
-          this.logger.log(`${tag}: job ${jobId} commented (${commentId})`);
-        } else {
-          this.logger.log(`${tag}: job ${jobId}: its comment is being created by another process`);
-        }
-      } catch (error) {
-        // The job is recorded; its comment is created later (job manager or a resume), once.
-        this.logger.warn(
-          `${tag}: job ${jobId}: PR comment not created: ${(error as Error).message}`,
-        );
+  /**
+   * Creates the job's comment (its creation records the id in the job's metadata), or adopts it
+   * by its marker when an earlier attempt may have posted it. Failures are logged, not thrown:
+   * the job is recorded either way and its comment follows later, once.
+   */
+  private async comment(
+    tag: string,
+    progress: EventProgress,
+    state: TargetProgress,
+    jobId: string,
+    jobDir: string,
+    meta: JobMetadata,
+  ): Promise<number | undefined> {
+    const mode = state.commentAttempted ? 'resume' : 'first';
+    if (!state.commentAttempted) await progress.update(() => (state.commentAttempted = true));
+    try {
+      const commentId = await this.comments.ensureComment({ jobId, jobDir }, meta, mode);
+      if (commentId) {
+        await progress.update(() => (state.commentId = commentId));
+        this.logger.log(`${tag}: job ${jobId} commented (${commentId})`);
+      } else {
+        this.logger.log(`${tag}: job ${jobId}: its comment is being created by another process`);
       }
+      return commentId;
+    } catch (error) {
+      this.logger.warn(`${tag}: job ${jobId}: PR comment not created: ${errorMessage(error)}`);
+      return undefined;
     }
   }
 

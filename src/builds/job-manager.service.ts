@@ -9,6 +9,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../common/error-message.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { SLURM } from '../slurm/slurm.tokens.js';
@@ -185,7 +186,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     try {
       tracked = await this.listTracked(opts.jobIds);
     } catch (error) {
-      return this.skip(report, `cannot list ${this.submittedDir()}`, message(error));
+      return this.skip(report, `cannot list ${this.submittedDir()}`, errorMessage(error));
     }
     report.tracked = tracked.length;
     if (tracked.length === 0) return report;
@@ -195,7 +196,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
       queue = new Map(jobs.map((job) => [job.id, job]));
     } catch (error) {
-      return this.skip(report, 'squeue failed', message(error));
+      return this.skip(report, 'squeue failed', errorMessage(error));
     }
 
     // A few jobs at a time: on NFS/Lustre a job costs several round trips, and after a restart
@@ -257,7 +258,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
           jobDir = await this.store.submittedJobDir(jobId);
         } catch (error) {
           // Gone meanwhile (another manager finished it) or not a link: not ours to judge.
-          this.logger.warn(`job ${jobId}: cannot read link ${join(dir, jobId)}: ${message(error)}`);
+          this.logger.warn(
+            `job ${jobId}: cannot read link ${join(dir, jobId)}: ${errorMessage(error)}`,
+          );
           continue;
         }
         this.jobDirs.set(jobId, jobDir);
@@ -322,8 +325,8 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       }
       return published;
     } catch (error) {
-      this.logger.error(`${where}: ${step} failed, will retry next poll: ${message(error)}`);
-      report.failed.push({ jobId, error: message(error) });
+      this.logger.error(`${where}: ${step} failed, will retry next poll: ${errorMessage(error)}`);
+      report.failed.push({ jobId, error: errorMessage(error) });
       return false;
     }
   }
@@ -388,7 +391,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     } catch (error) {
       // Accounting is optional on many clusters; the job output still tells most of the story.
       this.logger.warn(
-        `${where}: cannot get Slurm's end state (${message(error)}); judging by the job dir`,
+        `${where}: cannot get Slurm's end state (${errorMessage(error)}); judging by the job dir`,
       );
       return undefined;
     }
@@ -442,10 +445,6 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       return true;
     }
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function describe(result: JobResult): string {

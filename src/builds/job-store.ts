@@ -3,6 +3,7 @@ import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/prom
 import { basename, dirname, join } from 'node:path';
 import { decode, encode } from 'ini';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { JOB_ID_PATTERN, parseGitHubId } from '../common/ids.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -41,10 +42,8 @@ export interface TrackedJob {
   readonly jobDir: string;
 }
 
-const JOB_ID = /^\d+(_\d+)?$/;
-
 export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
+  if (!JOB_ID_PATTERN.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
 }
 
 export class JobStore {
@@ -73,6 +72,15 @@ export class JobStore {
   async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
     assertJobId(jobId);
     await this.writeMetadata(jobId, jobDir, meta);
+    await this.linkSubmitted(jobId, jobDir);
+  }
+
+  /**
+   * The pr_<N>/<ID> link and submitted/<ID>, for a job whose metadata is written already (with
+   * its comment id, by setCommentId). The job manager finds jobs through submitted/.
+   */
+  async linkSubmitted(jobId: string, jobDir: string): Promise<void> {
+    assertJobId(jobId);
     await symlinkAtomic(jobDir, join(JobStore.prDirOf(jobDir), jobId));
     await symlinkAtomic(jobDir, join(this.jobIdsDir, 'submitted', jobId));
   }
@@ -88,14 +96,14 @@ export class JobStore {
     const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
     const pr = parsed.PR ?? {};
     const job = parsed.JOB ?? {};
-    const prNumber = positiveInteger(pr.pr_number);
+    const prNumber = parseGitHubId(pr.pr_number);
     if (typeof pr.repo !== 'string' || pr.repo === '' || prNumber === undefined) {
       throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: [PR] repo or pr_number missing`);
     }
     return {
       repo: pr.repo,
       prNumber,
-      commentId: positiveInteger(pr.pr_comment_id),
+      commentId: parseGitHubId(pr.pr_comment_id),
       target: asText(job.target),
       appName: asText(job.app_name),
       jobName: asText(job.job_name),
@@ -103,10 +111,17 @@ export class JobStore {
     };
   }
 
-  async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
-    const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta)
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+  /**
+   * Writes the metadata with the job's comment id, in one write: `meta` is what was recorded (or
+   * is about to be), and nothing but the comment id changes after a job is recorded.
+   */
+  async setCommentId(
+    jobId: string,
+    jobDir: string,
+    meta: JobMetadata,
+    commentId: number,
+  ): Promise<void> {
+    assertJobId(jobId);
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -126,7 +141,9 @@ export class JobStore {
 
   /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
   async listSubmittedIds(): Promise<string[]> {
-    return (await namesIn(join(this.jobIdsDir, 'submitted'))).filter((name) => JOB_ID.test(name));
+    return (await namesIn(join(this.jobIdsDir, 'submitted'))).filter((name) =>
+      JOB_ID_PATTERN.test(name),
+    );
   }
 
   /** The job dir a tracked job's submitted/<ID> link points to. */
@@ -212,16 +229,6 @@ export class JobStore {
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
   }
-}
-
-/**
- * ini turns a bare `pr_number` line (a truncated file) into `true` and an empty value into '';
- * Number() would read those as PR #1 and #0, so only digit strings count.
- */
-function positiveInteger(value: unknown): number | undefined {
-  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
-  const n = Number(value);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 function asText(value: unknown): string {

@@ -1,10 +1,5 @@
 /**
- * The message of anything thrown. Checks the shape rather than `instanceof Error`, which is false
- * for errors from another realm (Node core errors under Jest's VM modules, for one).
+ * Moved to src/common/error-message.ts. Kept as a re-export only while the intake files that
+ * import it from here are being split on another branch; delete it once they import from common.
  */
-export function errorMessage(error: unknown): string {
-  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {
-    return (error as Error).message;
-  }
-  return String(error);
-}
+export { errorMessage } from '../common/error-message.js';

@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../common/error-message.js';
+import { JOB_ID_PATTERN } from '../common/ids.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
-
-const JOB_ID = /^\d{1,15}$/;
 
 /**
  * Refuses what sbatch would refuse, before an id is taken: the job directory and script must
@@ -50,8 +50,9 @@ export async function checkSubmission(
   return { workDir: req.workDir, script };
 }
 
+/** A Slurm job id, and one this executor can have issued: it runs no array jobs. */
 export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) {
+  if (!JOB_ID_PATTERN.test(jobId) || jobId.includes('_')) {
     throw new Error(
       `local executor: ${JSON.stringify(jobId)} is not a job id of the local executor (digits only)`,
     );
@@ -90,12 +91,8 @@ export function unavailable(
   return new SlurmUnavailableError({
     command: 'local-executor',
     args: [action, ...args],
-    stderr: message(error),
-    message: `local executor: cannot ${action}${args.length ? ` ${args.join(' ')}` : ''}: ${message(error)}; check that ${root} exists and is writable by the bot`,
+    stderr: errorMessage(error),
+    message: `local executor: cannot ${action}${args.length ? ` ${args.join(' ')}` : ''}: ${errorMessage(error)}; check that ${root} exists and is writable by the bot`,
     cause: error,
   });
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

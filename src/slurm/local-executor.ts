@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { errorMessage } from '../common/error-message.js';
 import {
   isAlive,
   processIdentity,
@@ -289,7 +290,9 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     if (this.closed) return;
     this.inBackground(
       this.sweep().catch((error: unknown) =>
-        this.logger.error(`cannot look after the jobs in ${this.store.jobsDir}: ${message(error)}`),
+        this.logger.error(
+          `cannot look after the jobs in ${this.store.jobsDir}: ${errorMessage(error)}`,
+        ),
       ),
     );
   }
@@ -415,7 +418,7 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
         .then(
           () => undefined,
           (error: unknown) =>
-            this.logger.error(`job ${id}: cannot record how it ended: ${message(error)}`),
+            this.logger.error(`job ${id}: cannot record how it ended: ${errorMessage(error)}`),
         )
         .finally(() => this.requestSweep()),
     );
@@ -433,10 +436,6 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
     this.supervisors.forget(id);
     return end;
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -2,6 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '@nestjs/common';
+import { errorMessage } from '../common/error-message.js';
 import type {
   EndRecord,
   ExitStatus,
@@ -56,7 +57,7 @@ async function noteInOutput(
     const job = await store.record(id);
     await appendFile(outputPath(job), `local-executor: error: ${note}\n`);
   } catch (error) {
-    logger.warn(`job ${id}: cannot add a note to its output: ${message(error)}`);
+    logger.warn(`job ${id}: cannot add a note to its output: ${errorMessage(error)}`);
   }
 }
 
@@ -99,8 +100,4 @@ function decideEnd(evidence: EndEvidence, endedAt: string): EndRecord {
       lostNote ??
       'the local executor restarted while the job ran and found it gone without an exit status (its processes were killed, or the machine rebooted)',
   };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

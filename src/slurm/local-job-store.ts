@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@nestjs/common';
+import { errorMessage } from '../common/error-message.js';
 import { writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
 import type { ProcessIdentity } from '../common/process-identity.js';
 
@@ -241,7 +242,7 @@ export class LocalJobStore {
       return JSON.parse(text) as T;
     } catch (error) {
       throw new Error(
-        `${path} is not valid JSON (${message(error)}); it was edited or damaged by hand: restore it, or remove the job's files to forget the job`,
+        `${path} is not valid JSON (${errorMessage(error)}); it was edited or damaged by hand: restore it, or remove the job's files to forget the job`,
         { cause: error },
       );
     }
@@ -250,8 +251,4 @@ export class LocalJobStore {
 
 function json(value: object): string {
   return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,9 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { appendFile, open, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@nestjs/common';
+import { startProcess } from '../common/command-runner.js';
+import { errorMessage } from '../common/error-message.js';
 import type { JobRecord } from './local-job-store.js';
 
 /**
@@ -11,9 +13,6 @@ import type { JobRecord } from './local-job-store.js';
  * tsconfig.build.json compiles it along (allowJs), package.json ships dist/.
  */
 export const SUPERVISOR_PATH = fileURLToPath(new URL('./supervise-job.cjs', import.meta.url));
-
-/** Environment variables of the bot that must never reach a job (load-config.ts reads them). */
-const SECRET_ENV: readonly string[] = ['GITHUB_APP_SECRET_TOKEN'];
 
 /**
  * Fails at start-up, naming the file, when the package was installed without its supervisor:
@@ -59,13 +58,13 @@ export class JobSupervisors {
     try {
       out = await open(paths.out, 'a');
     } catch (error) {
-      return { failure: `cannot open ${paths.out}: ${message(error)}; the job did not run` };
+      return { failure: `cannot open ${paths.out}: ${errorMessage(error)}; the job did not run` };
     }
     let child: ChildProcess;
     try {
       child = spawnSupervisor(job, paths.exit, out.fd);
     } catch (error) {
-      return { failure: `cannot start the job: ${message(error)}` };
+      return { failure: `cannot start the job: ${errorMessage(error)}` };
     } finally {
       // The child holds its own copy of the descriptor from here on.
       await out.close();
@@ -73,7 +72,7 @@ export class JobSupervisors {
     const pid = child.pid;
     if (pid === undefined) {
       const error = await new Promise<unknown>((done) => child.once('error', done));
-      return { failure: `cannot start the job's supervisor: ${message(error)}` };
+      return { failure: `cannot start the job's supervisor: ${errorMessage(error)}` };
     }
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     this.children.set(job.id, { child, exited });
@@ -108,7 +107,9 @@ export class JobSupervisors {
     try {
       await appendFile(await outPath(), line);
     } catch (error) {
-      this.logger.warn(`job ${id}: cannot note the cancellation in its output: ${message(error)}`);
+      this.logger.warn(
+        `job ${id}: cannot note the cancellation in its output: ${errorMessage(error)}`,
+      );
     }
     this.logger.log(`job ${id}: cancelled; sending SIGTERM to process group ${pgid}`);
     signalGroup(pgid, 'SIGTERM');
@@ -151,7 +152,7 @@ export class JobSupervisors {
  * Throws like spawn() does; a child without a pid reports its error through the 'error' event.
  */
 function spawnSupervisor(job: JobRecord, exitPath: string, outFd: number): ChildProcess {
-  return spawn(
+  return startProcess(
     process.execPath,
     ['--no-warnings', SUPERVISOR_PATH, exitPath, job.script, ...job.scriptArgs],
     {
@@ -159,20 +160,17 @@ function spawnSupervisor(job: JobRecord, exitPath: string, outFd: number): Child
       env: jobEnvironment(job),
       detached: true,
       stdio: ['ignore', outFd, outFd],
-      shell: false,
     },
   );
 }
 
 /**
- * The bot's environment, as sbatch passes it on, without the bot's own secrets: the job runs code
- * from the pull request.
+ * The bot's environment, as sbatch passes it on; startProcess removes the bot's own secrets (the
+ * job runs code from the pull request).
  */
 function jobEnvironment(job: JobRecord): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of SECRET_ENV) delete env[name];
   return {
-    ...env,
+    ...process.env,
     SLURM_JOB_ID: job.id,
     SLURM_JOB_NAME: job.name,
     SLURM_SUBMIT_DIR: job.workDir,
@@ -200,8 +198,4 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 /** The number Slurm shows after the colon of an exit code (`0:9` for SIGKILL). */
 export function signalNumber(signal: string | null): number {
   return (signal && osConstants.signals[signal as NodeJS.Signals]) || 0;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

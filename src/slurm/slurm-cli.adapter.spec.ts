@@ -6,7 +6,7 @@ import {
   CommandTimeoutError,
   type RunOptions,
   type RunResult,
-} from './command-runner.js';
+} from '../common/command-runner.js';
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
