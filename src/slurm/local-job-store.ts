@@ -195,19 +195,11 @@ export class LocalJobStore {
   // ----- reading
 
   async record(id: string): Promise<JobRecord> {
-    const cached = this.records.get(id);
-    if (cached) return cached;
-    const record = await this.read<JobRecord>(id, 'json');
-    this.records.set(id, record);
-    return record;
+    return this.required(id, 'json', await this.readOnce(this.records, id, 'json'));
   }
 
   async claim(id: string): Promise<StartClaim> {
-    const cached = this.claims.get(id);
-    if (cached) return cached;
-    const claim = await this.read<StartClaim>(id, 'started');
-    this.claims.set(id, claim);
-    return claim;
+    return this.required(id, 'started', await this.readOnce(this.claims, id, 'started'));
   }
 
   /** The cached supervisor of a job, without touching the disk. */
@@ -215,16 +207,28 @@ export class LocalJobStore {
     return this.processes.get(id);
   }
 
-  async process(id: string): Promise<RunningProcess | undefined> {
-    const cached = this.processes.get(id);
+  process(id: string): Promise<RunningProcess | undefined> {
+    return this.readOnce(this.processes, id, 'pid');
+  }
+
+  /** A file that never changes once written: read until it exists, then kept in `cache`. */
+  private async readOnce<T>(
+    cache: Map<string, T>,
+    id: string,
+    kind: FileKind,
+  ): Promise<T | undefined> {
+    const cached = cache.get(id);
     if (cached) return cached;
-    const proc = await this.readOptional<RunningProcess>(id, 'pid');
-    if (proc) this.processes.set(id, proc);
-    return proc;
+    const value = await this.readOptional<T>(id, kind);
+    if (value) cache.set(id, value);
+    return value;
   }
 
   async read<T>(id: string, kind: FileKind): Promise<T> {
-    const value = await this.readOptional<T>(id, kind);
+    return this.required(id, kind, await this.readOptional<T>(id, kind));
+  }
+
+  private required<T>(id: string, kind: FileKind, value: T | undefined): T {
     if (value === undefined) throw new Error(`${this.path(id, kind)} is missing`);
     return value;
   }
