@@ -39,6 +39,7 @@ import { createGitFixture, type GitFixture } from '../test/support/git-fixture.j
 import { generateAppKeys, makeConfig, type AppKeys } from '../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../test/support/payloads.js';
 import { signBody } from '../test/support/sign.js';
+import { githubAppSettingsOf } from '../src/app-options.js';
 
 const EXTRA_FILES = 20_000;
 const RUNS = 3;
@@ -189,7 +190,10 @@ async function benchPreparation(env: Env): Promise<Record<string, number | strin
   try {
     // One client for both cases, as in the app, with its installation token minted beforehand:
     // neither case pays for the token.
-    const client = new GitHubClient(benchConfig(env, root, TARGETS_1), FAST_GITHUB_CLIENT_OPTIONS);
+    const client = new GitHubClient(
+      githubAppSettingsOf(benchConfig(env, root, TARGETS_1)),
+      FAST_GITHUB_CLIENT_OPTIONS,
+    );
     await client.installationToken();
     const one = makeCase(env, client, join(root, 'one'), 'one', TARGETS_1);
     const four = makeCase(env, client, join(root, 'four'), 'four', TARGETS_4);

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { ConfigModule } from '../src/config/config.module.js';
+import { intakeOptionsOf } from '../src/app-options.js';
 import { IntakeModule } from '../src/intake/intake.module.js';
 import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { Inbox } from '../src/intake/inbox/inbox.js';
@@ -67,7 +67,7 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
   const signature = await signBody(SECRET, body.toString());
 
   const config = makeConfig({ root, github: { webhookSecret: SECRET } });
-  @Module({ imports: [ConfigModule.forConfig(config), IntakeModule] })
+  @Module({ imports: [IntakeModule.register(intakeOptionsOf(config))] })
   class BenchModule {}
   const app = await NestFactory.create(BenchModule, { bodyParser: false, logger: ['error'] });
   await app.listen(0, '127.0.0.1');

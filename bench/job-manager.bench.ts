@@ -23,6 +23,7 @@ import {
   TEST_APP_ID,
   TEST_INSTALLATION_ID,
 } from '../test/support/job-manager-env.js';
+import { githubAppSettingsOf } from '../src/app-options.js';
 
 const JOBS = 5_000;
 const WARM_TICKS = 5;
@@ -64,7 +65,10 @@ export async function benchJobManager(): Promise<Record<string, number | string>
   try {
     const config = env.config(github.url);
     const store = new JobStore(config.jobManager.jobIdsDir);
-    const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+    const client = new GitHubClient(githubAppSettingsOf(config), {
+      ...FAST_GITHUB_CLIENT_OPTIONS,
+      retries: 0,
+    });
     const comments = new JobCommentsService(config, client, store);
     const slurm = new FakeSlurm({ firstJobId: 100_000 });
 

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { githubAppSettingsOf, intakeOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
@@ -26,13 +27,16 @@ export class AppModule {
     const imports = [
       ConfigModule.forConfig(options.config),
       ScheduleModule.forRoot(),
-      GitHubModule.register(options.github),
+      GitHubModule.register({
+        app: githubAppSettingsOf(options.config),
+        ...(options.github ? { replacement: options.github } : {}),
+      }),
       BuildsModule,
       JobManagerModule.register({ autostart: options.jobManagerAutostart }),
     ];
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule);
+      imports.push(IntakeModule.register(intakeOptionsOf(options.config)));
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

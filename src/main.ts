@@ -4,6 +4,7 @@ import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { githubAppSettingsOf } from './app-options.js';
 import { AppModule } from './app.module.js';
 import { runJobManager } from './builds/job-manager.runner.js';
 import { JobManagerService } from './builds/job-manager.service.js';
@@ -116,7 +117,7 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
   process.stdout.write(`${describeConfig(config)}\n`);
   if (command.online) {
     try {
-      process.stdout.write(`${await checkOnline(config)}\n`);
+      process.stdout.write(`${await checkOnline(githubAppSettingsOf(config))}\n`);
     } catch (error) {
       throw new OperatorError(`online check failed: ${(error as Error).message}`, 1);
     }

@@ -16,6 +16,7 @@ import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore, type JobMetadata } from './job-store.js';
+import { githubAppSettingsOf } from '../app-options.js';
 
 jest.setTimeout(30_000);
 
@@ -71,7 +72,10 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
       archTargetMap: { 'linux/x86_64/generic': '', 'linux/aarch64/neoverse_v1': '' },
     },
   });
-  const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+  const client = new GitHubClient(githubAppSettingsOf(config), {
+    ...FAST_GITHUB_CLIENT_OPTIONS,
+    retries: 0,
+  });
   const store = new WriteLogStore(config.jobManager.jobIdsDir);
   const builds = new BuildsService(
     config,

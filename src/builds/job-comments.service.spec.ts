@@ -8,6 +8,7 @@ import { GitHubApiError, GitHubClient } from '../github/github.client.js';
 import { jobMarker } from './job-comment.js';
 import { COMMENT_CLAIM_STALE_MS, JobCommentsService } from './job-comments.service.js';
 import { JobStore, type JobMetadata, type StatusRow, type TrackedJob } from './job-store.js';
+import { githubAppSettingsOf } from '../app-options.js';
 
 const REPO = 'EESSI/software-layer';
 const PR = 42;
@@ -65,7 +66,7 @@ describe('JobCommentsService', () => {
     store = new JobStore(config.jobManager.jobIdsDir);
     service = new JobCommentsService(
       config,
-      new GitHubClient(config, FAST_GITHUB_CLIENT_OPTIONS),
+      new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
       store,
     );
 

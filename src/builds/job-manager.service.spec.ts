@@ -28,6 +28,7 @@ import {
   RELEASE_WITHOUT_COMMENT_AFTER_MS,
 } from './job-manager.service.js';
 import { JobStore } from './job-store.js';
+import { githubAppSettingsOf } from '../app-options.js';
 
 /** Keeps what the job manager logs so tests can check the operator sees one line per action. */
 class CapturingLogger implements LoggerService {
@@ -113,7 +114,10 @@ describe('JobManagerService.tick', () => {
     slurm = new FakeSlurm();
     store = new JobStore(config.jobManager.jobIdsDir);
     // No retries: each failing request in these tests is exactly one request.
-    const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
+    const client = new GitHubClient(githubAppSettingsOf(config), {
+      ...FAST_GITHUB_CLIENT_OPTIONS,
+      retries: 0,
+    });
     comments = new JobCommentsService(config, client, store);
     jobManager = newJobManager(slurm);
     logs = new CapturingLogger();

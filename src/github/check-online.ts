@@ -1,4 +1,4 @@
-import type { AppConfig } from '../config/app-config.js';
+import type { GitHubAppSettings } from './github-app.settings.js';
 import { GitHubClient, type GitHubClientOptions } from './github.client.js';
 
 /**
@@ -7,16 +7,16 @@ import { GitHubClient, type GitHubClientOptions } from './github.client.js';
  * operator; rejects with a GitHubApiError whose message names the key to fix.
  */
 export async function checkOnline(
-  config: AppConfig,
+  app: GitHubAppSettings,
   options: GitHubClientOptions = {},
 ): Promise<string> {
   // An operator is waiting at the terminal: one retry, not the server's patient back-off.
-  const client = new GitHubClient(config, { retries: 1, ...options });
+  const client = new GitHubClient(app, { retries: 1, ...options });
   const installation = await client.getInstallation();
   const { expiresAt } = await client.installationAuth();
   return (
     `GitHub App '${installation.appSlug}' (id ${installation.appId}) installation ` +
     `${installation.id} on account '${installation.account}': token minted, expires ${expiresAt} ` +
-    `(api_url ${config.github.apiUrl})`
+    `(api_url ${app.apiUrl})`
   );
 }

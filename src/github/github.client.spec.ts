@@ -1,11 +1,18 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { makeConfig } from '../../test/support/make-config.js';
+import type { GitHubAppSettings } from './github-app.settings.js';
 import { GitHubApiError, GitHubClient } from './github.client.js';
 
-// Port 9 (discard) on loopback: if any request went out, the error would be 'network', not 'key'.
-const config = (privateKey: string) =>
-  makeConfig({ root: '/srv/bot', github: { privateKey, apiUrl: 'http://127.0.0.1:9' } });
+const config = (privateKey: string): GitHubAppSettings => ({
+  appId: 1,
+  appName: 'test-bot',
+  installationId: 2,
+  privateKey,
+  privateKeyPath: '/srv/bot/app.pem',
+  // Port 9 (discard) on loopback: if any request went out, the error would be 'network', not 'key'.
+  apiUrl: 'http://127.0.0.1:9',
+  configPath: '/srv/bot/app.cfg',
+});
 
 describe('GitHubClient without a usable private key', () => {
   it('can be constructed, so a process that never calls GitHub still starts', () => {

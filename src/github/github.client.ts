@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { GITHUB_APP_SETTINGS, type GitHubAppSettings } from './github-app.settings.js';
 import {
   createOctokit,
   DEFAULT_CLIENT_OPTIONS,
@@ -81,11 +81,11 @@ export class GitHubClient {
   private bundle?: OctokitBundle;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(GITHUB_APP_SETTINGS) private readonly app: GitHubAppSettings,
     @Optional() @Inject(GITHUB_CLIENT_OPTIONS) private readonly options: GitHubClientOptions = {},
   ) {
     this.attempts = (options.retries ?? DEFAULT_CLIENT_OPTIONS.retries) + 1;
-    this.keyProblem = checkPrivateKey(config.github.privateKey);
+    this.keyProblem = checkPrivateKey(app.privateKey);
   }
 
   /**
@@ -93,7 +93,7 @@ export class GitHubClient {
    * never talks to GitHub (or a test) must still be able to construct the client.
    */
   private get octokit(): BotOctokit {
-    this.bundle ??= createOctokit(this.config.github, this.options, this.logger);
+    this.bundle ??= createOctokit(this.app, this.options, this.logger);
     return this.bundle.octokit;
   }
 
@@ -112,7 +112,7 @@ export class GitHubClient {
 
   /** GET /app/installations/:id, authenticated as the App itself (JWT). */
   async getInstallation(): Promise<InstallationInfo> {
-    const id = this.config.github.installationId;
+    const id = this.app.installationId;
     return this.call(`reading installation ${id}`, async () => {
       const { data } = await this.octokit.rest.apps.getInstallation({ installation_id: id });
       const account = data.account as { login?: string; slug?: string } | null;
@@ -193,8 +193,8 @@ export class GitHubClient {
   private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     if (this.keyProblem) {
       throw new GitHubApiError(
-        `cannot sign the App JWT while ${operation}: private_key from ${this.config.github.privateKeyPath} ` +
-          `is unusable (${this.keyProblem}): check private_key in [github] of ${this.config.configPath}`,
+        `cannot sign the App JWT while ${operation}: private_key from ${this.app.privateKeyPath} ` +
+          `is unusable (${this.keyProblem}): check private_key in [github] of ${this.app.configPath}`,
         'key',
       );
     }
@@ -223,8 +223,8 @@ export class GitHubClient {
   private toApiError(error: unknown, operation: string): Error {
     if (error instanceof GitHubApiError) return error;
     const e = error as Partial<HttpErrorLike>;
-    const { github, configPath } = this.config;
-    const where = `in [github] of ${configPath}`;
+    const github = this.app;
+    const where = `in [github] of ${github.configPath}`;
     if (typeof e.status !== 'number' || e.request === undefined) {
       // Not an HTTP failure (a bug, or an error from another realm): pass it on untouched.
       return typeof e.message === 'string' ? (error as Error) : new Error(String(error));

@@ -1,5 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { GITHUB_APP_SETTINGS, type GitHubAppSettings } from './github-app.settings.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
+
+export interface GitHubModuleOptions {
+  readonly app: GitHubAppSettings;
+  /** Stands in for the client (simulate prints comments on the terminal). */
+  readonly replacement?: Partial<GitHubClient>;
+}
 
 /**
  * One GitHub App client for the whole process, so one token cache and one rate-limit budget.
@@ -7,13 +14,16 @@ import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
  */
 @Module({})
 export class GitHubModule {
-  static register(replacement?: Partial<GitHubClient>): DynamicModule {
+  static register(options: GitHubModuleOptions): DynamicModule {
     return {
       module: GitHubModule,
       global: true,
       providers: [
+        { provide: GITHUB_APP_SETTINGS, useValue: options.app },
         { provide: GITHUB_CLIENT_OPTIONS, useValue: {} },
-        replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient,
+        options.replacement
+          ? { provide: GitHubClient, useValue: options.replacement }
+          : GitHubClient,
       ],
       exports: [GitHubClient],
     };

@@ -10,7 +10,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { botVersion } from '../common/package-version.js';
-import type { GithubConfig } from '../config/app-config.js';
+import type { GitHubAppSettings } from './github-app.settings.js';
 
 export interface GitHubClientOptions {
   /** Retries after the first attempt for 5xx and network errors (default 3). */
@@ -57,7 +57,7 @@ export interface OctokitBundle {
 }
 
 export function createOctokit(
-  github: GithubConfig,
+  github: GitHubAppSettings,
   options: GitHubClientOptions,
   logger: Logger,
 ): OctokitBundle {

@@ -25,8 +25,7 @@ describe('inspectDelivery', () => {
     expect(inspectDelivery(SECRET, { body, form: false, signature })).toEqual({
       kind: 'ok',
       action: 'labeled',
-      repo: 'EESSI/software-layer',
-      pr: 12,
+      route: { repo: 'EESSI/software-layer', pr: 12 },
       crc: crc32(body),
     });
   });
@@ -39,7 +38,7 @@ describe('inspectDelivery', () => {
       kind: 'ok',
       formPayload: json,
       action: 'created',
-      pr: 3,
+      route: { pr: 3 },
       crc: crc32(Buffer.from(json)),
     });
   });

@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { pullRequestNumberOf, repositoryOf } from '../github/github-events.js';
+import { routeOf, type DeliveryRoute } from './delivery-route.js';
 import { verifySignature } from './webhook-signature.js';
 
 /** A webhook body as received, with what is needed to judge it. */
@@ -18,8 +18,7 @@ export interface InspectedDelivery {
   /** CRC-32 of the payload's JSON text as UTF-8 bytes (what the inbox journal stores). */
   readonly crc: number;
   readonly action?: string;
-  readonly repo?: string;
-  readonly pr?: number;
+  readonly route: DeliveryRoute;
 }
 
 export type Inspection =
@@ -61,14 +60,11 @@ export function inspectDelivery(secret: string, input: InspectionInput): Inspect
     return { kind: 'invalid', reason: 'payload is not a JSON object' };
   }
   const payload = parsed as Record<string, unknown>;
-  const repo = repositoryOf(payload);
-  const pr = pullRequestNumberOf(payload);
   return {
     kind: 'ok',
     ...(formPayload === undefined ? {} : { formPayload }),
     crc: crc32(formPayload === undefined ? body : Buffer.from(formPayload)),
     ...(typeof payload.action === 'string' ? { action: payload.action } : {}),
-    ...(repo === undefined ? {} : { repo }),
-    ...(pr === undefined ? {} : { pr }),
+    route: routeOf(payload),
   };
 }

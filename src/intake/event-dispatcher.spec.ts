@@ -1,9 +1,12 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
-import { Inbox, type InboxEntry } from './inbox/inbox.js';
+import { routeOf } from './delivery-route.js';
+import type { InboxEntry } from './inbox/delivery-record.js';
+import { Inbox } from './inbox/inbox.js';
 
 let stateDir: string;
 let inbox: Inbox;
@@ -33,13 +36,25 @@ async function acceptPr(
     repository: { full_name: repo },
     ...extra,
   };
-  await inbox.accept({ id, event, action, payload, receivedAt: new Date() });
+  await inbox.accept({
+    id,
+    event,
+    action,
+    payloadJson: JSON.stringify(payload),
+    route: routeOf(payload),
+    receivedAt: new Date(),
+  });
   return id;
 }
 
+// Their messages are the operator's; these specs check what is on disk.
+beforeAll(() => {
+  Logger.overrideLogger(false);
+});
+
 beforeEach(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'dispatcher-spec-'));
-  inbox = new Inbox({ eventHandler: { stateDir } });
+  inbox = new Inbox({ stateDir });
   dispatcher = new EventDispatcher(inbox);
 });
 
@@ -157,7 +172,7 @@ describe('EventDispatcher', () => {
     const first = await acceptPr(3);
     const second = await acceptPr(4, 'owner/other');
     const handled: string[] = [];
-    const restarted = new EventDispatcher(new Inbox({ eventHandler: { stateDir } }));
+    const restarted = new EventDispatcher(new Inbox({ stateDir }));
     restarted.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });
@@ -165,7 +180,7 @@ describe('EventDispatcher', () => {
     await restarted.drain();
     expect(handled.sort()).toEqual([first, second].sort());
 
-    const again = new EventDispatcher(new Inbox({ eventHandler: { stateDir } }));
+    const again = new EventDispatcher(new Inbox({ stateDir }));
     again.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });
@@ -200,7 +215,8 @@ describe('EventDispatcher', () => {
     await inbox.accept({
       id: 'ping-1',
       event: 'ping',
-      payload: { zen: 'Keep it simple.' },
+      payloadJson: '{"zen":"Keep it simple."}',
+      route: {},
       receivedAt: new Date(),
     });
     await acceptPr(10, 'owner/repo', 'check_run');
@@ -281,7 +297,8 @@ describe('EventDispatcher', () => {
       await inbox.accept({
         id: opened,
         event: 'pull_request',
-        payload: {},
+        payloadJson: '{}',
+        route: {},
         receivedAt: new Date(),
       }),
     ).toBe('duplicate');

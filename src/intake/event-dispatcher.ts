@@ -4,14 +4,22 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { pullRequestNumberOf, repositoryOf } from '../github/github-events.js';
-import { Inbox, type AcceptedDelivery, type InboxEntry } from './inbox/inbox.js';
 import { errorMessage } from '../github/error-message.js';
+import {
+  describeDelivery,
+  isWorthLogging,
+  outcomeLine,
+  unhandledLine,
+  type Outcome,
+} from './delivery-log.js';
+import type { InboxEntry, PendingDelivery } from './inbox/delivery-record.js';
+import { Inbox } from './inbox/inbox.js';
+import { LaneQueue, laneOf, type LaneTicket } from './lane-queue.js';
 
 /**
  * Does the work for one delivery. Resolve only once the work is durable (the delivery is then
  * marked done); throw to mark it failed. A handler may be re-run for the same delivery after a
- * crash, so it must be idempotent; Inbox.progress(id) helps it skip steps it already completed.
+ * crash, so it must be idempotent (BuildsService records each step in the event's progress file).
  */
 export type DeliveryHandler = (delivery: InboxEntry) => Promise<void>;
 
@@ -29,28 +37,19 @@ export const MAX_CONCURRENT_IGNORED = 16;
 /** How long shutdown waits for running handlers; unfinished deliveries resume at the next start. */
 export const SHUTDOWN_GRACE_MS = 20_000;
 
-type Outcome = 'done' | 'ignored' | 'failed' | 'unrecorded' | 'vanished';
-
 /**
  * What a queued delivery costs in memory: ids and routing only. The payload stays on disk until
  * its handler starts, so a backlog of thousands of 25 KB deliveries stays small.
  */
-interface Ticket {
-  readonly id: string;
-  readonly event: string;
-  readonly action?: string;
-  readonly sequence: number;
-  readonly lane: string;
-  readonly repo?: string;
-  readonly pr?: number;
-}
+type Ticket = PendingDelivery & LaneTicket;
 
 /**
  * Runs handlers for inbox deliveries in the background, after the webhook has been answered.
  *
  * Deliveries about one pull request run one at a time in arrival order (a `labeled` must not race
  * the `unlabeled` that follows it); different pull requests run concurrently, at most
- * MAX_CONCURRENT_LANES at once. Deliveries not about a PR or issue each get their own lane.
+ * MAX_CONCURRENT_LANES at once (LaneQueue). Deliveries not about a PR or issue each get their own
+ * lane. The routing comes with each delivery from the Inbox: no payload is read to queue it.
  * Handlers are looked up by event and action, then by event and '*'. A delivery is marked done
  * only after its handler resolves, so anything left pending by a crash runs again at start-up.
  * Deliveries nobody handles skip the lanes: they are only marked done, a few at a time.
@@ -63,12 +62,7 @@ interface Ticket {
 export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(EventDispatcher.name);
   private readonly handlers = new Map<string, DeliveryHandler[]>();
-  /** Lane key → deliveries waiting in that lane, in sequence order. */
-  private readonly lanes = new Map<string, Ticket[]>();
-  /** Lanes with deliveries waiting and none running, longest waiting first. */
-  private readonly ready = new Set<string>();
-  /** Lane keys with a delivery running. */
-  private readonly running = new Set<string>();
+  private readonly lanes = new LaneQueue<Ticket>(MAX_CONCURRENT_LANES);
   /** Deliveries without a handler, waiting to be marked done. */
   private ignored: Ticket[] = [];
   private ignoredRunning = 0;
@@ -132,13 +126,9 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   /** Starts no new deliveries; queued ones stay pending on disk for the next start. */
   stop(): void {
     this.stopped = true;
-    for (const queue of [...this.lanes.values(), this.ignored]) {
-      for (const ticket of queue) {
-        this.tracked.delete(ticket.id);
-      }
+    for (const ticket of [...this.lanes.clear(), ...this.ignored]) {
+      this.tracked.delete(ticket.id);
     }
-    this.lanes.clear();
-    this.ready.clear();
     this.ignored = [];
     this.settleIdle();
   }
@@ -169,7 +159,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     clearTimeout(timer);
     if (timedOut) {
       this.logger.warn(
-        `${this.running.size + this.ignoredRunning} deliveries still running after ` +
+        `${this.lanes.runningCount + this.ignoredRunning} deliveries still running after ` +
           `${SHUTDOWN_GRACE_MS} ms; they stay pending and resume at the next start`,
       );
     }
@@ -178,9 +168,9 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   private isIdle(): boolean {
     return (
       !this.scanning &&
-      this.running.size === 0 &&
+      this.lanes.runningCount === 0 &&
       this.ignoredRunning === 0 &&
-      (this.stopped || (this.lanes.size === 0 && this.ignored.length === 0))
+      (this.stopped || (this.lanes.isEmpty && this.ignored.length === 0))
     );
   }
 
@@ -214,17 +204,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     if (this.handlersFor(ticket).length === 0) {
       this.ignored.push(ticket);
     } else {
-      const queue = this.lanes.get(ticket.lane) ?? [];
-      // From the back: deliveries nearly always come in sequence order.
-      let at = queue.length;
-      while (at > 0 && queue[at - 1].sequence > ticket.sequence) {
-        at -= 1;
-      }
-      queue.splice(at, 0, ticket);
-      this.lanes.set(ticket.lane, queue);
-      if (!this.running.has(ticket.lane)) {
-        this.ready.add(ticket.lane);
-      }
+      this.lanes.add(ticket);
     }
     this.schedulePump();
   }
@@ -262,15 +242,10 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
         this.rescanRequested = false;
         // Anything finished before this pass lists the directory is no longer there.
         this.finishedDuringScan.clear();
-        const found: Ticket[] = [];
+        let found: PendingDelivery[];
         this.listing = true;
         try {
-          for await (const entry of this.inbox.scanPending((id) => this.isKnown(id))) {
-            if (this.stopped) {
-              return;
-            }
-            found.push(ticketOf(routed(entry)));
-          }
+          found = await this.inbox.listPending();
         } catch (error) {
           this.logger.error(`cannot list pending deliveries: ${errorMessage(error)}`);
           return;
@@ -280,9 +255,9 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
         if (this.stopped) {
           return;
         }
-        found.sort((a, b) => a.sequence - b.sequence || a.id.localeCompare(b.id));
-        for (const ticket of found) {
-          this.admit(ticket);
+        // Oldest first, so that each lane is filled in order.
+        for (const delivery of found) {
+          this.admit(ticketOf(delivery));
         }
         this.pump();
       } while (this.rescanRequested && !this.stopped);
@@ -305,38 +280,17 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     if (this.listing) {
       return; // the scan's end pumps again, with what it found queued in order
     }
-    // A delivery stored after one still being stored may be older: it waits for that one.
-    const horizon = this.inbox.oldestAcceptInFlight() ?? Number.POSITIVE_INFINITY;
-    for (const key of this.ready) {
-      if (this.running.size >= MAX_CONCURRENT_LANES) {
-        return;
-      }
-      const queue = this.lanes.get(key);
-      if (!queue || queue.length === 0) {
-        this.ready.delete(key);
-        this.lanes.delete(key);
-        continue;
-      }
-      if (queue[0].sequence > horizon) {
-        continue; // that accept's settled() pumps again
-      }
-      this.ready.delete(key);
-      const ticket = queue.shift()!;
-      if (queue.length === 0) {
-        this.lanes.delete(key);
-      }
-      this.run(key, ticket);
+    // A delivery stored after one still being stored may be older: it waits for that one (that
+    // accept's settled() pumps again).
+    for (const ticket of this.lanes.start(this.inbox.oldestAcceptInFlight())) {
+      this.run(ticket);
     }
   }
 
-  private run(key: string, ticket: Ticket): void {
-    this.running.add(key);
+  private run(ticket: Ticket): void {
     void this.process(ticket).finally(() => {
-      this.running.delete(key);
+      this.lanes.finish(ticket.lane);
       this.finished(ticket.id);
-      if (this.lanes.has(key)) {
-        this.ready.add(key);
-      }
       this.pump();
       this.settleIdle();
     });
@@ -388,7 +342,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
       outcome = 'failed';
       failure = error;
       this.logger.error(
-        `delivery ${ticket.id} (${describe(ticket)}) failed: ${errorMessage(error)}; ` +
+        `delivery ${ticket.id} (${describeDelivery(ticket)}) failed: ${errorMessage(error)}; ` +
           `kept in ${this.inbox.dir}/failed/${ticket.id}.json`,
         (error as Error | undefined)?.stack,
       );
@@ -399,11 +353,12 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   private async ignore(ticket: Ticket): Promise<void> {
     const started = performance.now();
     let payload: Record<string, unknown> | undefined;
-    if (ticket.event === 'ping' || ticket.event.startsWith('installation')) {
+    if (isWorthLogging(ticket)) {
       // Rare, and operators look for them in the log: worth reading the payload for.
       payload = (await this.inbox.read(ticket.id).catch(() => undefined))?.payload;
     }
-    this.logUnhandled(ticket, payload);
+    const { level, text } = unhandledLine(ticket, payload);
+    this.logger[level](text);
     await this.record(ticket, 'ignored', undefined, started);
   }
 
@@ -432,54 +387,10 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private logOutcome(ticket: Ticket, outcome: Outcome, started: number): void {
-    const ms = Math.round(performance.now() - started);
-    this.logger.log(
-      `delivery ${ticket.id} ${describe(ticket)} repo=${ticket.repo ?? '-'} pr=${ticket.pr ?? '-'} ` +
-        `outcome=${outcome} ${ms}ms`,
-    );
-  }
-
-  private logUnhandled(ticket: Ticket, payload: Record<string, unknown> | undefined): void {
-    if (ticket.event === 'ping') {
-      const hook = payload?.hook_id;
-      this.logger.log(
-        `ping from GitHub (hook ${typeof hook === 'number' ? hook : '?'}): webhook reaches the bot`,
-      );
-    } else if (ticket.event.startsWith('installation')) {
-      const account = (payload?.installation as { account?: { login?: unknown } } | undefined)
-        ?.account;
-      this.logger.log(
-        `${describe(ticket)} for account ${typeof account?.login === 'string' ? account.login : '?'}: ` +
-          'no action needed',
-      );
-    } else {
-      this.logger.debug(`delivery ${ticket.id}: no handler for ${describe(ticket)}`);
-    }
+    this.logger.log(outcomeLine(ticket, outcome, Math.round(performance.now() - started)));
   }
 }
 
-function describe(ticket: Ticket): string {
-  return ticket.action ? `${ticket.event}.${ticket.action}` : ticket.event;
-}
-
-/** Deliveries about the same PR share a lane; everything else runs independently. */
-function ticketOf(delivery: AcceptedDelivery): Ticket {
-  const { repo, pr } = delivery;
-  return {
-    id: delivery.id,
-    event: delivery.event,
-    ...(delivery.action === undefined ? {} : { action: delivery.action }),
-    sequence: delivery.sequence,
-    lane: repo !== undefined && pr !== undefined ? `${repo}#${pr}` : `delivery:${delivery.id}`,
-    ...(repo === undefined ? {} : { repo }),
-    ...(pr === undefined ? {} : { pr }),
-  };
-}
-
-/** The routing of a delivery read back from the inbox. */
-function routed(entry: InboxEntry): AcceptedDelivery {
-  const repo = repositoryOf(entry.payload);
-  const pr = pullRequestNumberOf(entry.payload);
-  const { payload: _payload, ...meta } = entry;
-  return { ...meta, ...(repo === undefined ? {} : { repo }), ...(pr === undefined ? {} : { pr }) };
+function ticketOf(delivery: PendingDelivery): Ticket {
+  return { ...delivery, lane: laneOf(delivery) };
 }

@@ -3,6 +3,8 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { errorMessage } from '../github/error-message.js';
+import { toRelayRequest, type RelayRequest } from './smee-event.js';
+import { MAX_EVENT_CHARS, SseParser, type SseEvent } from './sse-parser.js';
 
 /*
  * Why not the smee-client package (checked: smee-client 5.0.0 with eventsource 4):
@@ -12,7 +14,7 @@ import { errorMessage } from '../github/error-message.js';
  *   proxy) and otherwise retries every 3 s forever: no back-off, no "retrying in N s" line, and a
  *   relay that is silently dead until the bot restarts;
  * - it re-serialises the body with plain JSON.stringify, which differs from GitHub's bytes for
- *   payloads holding control characters (see toGitHubJson).
+ *   payloads holding control characters (see toGitHubJson in smee-event.ts).
  * So this is a small client of our own on node:http/https, whose sockets stop() can close.
  */
 
@@ -37,177 +39,6 @@ export interface SmeeRelayOptions {
   readonly idleTimeoutMs?: number;
   /** Limit for one forward to the bot (default 30 s; the bot answers at once). */
   readonly forwardTimeoutMs?: number;
-}
-
-/** One event as parsed from a server-sent-events stream. */
-export interface SseEvent {
-  readonly event: string;
-  readonly data: string;
-}
-
-/** What to POST to the bot for one smee event. */
-export interface RelayRequest {
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Buffer;
-  /** For log lines only. */
-  readonly deliveryId: string;
-  readonly eventName: string;
-}
-
-/**
- * GitHub's own headers (event name, delivery id, hook and installation target ids) plus the
- * signature. Everything else smee adds (its timestamp, proxies' x-forwarded-*, connection and
- * encoding headers) describes the hop to smee, not the delivery, and is not forwarded.
- */
-const FORWARDED_HEADER = /^(x-github-[a-z0-9-]+|x-hub-signature-256)$/;
-
-/** GitHub caps payloads at 25 MB; one smee event is that plus headers. */
-export const MAX_EVENT_CHARS = 32 * 1024 * 1024;
-
-/**
- * Incremental parser for the text/event-stream format
- * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
- * Fed decoded text in arbitrary pieces; returns the events completed by each piece.
- */
-export class SseParser {
-  /** The current line, until its end arrives. */
-  private partial = '';
-  private afterCarriageReturn = false;
-  private data: string[] = [];
-  private dataChars = 0;
-  private eventName = '';
-  private overflowed = false;
-  private droppedEvents = 0;
-
-  /** How many events so far exceeded MAX_EVENT_CHARS and were dropped. */
-  get dropped(): number {
-    return this.droppedEvents;
-  }
-
-  feed(text: string): SseEvent[] {
-    const events: SseEvent[] = [];
-    // Only the new text is searched for line ends: a 25 MB delivery arrives in hundreds of
-    // pieces, and rescanning what is buffered would be quadratic.
-    let start = this.afterCarriageReturn && text.startsWith('\n') ? 1 : 0;
-    this.afterCarriageReturn = false;
-    const lineEnd = /\r\n|\r|\n/g;
-    lineEnd.lastIndex = start;
-    for (let match = lineEnd.exec(text); match !== null; match = lineEnd.exec(text)) {
-      const line = this.partial + text.slice(start, match.index);
-      this.partial = '';
-      start = match.index + match[0].length;
-      // A CR ending this piece may be the first half of a CRLF whose LF comes next.
-      if (match[0] === '\r' && start === text.length) this.afterCarriageReturn = true;
-      const event = this.line(line);
-      if (event) events.push(event);
-    }
-    this.partial += text.slice(start);
-    if (this.partial.length > MAX_EVENT_CHARS) {
-      this.partial = '';
-      this.discard();
-    }
-    return events;
-  }
-
-  private line(line: string): SseEvent | undefined {
-    if (line === '') {
-      if (this.overflowed) this.droppedEvents++;
-      const complete = this.data.length > 0 && !this.overflowed;
-      const event = complete
-        ? { event: this.eventName || 'message', data: this.data.join('\n') }
-        : undefined;
-      this.data = [];
-      this.dataChars = 0;
-      this.eventName = '';
-      this.overflowed = false;
-      return event;
-    }
-    if (line.startsWith(':')) return undefined;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') {
-      this.dataChars += value.length;
-      if (this.dataChars > MAX_EVENT_CHARS) {
-        this.discard();
-      } else if (!this.overflowed) {
-        this.data.push(value);
-      }
-    } else if (field === 'event') {
-      this.eventName = value;
-    }
-    // `id` and `retry` are ignored: smee keeps no history to resume from, and the relay's own
-    // back-off decides when to reconnect.
-    return undefined;
-  }
-
-  private discard(): void {
-    this.data = [];
-    this.overflowed = true;
-  }
-}
-
-/**
- * Serialises a parsed GitHub payload back to the bytes GitHub sent.
- *
- * smee.io parses each delivery and sends the parsed object, so the original bytes are gone and
- * the relay can only re-serialise. GitHub's JSON is compact, keeps non-ASCII text as UTF-8 and
- * does not escape `/`, which is what JSON.stringify produces too, so the HMAC GitHub computed still
- * verifies. The one known difference: GitHub writes `\u` escapes (control characters) with
- * upper-case hex digits, JSON.stringify with lower-case; fixed here, as @octokit/webhooks did in
- * its toNormalizedJsonString. Key order survives because JSON.parse keeps it for non-numeric keys.
- */
-export function toGitHubJson(value: unknown): string {
-  // Consuming whole escapes left to right keeps `\\u0041` (an escaped backslash followed by the
-  // text u0041) from being mistaken for an escape.
-  return JSON.stringify(value).replace(/\\(u[0-9a-f]{4}|.)/g, (escape) =>
-    escape[1] === 'u' ? `\\u${escape.slice(2).toUpperCase()}` : escape,
-  );
-}
-
-/**
- * The request to forward for one smee event, or why it cannot be forwarded.
- * smee sends `{ ...originalHeaders (lower-cased), body: <parsed payload>, query, timestamp }`.
- */
-export function toRelayRequest(data: string): RelayRequest | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch {
-    return 'event data is not JSON';
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return 'event data is not a JSON object';
-  }
-  const fields = parsed as Record<string, unknown>;
-  if (!('body' in fields) || fields.body === undefined || fields.body === null) {
-    return 'event has no body';
-  }
-  const contentType = typeof fields['content-type'] === 'string' ? fields['content-type'] : '';
-  const mediaType = contentType.split(';')[0].trim().toLowerCase();
-  if (mediaType !== '' && mediaType !== 'application/json') {
-    return (
-      `the delivery was sent as ${mediaType}, which smee cannot pass on unchanged: set the ` +
-      "webhook's content type to application/json (GitHub Apps always send JSON)"
-    );
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(fields)) {
-    const key = name.toLowerCase();
-    if (FORWARDED_HEADER.test(key) && typeof value === 'string') headers[key] = value;
-  }
-  // A string body is text smee kept verbatim; anything else is the parsed payload.
-  const text = typeof fields.body === 'string' ? fields.body : toGitHubJson(fields.body);
-  const body = Buffer.from(text, 'utf8');
-  headers['content-type'] = 'application/json';
-  headers['content-length'] = String(body.length);
-  return {
-    headers,
-    body,
-    deliveryId: headers['x-github-delivery'] ?? '(no delivery id)',
-    eventName: headers['x-github-event'] ?? '(no event name)',
-  };
 }
 
 /**

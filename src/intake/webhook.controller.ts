@@ -9,10 +9,11 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { DELIVERY_ID_PATTERN, Inbox } from './inbox/inbox.js';
+import { DELIVERY_ID_PATTERN } from './inbox/delivery-record.js';
+import { Inbox } from './inbox/inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
 import { inspectDelivery } from './delivery-inspection.js';
+import { INTAKE_OPTIONS, type IntakeOptions } from './intake.options.js';
 import { errorMessage } from '../github/error-message.js';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
@@ -93,7 +94,7 @@ export class WebhookController implements OnApplicationBootstrap {
   private readonly logger = new Logger(WebhookController.name);
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'github'>,
+    @Inject(INTAKE_OPTIONS) private readonly options: Pick<IntakeOptions, 'webhookSecret'>,
     private readonly inbox: Inbox,
     private readonly adapterHost: HttpAdapterHost,
   ) {}
@@ -149,7 +150,7 @@ export class WebhookController implements OnApplicationBootstrap {
       return reject(400, 'could not read the body');
     }
 
-    const secret = this.config.github.webhookSecret;
+    const secret = this.options.webhookSecret;
     if (!secret) {
       this.logger.error(
         "no webhook secret configured: set GITHUB_APP_SECRET_TOKEN to the GitHub App's webhook " +
@@ -190,7 +191,7 @@ export class WebhookController implements OnApplicationBootstrap {
       this.logger.warn(`delivery ${id} (${event}) refused: ${inspection.reason}`);
       return reject(400, inspection.reason);
     }
-    const { action, repo, pr, crc, formPayload } = inspection;
+    const { action, route, crc, formPayload } = inspection;
 
     let verdict: 'accepted' | 'duplicate';
     try {
@@ -200,8 +201,7 @@ export class WebhookController implements OnApplicationBootstrap {
         action,
         payloadJson: formPayload ?? raw,
         payloadCrc: crc,
-        repo,
-        pr,
+        route,
         receivedAt,
       });
     } catch (error) {

@@ -22,6 +22,7 @@ import type { AppConfig } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
 import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
 import { GitHubModule } from '../../src/github/github.module.js';
+import { githubAppSettingsOf } from '../../src/app-options.js';
 import type { QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
 import { SLURM } from '../../src/slurm/slurm.tokens.js';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../fakes/fake-github.server.js';
@@ -125,7 +126,11 @@ async function world(opts: WorldOptions = {}): Promise<World> {
   });
   const slurm = opts.slurm ?? new FakeSlurm();
   const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register(), BuildsModule],
+    imports: [
+      ConfigModule.forConfig(config),
+      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      BuildsModule,
+    ],
   })
     .overrideProvider(SLURM)
     .useValue(slurm)

@@ -11,8 +11,13 @@ import {
   it,
   jest,
 } from '@jest/globals';
-import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
+import { githubAppSettingsOf } from '../../src/app-options.js';
+import type { AppConfig } from '../../src/config/app-config.js';
 import { checkOnline } from '../../src/github/check-online.js';
+import {
+  GITHUB_APP_SETTINGS,
+  type GitHubAppSettings,
+} from '../../src/github/github-app.settings.js';
 import {
   GITHUB_CLIENT_OPTIONS,
   GitHubApiError,
@@ -29,8 +34,8 @@ const REPO = 'EESSI/software-layer';
 const appKey = generateAppKeys();
 const otherKey = generateAppKeys();
 
-function config(apiUrl: string, github: Partial<AppConfig['github']> = {}): AppConfig {
-  return makeConfig({
+function config(apiUrl: string, github: Partial<AppConfig['github']> = {}): GitHubAppSettings {
+  const appConfig = makeConfig({
     root: '/etc/eessi-bot',
     github: {
       appId: APP_ID,
@@ -41,6 +46,7 @@ function config(apiUrl: string, github: Partial<AppConfig['github']> = {}): AppC
       ...github,
     },
   });
+  return githubAppSettingsOf(appConfig);
 }
 
 /** Every line our code hands to Nest's Logger (or, by mistake, to console), silenced in output. */
@@ -217,11 +223,11 @@ describe('GitHubClient against FakeGitHub', () => {
       expect((error as Error).message).toMatch(/no installation 999 .*check installation_id/);
     });
 
-    it('can be built by Nest from APP_CONFIG and GITHUB_CLIENT_OPTIONS', async () => {
+    it('can be built by Nest from GITHUB_APP_SETTINGS and GITHUB_CLIENT_OPTIONS', async () => {
       const moduleRef = await Test.createTestingModule({
         providers: [
           GitHubClient,
-          { provide: APP_CONFIG, useValue: config(fake.url) },
+          { provide: GITHUB_APP_SETTINGS, useValue: config(fake.url) },
           { provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS },
         ],
       }).compile();

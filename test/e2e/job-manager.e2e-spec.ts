@@ -14,6 +14,8 @@ import {
 import { JobStore } from '../../src/builds/job-store.js';
 import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from '../../src/github/github.client.js';
+import { GITHUB_APP_SETTINGS } from '../../src/github/github-app.settings.js';
+import { githubAppSettingsOf } from '../../src/app-options.js';
 import { SLURM } from '../../src/slurm/slurm.tokens.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.server.js';
 import { FakeSlurm } from '../fakes/fake-slurm.js';
@@ -39,6 +41,7 @@ async function bootJobManager(
     providers: [
       { provide: APP_CONFIG, useValue: config },
       { provide: SLURM, useValue: slurm },
+      { provide: GITHUB_APP_SETTINGS, useValue: githubAppSettingsOf(config) },
       { provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS },
       { provide: JOB_MANAGER_AUTOSTART, useValue: autostart },
       {

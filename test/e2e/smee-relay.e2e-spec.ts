@@ -5,14 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { Global, Module, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { APP_CONFIG } from '../../src/config/app-config.js';
 import { EventDispatcher } from '../../src/intake/event-dispatcher.js';
-import type { InboxEntry } from '../../src/intake/inbox/inbox.js';
+import type { InboxEntry } from '../../src/intake/inbox/delivery-record.js';
 import { IntakeModule } from '../../src/intake/intake.module.js';
 import { SmeeRelay, type RelayLogger } from '../../src/intake/smee-relay.js';
-import { makeConfig } from '../support/make-config.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
 import { signBody } from '../support/sign.js';
 
@@ -301,13 +299,8 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
   it("delivers to the bot's real webhook intake, where the signature verifies", async () => {
     const root = await mkdtemp(join(tmpdir(), 'smee-relay-e2e-'));
     cleanups.push(() => rm(root, { recursive: true, force: true }));
-    const config = makeConfig({ root, github: { webhookSecret: SECRET } });
-
-    @Global()
-    @Module({ providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] })
-    class TestConfigModule {}
     const moduleRef = await Test.createTestingModule({
-      imports: [TestConfigModule, IntakeModule],
+      imports: [IntakeModule.register({ stateDir: root, webhookSecret: SECRET })],
     }).compile();
     const app: INestApplication = moduleRef.createNestApplication({
       bodyParser: false,

@@ -4,27 +4,21 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Global, Module, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
 import { EventDispatcher } from '../../src/intake/event-dispatcher.js';
-import { Inbox, type InboxEntry } from '../../src/intake/inbox/inbox.js';
+import type { InboxEntry } from '../../src/intake/inbox/delivery-record.js';
+import { Inbox } from '../../src/intake/inbox/inbox.js';
 import { IntakeModule } from '../../src/intake/intake.module.js';
-import { makeConfig } from '../support/make-config.js';
+import type { IntakeOptions } from '../../src/intake/intake.options.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
 import { signBody } from '../support/sign.js';
 
 const SECRET = 'e2e webhook secret';
 
-function configFor(stateDir: string, webhookSecret = SECRET): AppConfig {
-  return makeConfig({
-    root: stateDir,
-    github: { appName: 'e2e-bot', webhookSecret },
-    buildenv: { jobName: 'e2e-bot' },
-    architectureTargets: { archTargetMap: {} },
-    eventHandler: { stateDir },
-  });
+function configFor(stateDir: string, webhookSecret = SECRET): IntakeOptions {
+  return { stateDir, webhookSecret };
 }
 type Handler = (delivery: InboxEntry) => Promise<void>;
 
@@ -38,13 +32,9 @@ interface RunningApp {
 const apps: INestApplication[] = [];
 
 /** Boots IntakeModule the way main.ts does (raw body, no parser) on 127.0.0.1. */
-async function startApp(config: AppConfig, handler?: Handler): Promise<RunningApp> {
-  @Global()
-  @Module({ providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] })
-  class TestConfigModule {}
-
+async function startApp(options: IntakeOptions, handler?: Handler): Promise<RunningApp> {
   const moduleRef = await Test.createTestingModule({
-    imports: [TestConfigModule, IntakeModule],
+    imports: [IntakeModule.register(options)],
   }).compile();
   const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
   const dispatcher = app.get(EventDispatcher);

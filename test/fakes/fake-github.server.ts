@@ -11,10 +11,10 @@
  *   comments are authored by `<appSlug>[bot]`), tokenLifetimeSeconds (default 3600; use a few
  *   seconds to test token refresh).
  *   For fast tests build the client with FAST_GITHUB_CLIENT_OPTIONS (exported below): retry
- *   back-off in ms and no write pacing. `new GitHubClient(config, FAST_GITHUB_CLIENT_OPTIONS)`, or
- *   in a Nest test module `{ provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS }`
- *   (or `.overrideProvider(GitHubClient).useFactory({ factory: (c: AppConfig) =>
- *   new GitHubClient(c, FAST_GITHUB_CLIENT_OPTIONS), inject: [APP_CONFIG] })`).
+ *   back-off in ms and no write pacing.
+ *   `new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS)`, or in a Nest test
+ *   module `{ provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS }` beside
+ *   `GitHubModule.register({ app: githubAppSettingsOf(config) })`.
  *
  * Authentication (as GitHub does it)
  *   App JWT (`Authorization: bearer <jwt>`, RS256, signed by the key matching `publicKey`,

@@ -35,8 +35,8 @@ const LINE = new RegExp(`^([DFR]) (${DELIVERY_ID_CHARS})(?: (\\d+) (\\d+))?$`);
  * leaves its delivery pending at the next start (it runs again, as after a crash inside its
  * handler) or, once its journal segment is gone too, forgotten (a redelivery would run again);
  * nothing acknowledged is lost either way. sync() makes every line added so far durable, for
- * callers about to delete what a rerun would need (a delivery's progress, a drop-box file). The
- * file is rewritten (atomically) with the live entries once it has grown well past them.
+ * callers about to delete what a rerun would need (reopen() before a drop-box file is deleted).
+ * The file is rewritten (atomically) with the live entries once it has grown well past them.
  */
 export class ResolvedLog {
   private readonly entries = new Map<string, ResolvedEntry>();

@@ -1,0 +1,30 @@
+import type { AppConfig } from './config/app-config.js';
+import type { GitHubAppSettings } from './github/github-app.settings.js';
+import type { IntakeOptions } from './intake/intake.options.js';
+
+/*
+ * What each module needs from app.cfg, taken from AppConfig here so that the github and intake
+ * modules do not depend on the config module.
+ */
+
+export function githubAppSettingsOf(config: AppConfig): GitHubAppSettings {
+  const { appId, appName, installationId, privateKey, privateKeyPath, apiUrl } = config.github;
+  return {
+    appId,
+    appName,
+    installationId,
+    privateKey,
+    privateKeyPath,
+    apiUrl,
+    configPath: config.configPath,
+  };
+}
+
+export function intakeOptionsOf(config: AppConfig): IntakeOptions {
+  return {
+    stateDir: config.eventHandler.stateDir,
+    ...(config.github.webhookSecret === undefined
+      ? {}
+      : { webhookSecret: config.github.webhookSecret }),
+  };
+}
