@@ -1,7 +1,7 @@
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { botVersion } from '../common/package-version.js';
-import { errorMessage } from '../github/error-message.js';
+import { errorMessage } from '../common/error-message.js';
 import { Inbox } from './inbox/inbox.js';
 
 const VERSION = botVersion();
