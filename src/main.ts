@@ -34,10 +34,14 @@ class OperatorError extends Error {
 function load(path: string): AppConfig {
   try {
     const { config, warnings } = loadConfig(path);
-    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    for (const warning of warnings) {
+      process.stderr.write(`warning: ${warning}\n`);
+    }
     return config;
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
 }
@@ -47,7 +51,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     requireWebhookSecret(config);
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const logger = new BotLogger('eessi-bot', config.eventHandler.logPath);
@@ -59,7 +65,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     await app.listen(command.port);
   } catch (error) {
-    if (error instanceof StateDirInUseError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof StateDirInUseError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const port = (app.getHttpServer() as Server).address() as AddressInfo;
@@ -79,7 +87,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   // does not redeliver). Then Nest stops intake, lets running handlers finish, stops the poll.
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      return;
+    }
     stopping = true;
     log.log(`${signal} received: shutting down`);
     void (async () => {
@@ -171,7 +181,9 @@ main(argv).then(
     // serve lives on through its listening socket; the other commands are done: do not wait for
     // idle timers of libraries (HTTP keep-alive, rate limiters) to let the process end.
     const serving = code === 0 && parseArgsSafe(argv)?.kind === 'serve';
-    if (serving) return;
+    if (serving) {
+      return;
+    }
     process.stdout.write('', () => process.exit(code));
   },
   (error: unknown) => {

@@ -2,7 +2,9 @@ import { Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SlurmModule } from '../slurm/slurm.module.js';
 import type { SlurmOptions } from '../slurm/slurm.options.js';
+import { BuildRunner } from './build-runner.js';
 import { BuildsService } from './builds.service.js';
+import { EventNotices } from './event-notices.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore } from './job-store.js';
 
@@ -37,6 +39,8 @@ const slurm = SlurmModule.registerAsync({ useFactory: slurmOptionsOf, inject: [A
       inject: [APP_CONFIG],
     },
     JobCommentsService,
+    EventNotices,
+    BuildRunner,
     BuildsService,
   ],
   // The one scheduler port of the process, for the job manager too.

@@ -23,7 +23,7 @@ export interface GitResult {
 }
 
 /** A fetch of a large repository over a slow proxy may take minutes; a hung one must still end. */
-export const GIT_TIMEOUT_MS = 15 * 60 * 1000;
+const GIT_TIMEOUT_MS = 15 * 60 * 1000;
 
 export class GitError extends Error {
   override readonly name = 'GitError';
@@ -76,9 +76,13 @@ export async function runGit(
     throw error;
   }
   const { stdout, stderr, exitCode, signal } = result;
-  if (exitCode === 0) return { stdout, stderr };
+  if (exitCode === 0) {
+    return { stdout, stderr };
+  }
   // Killed from outside (the OOM killer, an operator): not an answer of git's about the input.
-  if (signal) throw new GitError(args, undefined, stdout, stderr, `was killed by ${signal}`);
+  if (signal) {
+    throw new GitError(args, undefined, stdout, stderr, `was killed by ${signal}`);
+  }
   throw new GitError(
     args,
     exitCode,
@@ -108,7 +112,8 @@ export function extraHeaderEnv(origin: string, token: string): Record<string, st
 export async function gitVersion(): Promise<readonly [number, number]> {
   const { stdout } = await runGit(['version'], { timeoutMs: 30_000 });
   const match = /git version (\d+)\.(\d+)/.exec(stdout);
-  if (!match)
+  if (!match) {
     throw new Error(`cannot read the version of git from ${JSON.stringify(stdout.trim())}`);
+  }
   return [Number(match[1]), Number(match[2])];
 }

@@ -151,7 +151,9 @@ describe('JobManagerService.tick', () => {
       rows: ['submitted'],
       ...opts,
     });
-    if (opts.comment !== false && job.meta) await comments.ensureComment(job, job.meta, 'first');
+    if (opts.comment !== false && job.meta) {
+      await comments.ensureComment(job, job.meta, 'first');
+    }
     return job;
   }
 
@@ -570,7 +572,9 @@ describe('JobManagerService.tick', () => {
 async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
+    if (Date.now() > end) {
+      throw new Error('condition not met in time');
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

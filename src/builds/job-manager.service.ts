@@ -57,10 +57,18 @@ const JOB_CONCURRENCY = 8;
 
 /** Undefined when the job has left the queue (or is listed only with an end state). */
 function phaseOf(queued: QueuedJob | undefined): Phase | undefined {
-  if (!queued || ENDED_STATES.has(queued.state)) return undefined;
-  if (queued.held) return 'held';
-  if (RUNNING_STATES.has(queued.state)) return 'running';
-  if (queued.state === 'PENDING') return 'pending';
+  if (!queued || ENDED_STATES.has(queued.state)) {
+    return undefined;
+  }
+  if (queued.held) {
+    return 'held';
+  }
+  if (RUNNING_STATES.has(queued.state)) {
+    return 'running';
+  }
+  if (queued.state === 'PENDING') {
+    return 'pending';
+  }
   return `other:${queued.state}`;
 }
 
@@ -128,7 +136,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.autostart) return;
+    if (!this.autostart) {
+      return;
+    }
     this.logger.log(
       `polling Slurm every ${this.config.jobManager.pollIntervalSeconds} s for jobs named ` +
         `'${this.config.buildenv.jobName}'`,
@@ -153,7 +163,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
 
   // A timeout re-armed after each tick, not an interval: ticks cannot pile up behind a slow one.
   private arm(delayMs: number): void {
-    if (this.stopped) return;
+    if (this.stopped) {
+      return;
+    }
     this.disarm();
     this.timer = setTimeout(() => {
       void this.tick().finally(() => this.arm(this.config.jobManager.pollIntervalSeconds * 1000));
@@ -165,7 +177,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     if (this.scheduler?.doesExist('timeout', JOB_MANAGER_TIMER)) {
       this.scheduler.deleteTimeout(JOB_MANAGER_TIMER);
     }
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
     this.timer = undefined;
   }
 
@@ -189,7 +203,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       return this.skip(report, `cannot list ${this.submittedDir()}`, errorMessage(error));
     }
     report.tracked = tracked.length;
-    if (tracked.length === 0) return report;
+    if (tracked.length === 0) {
+      return report;
+    }
 
     let queue: Map<string, QueuedJob>;
     try {
@@ -209,7 +225,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
         const phase = phaseOf(queued);
         const settled = this.settled.get(job.jobId);
         // Nothing changed since this job was fully handled: no file read, no request.
-        if (phase && settled?.phase === phase && settled.jobDir === job.jobDir) continue;
+        if (phase && settled?.phase === phase && settled.jobDir === job.jobDir) {
+          continue;
+        }
         this.settled.delete(job.jobId);
         if ((await this.processJob(job, queued, report)) && phase && phase !== 'held') {
           this.settled.set(job.jobId, { phase, jobDir: job.jobDir });
@@ -238,7 +256,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     if (only) {
       const present = new Set(ids);
       for (const id of only) {
-        if (!present.has(id)) this.logger.log(`job ${id}: not tracked in ${dir}, nothing to do`);
+        if (!present.has(id)) {
+          this.logger.log(`job ${id}: not tracked in ${dir}, nothing to do`);
+        }
       }
       const wanted = new Set(only);
       ids = ids.filter((id) => wanted.has(id));
@@ -349,7 +369,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       this.logger.log(`${where}: released (was held, reason ${queued.reason})`);
       report.released.push(job.jobId);
       // The row only after the release worked, so the comment never claims what did not happen.
-      if (!rows.has('released')) await this.addRow(job, 'released', RELEASED_TEXT);
+      if (!rows.has('released')) {
+        await this.addRow(job, 'released', RELEASED_TEXT);
+      }
     } else if (RUNNING_STATES.has(queued.state)) {
       if (!rows.has('running') && (await this.addRow(job, 'running', RUNNING_TEXT))) {
         this.logger.log(`${where}: running`);
@@ -377,7 +399,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     where: string,
   ): Promise<void> {
     // Analysed once: a retried tick (GitHub down) reposts the recorded row, it does not re-judge.
-    if (rows.has('finished')) return;
+    if (rows.has('finished')) {
+      return;
+    }
     const endInfo = queued ? { state: queued.state } : await this.endState(job.jobId, where);
     const lastSeen = rows.has('running') ? 'RUNNING' : 'PENDING';
     const result = await this.analyzer.analyze(job.jobId, job.jobDir, endInfo, lastSeen);
@@ -436,7 +460,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       return true;
     } catch (error) {
       const status = (error as { status?: unknown }).status;
-      if (status !== 404 && status !== 410) throw error;
+      if (status !== 404 && status !== 410) {
+        throw error;
+      }
       this.logger.warn(
         `${where}: comment ${current.commentId} is gone (HTTP ${status}); its rows stay in ` +
           `${job.jobDir} and it is not retried until the next state change`,

@@ -30,7 +30,7 @@ export interface JobResult {
 }
 
 /** The seed's tarball pattern (eessi_bot_job_manager.py). */
-export const TARBALL_GLOB = 'eessi-*software-*.tar.gz';
+const TARBALL_GLOB = 'eessi-*software-*.tar.gz';
 const TARBALL = /^eessi-.*software-.*\.tar\.gz$/;
 const NO_MISSING_MODULES = 'No missing modules!';
 const GIB = 2 ** 30;
@@ -74,7 +74,9 @@ export class ResultAnalyzer {
     lastSeenState?: string,
   ): Promise<JobResult> {
     const fromFile = await this.readResultFile(jobId, jobDir, endInfo);
-    if (fromFile) return fromFile;
+    if (fromFile) {
+      return fromFile;
+    }
 
     const outName = `slurm-${jobId}.out`;
     const output = await scanOutput(join(jobDir, outName), jobId);
@@ -124,9 +126,11 @@ export class ResultAnalyzer {
     if (!output.exists) {
       details.push(`No slurm output ${codeSpan(outName)} in job dir`);
     } else {
-      if (!output.readable) details.push(`Slurm output ${codeSpan(outName)} cannot be read`);
-      else if (!output.noMissingModules)
+      if (!output.readable) {
+        details.push(`Slurm output ${codeSpan(outName)} cannot be read`);
+      } else if (!output.noMissingModules) {
         details.push(`Slurm output lacks message "${NO_MISSING_MODULES}"`);
+      }
     }
     if (tarballs.length === 0) {
       details.push(`No tarball matching ${codeSpan(TARBALL_GLOB)} found in job dir`);
@@ -217,7 +221,7 @@ function lines(value: string | undefined): string[] {
  * Text from the job dir goes into a PR comment: an unclosed `<!--` would hide every later row and
  * the bot's own marker, control characters are noise, and GitHub caps a comment's length.
  */
-export function sanitise(text: string, maxChars: number): string {
+function sanitise(text: string, maxChars: number): string {
   // eslint-disable-next-line no-control-regex
   const clean = text.replace(/<!--/g, '&lt;!--').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
   return clean.length > maxChars ? `${clean.slice(0, maxChars)} … (truncated)` : clean;
@@ -281,7 +285,9 @@ const DUE_TO: Readonly<Record<string, string>> = {
 async function scanOutput(path: string, jobId: string): Promise<OutputScan> {
   try {
     const info = await stat(path);
-    if (!info.isFile()) return { exists: true, readable: false, noMissingModules: false };
+    if (!info.isFile()) {
+      return { exists: true, readable: false, noMissingModules: false };
+    }
   } catch {
     return { exists: false, readable: false, noMissingModules: false };
   }
@@ -297,11 +303,18 @@ async function scanOutput(path: string, jobId: string): Promise<OutputScan> {
   try {
     const reader = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
     for await (const line of reader) {
-      if (!noMissingModules && line.trimEnd() === NO_MISSING_MODULES) noMissingModules = true;
-      if (!line.startsWith('slurmstepd')) continue;
+      if (!noMissingModules && line.trimEnd() === NO_MISSING_MODULES) {
+        noMissingModules = true;
+      }
+      if (!line.startsWith('slurmstepd')) {
+        continue;
+      }
       const cancel = cancelled.exec(line);
-      if (cancel) markerState = cancel[1] ? (DUE_TO[cancel[1]] ?? 'CANCELLED') : 'CANCELLED';
-      else if (oom.test(line)) sawOom = true;
+      if (cancel) {
+        markerState = cancel[1] ? (DUE_TO[cancel[1]] ?? 'CANCELLED') : 'CANCELLED';
+      } else if (oom.test(line)) {
+        sawOom = true;
+      }
     }
   } catch {
     return { exists: true, readable: false, noMissingModules, markerState };

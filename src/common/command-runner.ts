@@ -46,7 +46,7 @@ export class CommandStartError extends Error {
 }
 
 /** squeue on a cluster with thousands of jobs prints megabytes; Node's default 1 MiB is too small. */
-export const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 /**
  * This module is the only code of the bot that starts processes (supervise-job.cjs, a program of

@@ -22,11 +22,13 @@ export function isGitHubId(value: unknown): value is number {
 }
 
 /**
- * A GitHub id or number as a text file holds it (`pr_comment_id = 123`): digits only, so that
- * ini's `true` (a bare key) or an empty value never reads as #1 or #0. Undefined otherwise.
+ * A GitHub id or number as a text file holds it (`pr_comment_id = 123`): digits only, so that an
+ * empty value, ` 1e3` or a bare key never reads as #0, #1000 or #1. Undefined otherwise.
  */
 export function parseGitHubId(text: unknown): number | undefined {
-  if (typeof text !== 'string' || !/^\d+$/.test(text.trim())) return undefined;
+  if (typeof text !== 'string' || !/^\d+$/.test(text)) {
+    return undefined;
+  }
   const value = Number(text);
   return isGitHubId(value) ? value : undefined;
 }

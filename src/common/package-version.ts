@@ -11,7 +11,9 @@ let cached: string | undefined;
  * eessi-bot package.json is found.
  */
 export function botVersion(): string {
-  if (cached) return cached;
+  if (cached) {
+    return cached;
+  }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     try {

@@ -34,7 +34,7 @@ export interface GitHubClientOptions {
 }
 
 /** Statuses that a retry cannot fix, or that plugin-throttling handles itself (403, 429). */
-export const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
+const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
 
 type ResolvedOptions = Required<Omit<GitHubClientOptions, 'version'>>;
 
@@ -165,7 +165,9 @@ export class ExpiringTokenCache {
 
   get(key: string): string {
     const entry = this.entries.get(key);
-    if (!entry) return '';
+    if (!entry) {
+      return '';
+    }
     if (Date.now() >= entry.refreshAt) {
       this.entries.delete(key);
       return '';
@@ -231,7 +233,9 @@ interface RequestErrorLike {
  */
 function attemptLogging(octokit: CoreOctokit, octokitOptions: OctokitOptions): object {
   const cfg = octokitOptions.attemptLog as AttemptLogOptions | undefined;
-  if (!cfg) return {};
+  if (!cfg) {
+    return {};
+  }
   octokit.hook.wrap('request', async (request, options) => {
     try {
       return await request(options);

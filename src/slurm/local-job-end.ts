@@ -28,19 +28,25 @@ export async function recordJobEnd(
   lostNote?: string,
 ): Promise<EndRecord> {
   const existing = await store.readOptional<EndRecord>(id, 'end');
-  if (existing) return existing;
+  if (existing) {
+    return existing;
+  }
   const claim = await store.readOptional<StartClaim>(id, 'started');
   const exit = await store.readOptional<ExitStatus>(id, 'exit');
   const cancelled = await store.has(id, 'cancel');
   const end = decideEnd({ claim, exit, cancelled, lostNote }, new Date().toISOString());
   const decided = await store.create(id, 'end', end);
   store.forget(id);
-  if (!decided) return (await store.readOptional<EndRecord>(id, 'end')) ?? end;
+  if (!decided) {
+    return (await store.readOptional<EndRecord>(id, 'end')) ?? end;
+  }
   const exitText = end.exitCode ? ` exit code ${end.exitCode}` : '';
   if (end.note) {
     logger.warn(`job ${id}: ${end.state}: ${end.note}`);
     // The supervisor itself explains a script that could not be run.
-    if (claim && !claim.cancelled && !exit) await noteInOutput(store, logger, id, end.note);
+    if (claim && !claim.cancelled && !exit) {
+      await noteInOutput(store, logger, id, end.note);
+    }
   } else {
     logger.log(`job ${id}: ${end.state}${exitText}`);
   }

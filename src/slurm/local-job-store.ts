@@ -113,7 +113,9 @@ export class LocalJobStore {
     try {
       text = await readFile(this.nextIdPath, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 1;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return 1;
+      }
       throw error;
     }
     const value = Number(text.trim());
@@ -135,13 +137,17 @@ export class LocalJobStore {
     try {
       names = await readdir(this.jobsDir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return new Map();
+      }
       throw error;
     }
     const byId = new Map<string, Set<FileKind>>();
     for (const name of names) {
       const match = STATE_FILE.exec(name);
-      if (!match) continue;
+      if (!match) {
+        continue;
+      }
       const kinds = byId.get(match[1]) ?? new Set<FileKind>();
       kinds.add(match[2] as FileKind);
       byId.set(match[1], kinds);
@@ -153,7 +159,9 @@ export class LocalJobStore {
     const kinds = new Set<FileKind>();
     await Promise.all(
       ALL_KINDS.map(async (kind) => {
-        if (await this.has(id, kind)) kinds.add(kind);
+        if (await this.has(id, kind)) {
+          kinds.add(kind);
+        }
       }),
     );
     return kinds;
@@ -164,7 +172,9 @@ export class LocalJobStore {
       await stat(this.path(id, kind));
       return true;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return false;
+      }
       throw error;
     }
   }
@@ -218,9 +228,13 @@ export class LocalJobStore {
     kind: FileKind,
   ): Promise<T | undefined> {
     const cached = cache.get(id);
-    if (cached) return cached;
+    if (cached) {
+      return cached;
+    }
     const value = await this.readOptional<T>(id, kind);
-    if (value) cache.set(id, value);
+    if (value) {
+      cache.set(id, value);
+    }
     return value;
   }
 
@@ -229,7 +243,9 @@ export class LocalJobStore {
   }
 
   private required<T>(id: string, kind: FileKind, value: T | undefined): T {
-    if (value === undefined) throw new Error(`${this.path(id, kind)} is missing`);
+    if (value === undefined) {
+      throw new Error(`${this.path(id, kind)} is missing`);
+    }
     return value;
   }
 
@@ -239,7 +255,9 @@ export class LocalJobStore {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return undefined;
+      }
       throw error;
     }
     try {

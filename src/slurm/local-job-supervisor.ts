@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { appendFile, open, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -7,6 +6,8 @@ import type { Logger } from '@nestjs/common';
 import { startProcess } from '../common/command-runner.js';
 import { errorMessage } from '../common/error-message.js';
 import type { JobRecord } from './local-job-store.js';
+
+type SupervisorProcess = ReturnType<typeof startProcess>;
 
 /**
  * The supervisor program (supervise-job.cjs), beside this module in src/ and in dist/:
@@ -33,7 +34,10 @@ export function assertSupervisorPresent(): void {
  * of a supervisor hears of its exit at once; other processes poll its pid (LocalExecutor).
  */
 export class JobSupervisors {
-  private readonly children = new Map<string, { child: ChildProcess; exited: Promise<void> }>();
+  private readonly children = new Map<
+    string,
+    { child: SupervisorProcess; exited: Promise<void> }
+  >();
   private readonly terminating = new Set<string>();
   private readonly killTimers = new Set<NodeJS.Timeout>();
 
@@ -60,7 +64,7 @@ export class JobSupervisors {
     } catch (error) {
       return { failure: `cannot open ${paths.out}: ${errorMessage(error)}; the job did not run` };
     }
-    let child: ChildProcess;
+    let child: SupervisorProcess;
     try {
       child = spawnSupervisor(job, paths.exit, out.fd);
     } catch (error) {
@@ -99,7 +103,9 @@ export class JobSupervisors {
    * group, SIGKILL after the grace period. Once per job, however often it is asked for.
    */
   async terminate(id: string, pgid: number, outPath: () => Promise<string>): Promise<void> {
-    if (this.terminating.has(id)) return;
+    if (this.terminating.has(id)) {
+      return;
+    }
     this.terminating.add(id);
     const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     // Slurm's wording, which ResultAnalyzer reads to report the job as cancelled.
@@ -134,13 +140,17 @@ export class JobSupervisors {
 
   /** Before killing every job outright: no SIGKILL may follow later on a reused pid. */
   stopKillTimers(): void {
-    for (const timer of this.killTimers) clearTimeout(timer);
+    for (const timer of this.killTimers) {
+      clearTimeout(timer);
+    }
     this.killTimers.clear();
   }
 
   /** Stops listening: the supervisors run on, and the next executor records how their jobs end. */
   detachAll(): void {
-    for (const { child } of this.children.values()) child.removeAllListeners('exit');
+    for (const { child } of this.children.values()) {
+      child.removeAllListeners('exit');
+    }
     this.children.clear();
   }
 }
@@ -151,7 +161,7 @@ export class JobSupervisors {
  * as with Slurm. Always an argument array, never a shell: script arguments carry PR data.
  * Throws like spawn() does; a child without a pid reports its error through the 'error' event.
  */
-function spawnSupervisor(job: JobRecord, exitPath: string, outFd: number): ChildProcess {
+function spawnSupervisor(job: JobRecord, exitPath: string, outFd: number): SupervisorProcess {
   return startProcess(
     process.execPath,
     ['--no-warnings', SUPERVISOR_PATH, exitPath, job.script, ...job.scriptArgs],

@@ -10,6 +10,7 @@ import {
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 
 function fixture(name: string): string {
   return readFileSync(new URL(`../../test/fixtures/slurm/${name}`, import.meta.url), 'utf8');
@@ -30,9 +31,12 @@ class StubRunner {
   async run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
     this.calls.push({ command, args: [...args], opts });
     const next = this.replies.shift();
-    if (next === undefined)
+    if (next === undefined) {
       throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);
-    if (next instanceof Error) throw next;
+    }
+    if (next instanceof Error) {
+      throw next;
+    }
     return next;
   }
 }
@@ -63,6 +67,8 @@ const squeueArgs = [
   '--format=%i|%T|%r|%j|%Z',
 ];
 
+quietNestLogger();
+
 describe('SlurmCliAdapter', () => {
   let runner: StubRunner;
   let slurm: SlurmCliAdapter;
@@ -86,8 +92,7 @@ describe('SlurmCliAdapter', () => {
             '--constraint',
             'shape=c5a.2xlarge',
             '--hold',
-            '--job-name',
-            'bot-job',
+            '--job-name=bot-job',
             '/opt/bot/bot-build.slurm',
             '--pr',
             '$(rm -rf ~) ; `id`',
@@ -106,14 +111,30 @@ describe('SlurmCliAdapter', () => {
           hold,
           '-p',
           'batch',
-          '--job-name',
-          'bot-job',
+          '--job-name=bot-job',
           '/opt/bot/bot-build.slurm',
           '--pr',
           '$(rm -rf ~) ; `id`',
         ]);
       },
     );
+
+    it('submits without any hold when the request says hold: false (delayed_begin)', async () => {
+      runner.reply({ stdout: fixture('sbatch-submitted.txt') });
+      await slurm.submit({
+        ...request,
+        hold: false,
+        schedulerArgs: ['--hold', '--begin=now+120', '-H', '-p', 'batch'],
+        scriptArgs: [],
+      });
+      expect(runner.calls[0].args).toEqual([
+        '--begin=now+120',
+        '-p',
+        'batch',
+        '--job-name=bot-job',
+        '/opt/bot/bot-build.slurm',
+      ]);
+    });
 
     it('accepts --parsable output', async () => {
       runner.reply({ stdout: fixture('sbatch-parsable.txt') });

@@ -71,13 +71,16 @@ export class SlurmCliAdapter implements SlurmPort {
 
   async submit(req: SubmitRequest): Promise<{ jobId: string }> {
     assertJobName(req.jobName);
-    const schedulerArgs = [...req.schedulerArgs];
-    // The bot releases jobs itself once their metadata is on disk; an unheld job could finish
-    // before the bot knows it exists.
-    if (!schedulerArgs.includes('--hold') && !schedulerArgs.includes('-H')) {
+    let schedulerArgs = [...req.schedulerArgs];
+    if (req.hold === false) {
+      // delayed_begin: the job starts at its --begin time without the bot; a hold would keep it.
+      schedulerArgs = schedulerArgs.filter((arg) => arg !== '--hold' && arg !== '-H');
+    } else if (!schedulerArgs.includes('--hold') && !schedulerArgs.includes('-H')) {
+      // The bot releases jobs itself once their metadata is on disk; an unheld job could finish
+      // before the bot knows it exists.
       schedulerArgs.push('--hold');
     }
-    const args = [...schedulerArgs, '--job-name', req.jobName, req.script, ...req.scriptArgs];
+    const args = [...schedulerArgs, `--job-name=${req.jobName}`, req.script, ...req.scriptArgs];
     // cwd, not --chdir: Slurm then writes slurm-<ID>.out into the job directory.
     const result = await this.run('submit', args, req.workDir);
     this.failOnError('submit', args, result, { stderrErrorsFail: false });
@@ -146,7 +149,9 @@ export class SlurmCliAdapter implements SlurmPort {
     const args = ['show', 'job', jobId];
     const result = await this.run('scontrol', args);
     // Purged after MinJobAge (or never existed): the scheduler no longer knows it.
-    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) return undefined;
+    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) {
+      return undefined;
+    }
     this.failOnError('scontrol', args, result, { stderrErrorsFail: false });
     const info = parseScontrolShowJob(result.stdout);
     if (info === undefined || info.jobId !== jobId) {
@@ -203,7 +208,9 @@ export class SlurmCliAdapter implements SlurmPort {
   ): void {
     const failed =
       result.exitCode !== 0 || (opts.stderrErrorsFail && /\berror\b/i.test(result.stderr));
-    if (!failed) return;
+    if (!failed) {
+      return;
+    }
     const init = {
       command: this.commands[which],
       args,

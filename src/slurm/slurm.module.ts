@@ -11,7 +11,7 @@ import { SLURM } from './slurm.tokens.js';
  * cluster, or the local executor for demos, development and one-machine sites. Nothing that
  * injects SLURM has to know which.
  */
-export function createSlurmPort(options: SlurmOptions, runner: CommandRunner): SlurmPort {
+function createSlurmPort(options: SlurmOptions, runner: CommandRunner): SlurmPort {
   if (options.scheduler === 'local') {
     return new LocalExecutor({ stateDir: options.stateDir });
   }
@@ -19,12 +19,12 @@ export function createSlurmPort(options: SlurmOptions, runner: CommandRunner): S
 }
 
 /** Builds SlurmOptions from providers the importing module can see (the app's config). */
-export type SlurmModuleAsyncOptions = Pick<FactoryProvider<SlurmOptions>, 'useFactory' | 'inject'>;
+type SlurmModuleAsyncOptions = Pick<FactoryProvider<SlurmOptions>, 'useFactory' | 'inject'>;
 
 const SLURM_OPTIONS = Symbol('SLURM_OPTIONS');
 
 /**
- * Provides SLURM. Registered once (by the builds module, which re-exports
+ * Provides SLURM and the CommandRunner. Registered once (by the builds module, which re-exports
  * it), so that the process has a single scheduler port: one local executor, one set of timers.
  */
 @Module({})
@@ -37,7 +37,7 @@ export class SlurmModule {
         CommandRunner,
         { provide: SLURM, useFactory: createSlurmPort, inject: [SLURM_OPTIONS, CommandRunner] },
       ],
-      exports: [SLURM],
+      exports: [SLURM, CommandRunner],
     };
   }
 }

@@ -12,6 +12,11 @@ export interface SubmitRequest {
   /** The job script and its own arguments. */
   readonly script: string;
   readonly scriptArgs: readonly string[];
+  /**
+   * Submit held, for the job manager to release (hold_release; the default). false: the job
+   * may start on its own (delayed_begin, whose --begin is in schedulerArgs); it is never held.
+   */
+  readonly hold?: boolean;
 }
 
 /** A job as the scheduler's queue shows it. */
@@ -40,7 +45,10 @@ export interface JobEndInfo {
 }
 
 export interface SlurmPort {
-  /** Submits a job that stays held until release(); always held, whatever schedulerArgs say. */
+  /**
+   * Submits a job; unless `req.hold` is false it stays held until release(), whatever
+   * schedulerArgs say, and with `hold: false` it is never held.
+   */
   submit(req: SubmitRequest): Promise<{ jobId: string }>;
   /** ONE queue query: this user's jobs named jobName. Throws SlurmCommandError when the scheduler cannot be asked. */
   listJobs(jobName: string): Promise<QueuedJob[]>;

@@ -22,7 +22,9 @@ if (exitPath === undefined || script === undefined) {
   process.stderr.write('usage: supervise-job.cjs <exit file> <job script> [args...]\n');
   process.exit(2);
 }
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => {});
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => {});
+}
 
 let done = false;
 
@@ -32,7 +34,9 @@ let done = false;
  * @param {{ code: number | null, signal: string | null, error?: string }} status
  */
 function finish(status) {
-  if (done) return;
+  if (done) {
+    return;
+  }
   done = true;
   const tmp = `${exitPath}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, 'w');

@@ -40,7 +40,9 @@ function supervise(
   if (whileRunning) {
     // Once the script runs (it touches `started`), so the supervisor's handlers are in place.
     const poll = setInterval(() => {
-      if (!existsSync(join(dir, 'started'))) return;
+      if (!existsSync(join(dir, 'started'))) {
+        return;
+      }
       clearInterval(poll);
       whileRunning(child.pid!);
     }, 20);
@@ -80,7 +82,9 @@ describe('supervise-job.cjs (the local executor job supervisor)', () => {
     const { exit } = await supervise(dir, script);
     expect(exit).toEqual({ code: 0, signal: null });
     const leftover = Number(await readFile(join(dir, 'bg.pid'), 'utf8'));
-    for (let i = 0; i < 50 && alive(leftover); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && alive(leftover); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(alive(leftover)).toBe(false);
   });
 

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -10,30 +10,24 @@ import {
   type JobDir,
   type MakeJobDirOptions,
   makeJobDir,
-  removeTree,
 } from '../support/job-dir.js';
+import { cleanupAfterEach } from '../support/test-kit.js';
 
 // The job script runs here with bash directly, as Slurm would run it on a compute node: working
 // directory = job dir, SLURM_JOB_ID in the environment, stdout and stderr into slurm-<ID>.out.
 
 const TEST_USER = 'eessi-test-user';
 let nextJobId = 9100;
-const cleanups: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function jobDir(options: MakeJobDirOptions): Promise<JobDir> {
   const dir = await makeJobDir(options);
-  cleanups.push(() => dir.remove());
+  cleanup.defer(() => dir.remove());
   return dir;
 }
 
-async function scratchDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'eessi-bot-scratch-'));
-  cleanups.push(() => removeTree(dir));
-  return dir;
+function scratchDir(): Promise<string> {
+  return cleanup.tempDir('eessi-bot-scratch-');
 }
 
 interface JobRun {
@@ -87,13 +81,17 @@ async function readResult(dir: string, jobId: string): Promise<JobResult> {
   expect(lines[0]).toBe('[RESULT]');
   const value = (key: string): string => {
     const line = lines.find((l) => l.startsWith(`${key} =`));
-    if (line === undefined) throw new Error(`no ${key} in result file:\n${text}`);
+    if (line === undefined) {
+      throw new Error(`no ${key} in result file:\n${text}`);
+    }
     return line.slice(key.length + 2).trim();
   };
   const artefactsAt = lines.findIndex((l) => l.startsWith('artefacts ='));
   const artefacts: string[] = [];
   for (const line of lines.slice(artefactsAt + 1)) {
-    if (!/^\s+\S/.test(line)) break;
+    if (!/^\s+\S/.test(line)) {
+      break;
+    }
     artefacts.push(line.trim());
   }
   return { status: value('status'), comment: value('comment_description'), artefacts };
@@ -106,7 +104,9 @@ async function tarballsIn(dir: string): Promise<string[]> {
 /** The private temporary directory the script announced in its log. */
 function announcedTmpdir(log: string): string {
   const match = /^\[[^\]]*\] eessi-bot-build: temporary directory: (.+)$/m.exec(log);
-  if (match === null) throw new Error(`no temporary directory in log:\n${log}`);
+  if (match === null) {
+    throw new Error(`no temporary directory in log:\n${log}`);
+  }
   return match[1];
 }
 

@@ -32,7 +32,7 @@ export interface FakeSlurmCall {
  * held, then running, then gone" and run the job manager over several ticks:
  *
  *   const slurm = new FakeSlurm();
- *   const { jobId } = await slurm.submit(req);   // always held, like the real adapter
+ *   const { jobId } = await slurm.submit(req);   // held unless req.hold === false, like the adapter
  *   await slurm.release(jobId);                  // the code under test does this
  *   slurm.start(jobId);                          // test: the scheduler started it
  *   slurm.finish(jobId, 'FAILED');               // test: it left the queue
@@ -74,8 +74,9 @@ export class FakeSlurm implements SlurmPort {
       script: req.script,
       scriptArgs: [...req.scriptArgs],
       state: 'PENDING',
-      reason: 'JobHeldUser',
-      held: true,
+      // delayed_begin jobs wait for their --begin time, as Slurm reports it.
+      reason: req.hold === false ? 'BeginTime' : 'JobHeldUser',
+      held: req.hold !== false,
     });
     return { jobId: id };
   }
@@ -112,14 +113,18 @@ export class FakeSlurm implements SlurmPort {
     this.throwIfUnavailable('scancel', `scancel: error: Kill job error on job id ${jobId}: `);
     this.assertIssued('cancel', jobId);
     // scancel of a job that already left the queue succeeds silently, as in Slurm.
-    if (this.queue.has(jobId)) this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    if (this.queue.has(jobId)) {
+      this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    }
   }
 
   async endState(jobId: string): Promise<JobEndInfo | undefined> {
     this.record('endState', jobId);
     this.throwIfUnavailable('scontrol', 'slurm_load_jobs error: ');
     const queued = this.queue.get(jobId);
-    if (queued) return { state: queued.state, exitCode: '0:0' };
+    if (queued) {
+      return { state: queued.state, exitCode: '0:0' };
+    }
     return this.ended.get(jobId);
   }
 
@@ -128,8 +133,9 @@ export class FakeSlurm implements SlurmPort {
   /** The scheduler starts a released job. */
   start(jobId: string): void {
     const job = this.queued(jobId, 'start');
-    if (job.held)
+    if (job.held) {
       throw new Error(`FakeSlurm.start(${jobId}): the job is still held; release it first`);
+    }
     job.state = 'RUNNING';
     job.reason = 'None';
   }
@@ -223,7 +229,9 @@ export class FakeSlurm implements SlurmPort {
 
   private queued(jobId: string, helper: string): FakeJob {
     const job = this.queue.get(jobId);
-    if (!job) throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    if (!job) {
+      throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    }
     return job;
   }
 
@@ -240,7 +248,9 @@ export class FakeSlurm implements SlurmPort {
     prefix: string,
     reason = 'Unable to contact slurm controller (connect failure)',
   ): void {
-    if (!this.unavailable) return;
+    if (!this.unavailable) {
+      return;
+    }
     throw new SlurmUnavailableError({
       command,
       args: [],

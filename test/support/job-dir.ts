@@ -45,7 +45,7 @@ export interface JobDir {
 }
 
 /** The cfg/job.cfg the bot writes for a zen2 target of EESSI/software-layer PR 42. */
-export function defaultJobCfg(): JobCfgSections {
+function defaultJobCfg(): JobCfgSections {
   return {
     site_config: {
       local_tmp: '/tmp/$USER/EESSI',
@@ -64,8 +64,11 @@ function mergeJobCfg(overrides: NonNullable<MakeJobDirOptions['jobCfg']>): JobCf
   for (const [section, values] of Object.entries(overrides)) {
     const target = { ...(merged[section] ?? {}) };
     for (const [key, value] of Object.entries(values)) {
-      if (value === undefined) delete target[key];
-      else target[key] = value;
+      if (value === undefined) {
+        delete target[key];
+      } else {
+        target[key] = value;
+      }
     }
     merged[section] = target;
   }
@@ -83,7 +86,9 @@ export async function makeJobDir(options: MakeJobDirOptions = {}): Promise<JobDi
     const { content, mode } = typeof file === 'string' ? { content: file, mode: undefined } : file;
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, content);
-    if (mode !== undefined) await chmod(path, mode);
+    if (mode !== undefined) {
+      await chmod(path, mode);
+    }
   }
   const jobCfgPath = join(dir, 'cfg', 'job.cfg');
   if (options.jobCfg !== null) {
@@ -99,10 +104,14 @@ export async function makeJobDir(options: MakeJobDirOptions = {}): Promise<JobDi
  */
 export async function removeTree(path: string): Promise<void> {
   const stat = await lstat(path).catch(() => undefined);
-  if (stat === undefined) return;
+  if (stat === undefined) {
+    return;
+  }
   if (stat.isDirectory()) {
     await chmod(path, 0o700);
-    for (const entry of await readdir(path)) await removeTree(join(path, entry));
+    for (const entry of await readdir(path)) {
+      await removeTree(join(path, entry));
+    }
   }
   await rm(path, { recursive: true, force: true });
 }

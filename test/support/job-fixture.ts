@@ -60,7 +60,7 @@ const ROW_TEXT: Readonly<Record<RowKind, (jobId: string) => string>> = {
 };
 
 /** `<jobs_base_dir>/YYYY.MM/pr_<N>/event_<delivery>/run_001/<os_arch>`, as the builds module lays it out. */
-export function fixtureJobDir(opts: JobFixtureOptions): string {
+function fixtureJobDir(opts: JobFixtureOptions): string {
   const target = opts.target ?? FIXTURE_DEFAULTS.target;
   return join(
     opts.jobsBaseDir,
