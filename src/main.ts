@@ -2,7 +2,6 @@
 import 'reflect-metadata';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { githubAppSettingsOf } from './app-options.js';
@@ -17,16 +16,10 @@ import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
 import { checkOnline } from './github/check-online.js';
 import { SmeeRelay } from './intake/smee-relay.js';
+import { botVersion } from './common/package-version.js';
 import { StateDirInUseError } from './common/state-lock.js';
 
 const EXIT_USAGE = 2;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 /** Errors an operator can fix from the message alone: no stack trace. */
 class OperatorError extends Error {
@@ -80,7 +73,7 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   const port = (app.getHttpServer() as Server).address() as AddressInfo;
   const log = new Logger('Main');
   log.log(
-    `eessi-bot ${version()} (${config.github.appName}) listening on port ${port.port}` +
+    `eessi-bot ${botVersion()} (${config.github.appName}) listening on port ${port.port}` +
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
   const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
@@ -150,7 +143,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       case 'version':
-        process.stdout.write(`eessi-bot ${version()}\n`);
+        process.stdout.write(`eessi-bot ${botVersion()}\n`);
         return 0;
       case 'serve':
         await serve(command);

@@ -1,4 +1,5 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import { DELIVERY_ID_PATTERN } from '../common/ids.js';
 import type { BuildEnvConfig, ConfigGeneration } from '../config/app-config.js';
 import {
   isPullRequestEvent,
@@ -52,7 +53,6 @@ export class InvalidDeliveryError extends Error {
   override readonly name = 'InvalidDeliveryError';
 }
 
-const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const REPO_PART = /^[A-Za-z0-9_.-]{1,100}$/;
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
@@ -113,7 +113,7 @@ export function pullRequestContext(input: {
   const fail = (what: string): never => {
     throw new InvalidDeliveryError(`delivery ${JSON.stringify(input.deliveryId)}: ${what}`);
   };
-  if (typeof input.deliveryId !== 'string' || !DELIVERY_ID.test(input.deliveryId)) {
+  if (typeof input.deliveryId !== 'string' || !DELIVERY_ID_PATTERN.test(input.deliveryId)) {
     fail('delivery id must be 1-100 letters, digits or dashes');
   }
   const receivedAt = new Date(input.receivedAt);
@@ -160,7 +160,7 @@ export function assertPullRequestContext(ctx: PullRequestContext): void {
   const fail = (what: string): never => {
     throw new InvalidDeliveryError(`delivery ${JSON.stringify(ctx.deliveryId)}: ${what}`);
   };
-  if (typeof ctx.deliveryId !== 'string' || !DELIVERY_ID.test(ctx.deliveryId)) {
+  if (typeof ctx.deliveryId !== 'string' || !DELIVERY_ID_PATTERN.test(ctx.deliveryId)) {
     fail('delivery id must be 1-100 letters, digits or dashes');
   }
   if (!(ctx.receivedAt instanceof Date) || Number.isNaN(ctx.receivedAt.getTime())) {
@@ -246,7 +246,7 @@ export function eventDirOf(
   if (!Number.isSafeInteger(event.prNumber) || event.prNumber <= 0) {
     throw new InvalidDeliveryError(`PR number ${event.prNumber} is not a positive integer`);
   }
-  if (!DELIVERY_ID.test(event.deliveryId)) {
+  if (!DELIVERY_ID_PATTERN.test(event.deliveryId)) {
     throw new InvalidDeliveryError(
       `delivery id ${JSON.stringify(event.deliveryId)} cannot name a directory`,
     );

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../common/error-message.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
@@ -9,7 +10,7 @@ import { SLURM } from '../slurm/slurm.tokens.js';
 import { assertInside, repoUrl, type PullRequestContext } from './build-plan.js';
 import type { SubmitFailure, TreeFailureReason } from './event-comments.js';
 import { EventNotices } from './event-notices.js';
-import type { EventProgress, MergedTree } from './event-progress.js';
+import type { EventProgress, MergedTree, TargetProgress } from './event-progress.js';
 import { extraHeaderEnv } from './git.js';
 import { formatRowDate } from './job-comment.js';
 import { JobCommentsService } from './job-comments.service.js';
@@ -270,41 +271,64 @@ export class BuildRunner {
     const jobId = state.jobId!;
 
     if (!state.recorded) {
-      await this.store.recordSubmitted(jobId, job.dir, job.metadata);
+      // The first row, then the comment (it shows the rows), then the links that make the job
+      // known to the job manager. The comment's creation writes the metadata with its id: one
+      // write per job. Without the links the job manager does not see the job, so nobody else
+      // comments on it meanwhile.
       await this.store.addRow(jobId, job.dir, {
         kind: 'submitted',
         date: formatRowDate(new Date()),
         status: 'submitted',
         comment: job.submittedRow(jobId),
       });
+      const commentId =
+        state.commentId ?? (await this.comment(tag, progress, state, jobId, job.dir, job.metadata));
+      if (commentId) {
+        await this.store.linkSubmitted(jobId, job.dir);
+      } else {
+        // No comment (GitHub failed): the job is recorded without its id; a resume or the job
+        // manager creates the comment later, once.
+        await this.store.recordSubmitted(jobId, job.dir, job.metadata);
+      }
       await progress.update(() => (state.recorded = true));
       this.logger.log(`${tag}: job ${jobId} recorded`);
+    } else if (!state.commentId) {
+      // Recorded by an earlier attempt whose comment failed: the comment adds its id to the
+      // metadata recorded then.
+      const recorded = (await this.store.readMetadata(jobId, job.dir)) ?? job.metadata;
+      await this.comment(tag, progress, state, jobId, job.dir, recorded);
     }
+  }
 
-    if (!state.commentId) {
-      const mode = state.commentAttempted ? 'resume' : 'first';
-      if (!state.commentAttempted) {
-        await progress.update(() => (state.commentAttempted = true));
+  /**
+   * Creates the job's comment (its creation records the id in the job's metadata), or adopts it
+   * by its marker when an earlier attempt may have posted it. Failures are logged, not thrown:
+   * the job is recorded either way and its comment follows later, once.
+   */
+  private async comment(
+    tag: string,
+    progress: EventProgress,
+    state: TargetProgress,
+    jobId: string,
+    jobDir: string,
+    meta: JobMetadata,
+  ): Promise<number | undefined> {
+    const mode = state.commentAttempted ? 'resume' : 'first';
+    if (!state.commentAttempted) {
+      await progress.update(() => (state.commentAttempted = true));
+    }
+    try {
+      const commentId = await this.comments.ensureComment({ jobId, jobDir }, meta, mode);
+      if (commentId) {
+        await progress.update(() => (state.commentId = commentId));
+        this.logger.log(`${tag}: job ${jobId} commented (${commentId})`);
+      } else {
+        this.logger.log(`${tag}: job ${jobId}: its comment is being created by another process`);
       }
-      try {
-        const current = (await this.store.readMetadata(jobId, job.dir)) ?? job.metadata;
-        const commentId = await this.comments.ensureComment(
-          { jobId, jobDir: job.dir },
-          current,
-          mode,
-        );
-        if (commentId) {
-          await progress.update(() => (state.commentId = commentId));
-          this.logger.log(`${tag}: job ${jobId} commented (${commentId})`);
-        } else {
-          this.logger.log(`${tag}: job ${jobId}: its comment is being created by another process`);
-        }
-      } catch (error) {
-        // The job is recorded; its comment is created later (job manager or a resume), once.
-        this.logger.warn(
-          `${tag}: job ${jobId}: PR comment not created: ${(error as Error).message}`,
-        );
-      }
+      return commentId;
+    } catch (error) {
+      this.logger.warn(`${tag}: job ${jobId}: PR comment not created: ${errorMessage(error)}`);
+      return undefined;
     }
   }
 

@@ -13,6 +13,7 @@ import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
 import type { EventProgressData } from './event-progress.js';
+import { JobStore, type JobMetadata } from './job-store.js';
 import { githubAppSettingsOf } from '../app-options.js';
 
 jest.setTimeout(30_000);
@@ -36,6 +37,24 @@ afterAll(() => {
   fixture.cleanup();
 });
 
+/** The real store, noting each write of a job's records in the order they happen. */
+class WriteLogStore extends JobStore {
+  readonly writes: string[] = [];
+  override async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata) {
+    // Its links are written through linkSubmitted, noted below.
+    this.writes.push(`metadata ${jobId} comment ${meta.commentId ?? 'none'}`);
+    await super.recordSubmitted(jobId, jobDir, meta);
+  }
+  override async setCommentId(jobId: string, jobDir: string, meta: JobMetadata, id: number) {
+    this.writes.push(`metadata ${jobId} comment ${id}`);
+    await super.setCommentId(jobId, jobDir, meta, id);
+  }
+  override async linkSubmitted(jobId: string, jobDir: string) {
+    this.writes.push(`links ${jobId}`);
+    await super.linkSubmitted(jobId, jobDir);
+  }
+}
+
 async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
   root = await cleanup.tempDir('eessi-bot-builds-');
   github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
@@ -52,8 +71,9 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
     ...FAST_GITHUB_CLIENT_OPTIONS,
     retries: 0,
   });
-  const builds = newBuildsService(config, slurm, client);
-  return { config, slurm, builds };
+  const store = new WriteLogStore(config.jobManager.jobIdsDir);
+  const builds = newBuildsService(config, slurm, client, store);
+  return { config, slurm, builds, store };
 }
 
 type Payload = ReturnType<typeof labeledPullRequestPayload>;
@@ -107,6 +127,39 @@ describe('BuildsService.handleLabeled', () => {
     });
     const commentIds = github.comments().map((c) => c.id);
     expect(Object.values(progress.targets).map((t) => t.commentId)).toEqual(commentIds);
+  });
+
+  it("writes each job's metadata once, with its comment id, before linking it for the job manager", async () => {
+    const { builds, store } = await setUp();
+    await builds.handleLabeled(delivery('once-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      'links 1000',
+      `metadata 1001 comment ${second}`,
+      'links 1001',
+    ]);
+    expect((await store.listSubmitted()).map((job) => job.jobId)).toEqual(['1000', '1001']);
+  });
+
+  it('records a job without comment id when GitHub fails its comment; the next handling adds the id', async () => {
+    const { builds, store } = await setUp();
+    github.failNext(2, { status: 503, method: 'POST', path: /\/comments$/ });
+    await builds.handleLabeled(delivery('later-1'));
+    expect(store.writes).toEqual([
+      'metadata 1000 comment none',
+      'links 1000',
+      'metadata 1001 comment none',
+      'links 1001',
+    ]);
+    store.writes.length = 0;
+
+    await builds.handleLabeled(delivery('later-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      `metadata 1001 comment ${second}`,
+    ]);
   });
 
   it('fetches a private repository only after minting a token, and not at all without one', async () => {

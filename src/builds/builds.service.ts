@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { join } from 'node:path';
 import { KeyedLock } from '../common/keyed-lock.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { CommandRunner } from '../slurm/command-runner.js';
+import { CommandRunner } from '../common/command-runner.js';
 import {
   assertPullRequestContext,
   BUILD_LABEL,

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandRunner } from '../slurm/command-runner.js';
+import { CommandRunner } from '../common/command-runner.js';
 import { runDetSubmitOpts, type DetSubmitOptsJob } from './det-submit-opts.js';
 
 // Real python3 processes: what is under test is how the PR's module is run and read.

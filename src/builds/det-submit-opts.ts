@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommandRunner, CommandStartError, CommandTimeoutError } from '../slurm/command-runner.js';
+import { CommandRunner, CommandStartError, CommandTimeoutError } from '../common/command-runner.js';
 
 /**
  * v0.9's `allow_update_submit_opts`: a PR may carry `det_submit_opts.py` at the top of its tree

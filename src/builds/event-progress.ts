@@ -16,9 +16,14 @@ import type { PlannedJob, SkippedJob } from './node-type-plan.js';
  *   submittingSince  about to run sbatch         → set without jobId: sbatch may have run; the
  *                                                  queue is asked before submitting again
  *   jobId            sbatch answered             → the job exists; never submitted again
- *   recorded         metadata, links, first row  → repeated (each write is idempotent)
- *   commentAttempted ensureComment was called    → the next attempt searches the marker first
- *   commentId        the comment exists
+ *   commentAttempted first row written, ensureComment called → the next attempt searches the
+ *                                                  marker first
+ *   commentId        the comment exists, its id in the job's metadata
+ *   recorded         metadata (without comment id if GitHub failed) and links → repeated (each
+ *                                                  write is idempotent)
+ * The metadata is written once per job: with the comment's id by its creation, or without one when
+ * GitHub failed (a resume or the job manager then adds it). Until it and the links exist, the job
+ * manager leaves the held job alone.
  */
 export interface TargetProgress {
   prepared?: boolean;

@@ -1,11 +1,14 @@
-import { environmentWithoutSecrets } from '../common/job-environment.js';
-import { execFile } from 'node:child_process';
+import {
+  CommandStartError,
+  CommandTimeoutError,
+  runCommand,
+  type RunResult,
+} from '../common/command-runner.js';
 
 /**
- * The one place in builds/ that starts a process, and only ever `git`: execFile with an argument
- * array and no shell, because refs, titles and paths come from pull requests. (Slurm commands go
- * through src/slurm/command-runner.ts; git is kept apart so that builds/ does not depend on the
- * scheduler's internals.)
+ * git for builds/, through the command runner (src/common/command-runner.ts): an argument array
+ * and no shell, because refs, titles and paths come from pull requests; no prompt, English
+ * messages, a timeout, and git's failures as GitError.
  */
 export interface GitRunOptions {
   readonly cwd?: string;
@@ -21,7 +24,6 @@ export interface GitResult {
 
 /** A fetch of a large repository over a slow proxy may take minutes; a hung one must still end. */
 const GIT_TIMEOUT_MS = 15 * 60 * 1000;
-const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export class GitError extends Error {
   override readonly name = 'GitError';
@@ -46,41 +48,48 @@ const FIXED_ENV: Readonly<Record<string, string>> = {
   LANG: 'C',
 };
 
-export function runGit(args: readonly string[], opts: GitRunOptions = {}): Promise<GitResult> {
+export async function runGit(
+  args: readonly string[],
+  opts: GitRunOptions = {},
+): Promise<GitResult> {
   const timeoutMs = opts.timeoutMs ?? GIT_TIMEOUT_MS;
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      [...args],
-      {
-        cwd: opts.cwd,
-        env: { ...environmentWithoutSecrets(), ...FIXED_ENV, ...opts.env },
-        encoding: 'utf8',
-        maxBuffer: MAX_OUTPUT_BYTES,
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-        shell: false,
-        windowsHide: true,
-      },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve({ stdout, stderr });
-          return;
-        }
-        // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
-        const code: unknown = (error as { code?: unknown }).code;
-        const killed = (error as { killed?: boolean }).killed === true;
-        const exitCode = typeof code === 'number' ? code : undefined;
-        const reason =
-          exitCode !== undefined
-            ? `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`
-            : killed
-              ? `did not finish within ${timeoutMs / 1000} s and was killed`
-              : `could not be run (${String(code)}): ${error.message}; is git installed and on PATH?`;
-        reject(new GitError(args, exitCode, stdout, stderr, reason));
-      },
-    );
-  });
+  let result: RunResult;
+  try {
+    result = await runCommand('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...FIXED_ENV, ...opts.env },
+      timeoutMs,
+    });
+  } catch (error) {
+    if (error instanceof CommandTimeoutError) {
+      throw new GitError(
+        args,
+        undefined,
+        '',
+        '',
+        `did not finish within ${timeoutMs / 1000} s and was killed`,
+      );
+    }
+    if (error instanceof CommandStartError) {
+      throw new GitError(args, undefined, '', '', error.message);
+    }
+    throw error;
+  }
+  const { stdout, stderr, exitCode, signal } = result;
+  if (exitCode === 0) {
+    return { stdout, stderr };
+  }
+  // Killed from outside (the OOM killer, an operator): not an answer of git's about the input.
+  if (signal) {
+    throw new GitError(args, undefined, stdout, stderr, `was killed by ${signal}`);
+  }
+  throw new GitError(
+    args,
+    exitCode,
+    stdout,
+    stderr,
+    `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`,
+  );
 }
 
 /**

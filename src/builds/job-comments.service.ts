@@ -100,7 +100,7 @@ export class JobCommentsService {
           `job ${job.jobId}: created comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
         );
       }
-      await this.store.setCommentId(job.jobId, job.jobDir, commentId);
+      await this.store.setCommentId(job.jobId, job.jobDir, meta, commentId);
       return commentId;
     } finally {
       await rm(claim, { recursive: true, force: true });

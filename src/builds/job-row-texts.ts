@@ -54,10 +54,16 @@ export function fillTemplate(template: string, values: Readonly<Record<string, s
   return template.replace(
     /`\{(\w+)\}`|\{\{|\}\}|\{(\w+)\}/g,
     (whole, quoted?: string, plain?: string) => {
-      if (whole === '{{') {return '{';}
-      if (whole === '}}') {return '}';}
+      if (whole === '{{') {
+        return '{';
+      }
+      if (whole === '}}') {
+        return '}';
+      }
       const name = quoted ?? plain ?? '';
-      if (!Object.hasOwn(values, name)) {return whole;}
+      if (!Object.hasOwn(values, name)) {
+        return whole;
+      }
       return quoted !== undefined ? codeSpan(values[name]) : values[name];
     },
   );

@@ -199,18 +199,23 @@ describe('JobStore', () => {
       const jobDir = await jobDirFor('88');
       await store.recordSubmitted('88', jobDir, META);
 
-      await store.setCommentId('88', jobDir, 5551234);
+      await store.setCommentId('88', jobDir, META, 5551234);
 
       expect(await store.readMetadata('88', jobDir)).toEqual({ ...META, commentId: 5551234 });
       const parsed = decode(await readFile(JobStore.metadataPath(jobDir, '88'), 'utf8'));
       expect(parsed.PR).toMatchObject({ pr_comment_id: '5551234' });
     });
 
-    it('throws naming the file when there is no metadata to update', async () => {
+    it("writes the first metadata with the id, and the job is tracked only once it is linked (the event handler's order)", async () => {
       const jobDir = await jobDirFor('88');
-      await expect(store.setCommentId('88', jobDir, 1)).rejects.toThrow(
-        JobStore.metadataPath(jobDir, '88'),
-      );
+
+      await store.setCommentId('88', jobDir, META, 42);
+      expect(await store.readMetadata('88', jobDir)).toEqual({ ...META, commentId: 42 });
+      expect(await store.listSubmitted()).toEqual([]);
+
+      await store.linkSubmitted('88', jobDir);
+      expect(await store.listSubmitted()).toEqual([{ jobId: '88', jobDir }]);
+      expect(await readlink(join(JobStore.prDirOf(jobDir), '88'))).toBe(jobDir);
     });
   });
 

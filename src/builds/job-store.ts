@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { JOB_ID_PATTERN, parseGitHubId } from '../common/ids.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
@@ -79,10 +80,8 @@ export interface TrackedJob {
   readonly jobDir: string;
 }
 
-const JOB_ID = /^\d+(_\d+)?$/;
-
 function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) {
+  if (!JOB_ID_PATTERN.test(jobId)) {
     throw new Error(`invalid job id '${jobId}'`);
   }
 }
@@ -124,6 +123,15 @@ export class JobStore {
   async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
     assertJobId(jobId);
     await this.writeMetadata(jobId, jobDir, meta);
+    await this.linkSubmitted(jobId, jobDir);
+  }
+
+  /**
+   * The pr_<N>/<ID> link and submitted/<ID>, for a job whose metadata is written already (with
+   * its comment id, by setCommentId). The job manager finds jobs through submitted/.
+   */
+  async linkSubmitted(jobId: string, jobDir: string): Promise<void> {
+    assertJobId(jobId);
     await symlinkAtomic(jobDir, join(JobStore.prDirOf(jobDir), jobId));
     await symlinkAtomic(jobDir, join(this.jobIdsDir, 'submitted', jobId));
   }
@@ -146,14 +154,14 @@ export class JobStore {
       sections.get(name)?.entries.get(key)?.value ?? '';
     const pr = section('PR');
     const job = section('JOB');
-    const prNumber = positiveInteger(pr('pr_number'));
+    const prNumber = parseGitHubId(pr('pr_number'));
     if (pr('repo') === '' || prNumber === undefined) {
       throw new Error(`${path}: [PR] repo or pr_number missing`);
     }
     const meta: JobMetadata = {
       repo: pr('repo'),
       prNumber,
-      commentId: positiveInteger(pr('pr_comment_id')),
+      commentId: parseGitHubId(pr('pr_comment_id')),
       target: job('target'),
       appName: job('app_name'),
       jobName: job('job_name'),
@@ -176,11 +184,17 @@ export class JobStore {
     return { ...meta, ...extra };
   }
 
-  async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
-    const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta) {
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
-    }
+  /**
+   * Writes the metadata with the job's comment id, in one write: `meta` is what was recorded (or
+   * is about to be), and nothing but the comment id changes after a job is recorded.
+   */
+  async setCommentId(
+    jobId: string,
+    jobDir: string,
+    meta: JobMetadata,
+    commentId: number,
+  ): Promise<void> {
+    assertJobId(jobId);
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
@@ -225,7 +239,9 @@ export class JobStore {
 
   /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
   async listSubmittedIds(): Promise<string[]> {
-    return (await namesIn(join(this.jobIdsDir, 'submitted'))).filter((name) => JOB_ID.test(name));
+    return (await namesIn(join(this.jobIdsDir, 'submitted'))).filter((name) =>
+      JOB_ID_PATTERN.test(name),
+    );
   }
 
   /** The job dir a tracked job's submitted/<ID> link points to. */
@@ -316,15 +332,6 @@ export class JobStore {
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
   }
-}
-
-/** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
-function positiveInteger(value: string): number | undefined {
-  if (!/^\d+$/.test(value)) {
-    return undefined;
-  }
-  const n = Number(value);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 function list(value: string): string[] {

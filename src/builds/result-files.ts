@@ -46,7 +46,9 @@ export class ResultFilesAnalyzer {
       MAX_DESCRIPTION_CHARS,
     );
     if ('entries' in read) {
-      if (read.errors.length > 0) {this.logger.warn(`job ${jobId}: ${read.errors.join('; ')}`);}
+      if (read.errors.length > 0) {
+        this.logger.warn(`job ${jobId}: ${read.errors.join('; ')}`);
+      }
       const value = (key: string) => read.entries.get(key)?.value;
       const { status, artefacts } = await statusAndArtefacts(read.entries, jobDir);
       for (const artefact of artefacts.filter((a) => a.sizeBytes === undefined)) {
@@ -67,7 +69,9 @@ export class ResultFilesAnalyzer {
         slurmState: normaliseState(endInfo?.state),
       };
     }
-    if (!read.missing) {this.logger.warn(`job ${jobId}: ${read.problem}`);}
+    if (!read.missing) {
+      this.logger.warn(`job ${jobId}: ${read.problem}`);
+    }
 
     const output = await scanOutput(join(jobDir, `slurm-${jobId}.out`), jobId);
     const slurmState = normaliseState(endInfo?.state) ?? output.markerState;
@@ -104,7 +108,9 @@ export class ResultFilesAnalyzer {
     const read = await readJobFileSection(join(jobDir, fileName), 'TEST');
     if ('entries' in read) {
       const description = read.entries.get('comment_description')?.value;
-      if (description !== undefined) {return sanitise(description, MAX_DESCRIPTION_CHARS);}
+      if (description !== undefined) {
+        return sanitise(description, MAX_DESCRIPTION_CHARS);
+      }
     } else if (!read.missing) {
       this.logger.warn(`job ${jobId}: ${read.problem}`);
     }

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { basename, dirname, join } from 'node:path';
 import type { AppConfig } from '../config/app-config.js';
-import type { CommandRunner } from '../slurm/command-runner.js';
+import type { CommandRunner } from '../common/command-runner.js';
 import { splitWords } from '../slurm/split-words.js';
 import { monthDirName, type PullRequestContext } from './build-plan.js';
 import { joinAccelerators } from './build-request.js';

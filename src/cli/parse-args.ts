@@ -1,3 +1,5 @@
+import { JOB_ID_PATTERN } from '../common/ids.js';
+
 /**
  * argv → one command. Hand-written rather than util.parseArgs because the seed's
  * `job_manager.sh -i -1` passes a negative number as an option value, which parseArgs rejects.
@@ -150,7 +152,7 @@ export function parseArgs(argv: readonly string[]): Command {
           .split(',')
           .map((id) => id.trim())
           .filter((id) => id !== '');
-        const bad = jobIds.find((id) => !/^\d+(_\d+)?$/.test(id));
+        const bad = jobIds.find((id) => !JOB_ID_PATTERN.test(id));
         if (bad !== undefined || jobIds.length === 0) {
           throw new UsageError(`-j/--jobs takes job ids separated by commas, got '${jobs}'`);
         }

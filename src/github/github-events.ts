@@ -1,3 +1,5 @@
+import { isGitHubId } from '../common/ids.js';
+
 /**
  * Narrow views of the webhook payloads the bot reads.
  *
@@ -72,10 +74,6 @@ function isString(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function isPositiveInt(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
-}
-
 function isRepository(value: unknown): value is RepositoryRef {
   return isObject(value) && isString(value.full_name) && isString(value.clone_url);
 }
@@ -94,13 +92,13 @@ function isGitRef(value: unknown): value is GitRef {
 }
 
 function isInstallationOrAbsent(value: unknown): boolean {
-  return value === undefined || (isObject(value) && isPositiveInt(value.id));
+  return value === undefined || (isObject(value) && isGitHubId(value.id));
 }
 
 function isPullRequest(value: unknown): value is PullRequestRef {
   return (
     isObject(value) &&
-    isPositiveInt(value.number) &&
+    isGitHubId(value.number) &&
     isString(value.title) &&
     isString(value.state) &&
     isString(value.html_url) &&
@@ -115,7 +113,7 @@ export function isPullRequestEvent(payload: unknown): payload is PullRequestEven
   return (
     isObject(payload) &&
     isString(payload.action) &&
-    isPositiveInt(payload.number) &&
+    isGitHubId(payload.number) &&
     isPullRequest(payload.pull_request) &&
     payload.pull_request.number === payload.number &&
     isRepository(payload.repository) &&
@@ -141,10 +139,10 @@ export function isIssueComment(payload: unknown): payload is IssueCommentPayload
   const { issue, comment } = payload;
   return (
     (payload.action === 'created' || payload.action === 'edited' || payload.action === 'deleted') &&
-    isPositiveInt(issue.number) &&
+    isGitHubId(issue.number) &&
     (issue.pull_request === undefined ||
       (isObject(issue.pull_request) && isString(issue.pull_request.url))) &&
-    isPositiveInt(comment.id) &&
+    isGitHubId(comment.id) &&
     isString(comment.body) &&
     isUser(comment.user) &&
     isRepository(payload.repository) &&
@@ -169,7 +167,7 @@ export function pullRequestNumberOf(payload: unknown): number | undefined {
     return undefined;
   }
   for (const holder of [payload.pull_request, payload.issue]) {
-    if (isObject(holder) && isPositiveInt(holder.number)) {
+    if (isObject(holder) && isGitHubId(holder.number)) {
       return holder.number;
     }
   }

@@ -4,7 +4,7 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { errorMessage } from '../github/error-message.js';
+import { errorMessage } from '../common/error-message.js';
 import {
   describeDelivery,
   isWorthLogging,

@@ -2,7 +2,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { errorMessage } from '../github/error-message.js';
+import { errorMessage } from '../common/error-message.js';
 import { toRelayRequest, type RelayRequest } from './smee-event.js';
 import { MAX_EVENT_CHARS, SseParser, type SseEvent } from './sse-parser.js';
 

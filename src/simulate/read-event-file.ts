@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DELIVERY_ID_PATTERN } from '../common/ids.js';
 
 export interface SimulatedDelivery {
   readonly event: string;
@@ -35,7 +36,7 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
   }
   const header = parsed['x-github-delivery'];
   const delivery = smee && typeof header === 'string' ? header : '';
-  const id = /^[A-Za-z0-9-]{1,100}$/.test(delivery) ? delivery : `simulate-${now.getTime()}`;
+  const id = DELIVERY_ID_PATTERN.test(delivery) ? delivery : `simulate-${now.getTime()}`;
   return { event, id, payload };
 }
 

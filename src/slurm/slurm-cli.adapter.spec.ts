@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { slurmFixture, StubRunner } from '../../test/support/stub-runner.js';
-import { CommandStartError, CommandTimeoutError } from './command-runner.js';
+import { CommandStartError, CommandTimeoutError } from '../common/command-runner.js';
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';

@@ -6,7 +6,7 @@ import {
   CommandStartError,
   CommandTimeoutError,
   type RunResult,
-} from './command-runner.js';
+} from '../common/command-runner.js';
 import { expandScontrolArgs } from './scontrol-args.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import {

@@ -1,3 +1,4 @@
+import { JOB_ID_PATTERN } from '../common/ids.js';
 import type { JobEndInfo, QueuedJob } from './slurm.port.js';
 
 /**
@@ -10,11 +11,8 @@ export const SQUEUE_FORMAT = '%i|%T|%r|%j|%Z';
 /** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
 export const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
 
-/** A plain job id, or `<array id>_<task id>` for one task of an array job. */
-const JOB_ID = /^\d+(?:_\d+)?$/;
-
 export function isValidJobId(id: string): boolean {
-  return JOB_ID.test(id);
+  return JOB_ID_PATTERN.test(id);
 }
 
 /**

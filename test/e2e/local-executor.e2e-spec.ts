@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -246,7 +246,7 @@ describe('LocalExecutor running the bot job script (e2e)', () => {
 /**
  * The executor as plain JavaScript for a separate bot process (Jest compiles TypeScript only in
  * its own process): src/slurm/local-executor.ts and what it imports, transpiled to a temporary
- * directory that sees this repository's node_modules.
+ * directory that sees this repository's node_modules, with the job supervisor (a .cjs) beside it.
  */
 async function compileExecutorForNode(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'local-executor-bot-'));
@@ -273,6 +273,10 @@ async function compileExecutorForNode(): Promise<string> {
     )) {
       queue.push(resolve(dirname(file), `${path}.ts`));
     }
+    // Programs shipped beside the code, as the supervisor: copied as they are.
+    for (const [, path] of source.matchAll(/new URL\('(\.\/[^']+\.cjs)', import\.meta\.url\)/g)) {
+      await copyFile(resolve(dirname(file), path), resolve(dirname(target), path));
+    }
   }
   await writeFile(
     join(out, 'bot.js'),
@@ -297,5 +301,6 @@ async function compileExecutorForNode(): Promise<string> {
     ].join('\n'),
   );
   expect(existsSync(join(out, 'src', 'common', 'atomic-file.js'))).toBe(true);
+  expect(existsSync(join(out, 'src', 'slurm', 'supervise-job.cjs'))).toBe(true);
   return out;
 }

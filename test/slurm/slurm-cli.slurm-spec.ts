@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CommandRunner } from '../../src/slurm/command-runner.js';
+import { CommandRunner } from '../../src/common/command-runner.js';
 import { SlurmCliAdapter } from '../../src/slurm/slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from '../../src/slurm/slurm.errors.js';
 import type { JobEndInfo, QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';

@@ -10,7 +10,7 @@ import type { AppConfig } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
 import { GITHUB_CLIENT_OPTIONS, type GitHubClient } from '../../src/github/github.client.js';
 import { GitHubModule } from '../../src/github/github.module.js';
-import { CommandRunner } from '../../src/slurm/command-runner.js';
+import { CommandRunner } from '../../src/common/command-runner.js';
 import type { SlurmPort } from '../../src/slurm/slurm.port.js';
 import { SLURM } from '../../src/slurm/slurm.tokens.js';
 import { FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.server.js';
@@ -39,13 +39,16 @@ export function compileBuildsModule(
     .compile();
 }
 
-/** BuildsService wired by hand as Nest wires it, for specs and benchmarks without a module. */
+/**
+ * BuildsService wired by hand as Nest wires it, for specs and benchmarks without a module. `store`
+ * lets a spec watch the job records being written.
+ */
 export function newBuildsService(
   config: AppConfig,
   slurm: SlurmPort,
   client: GitHubClient,
+  store = new JobStore(config.jobManager.jobIdsDir),
 ): BuildsService {
-  const store = new JobStore(config.jobManager.jobIdsDir);
   const notices = new EventNotices(config, client);
   const comments = new JobCommentsService(config, client, store);
   const runner = new BuildRunner(config, slurm, client, store, comments, notices);
