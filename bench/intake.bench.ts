@@ -117,7 +117,9 @@ function contenders(keyPath: string): Contender[] {
     name,
     status: 202,
     start: async (port, root) => {
-      if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build`);
+      if (!existsSync(MAIN_JS)) {
+        throw new Error(`${MAIN_JS} is missing: run npm run build`);
+      }
       const config = await writeBotConfig(root, keyPath, PROJECT_ROOT);
       return ServerProcess.start(
         'eessi-bot',

@@ -109,7 +109,9 @@ async function openLoop(job: LoadRequest, perSecond: number): Promise<LoadResult
   for (let i = 0; i < job.count; i += 1) {
     const due = started + (i * 1000) / perSecond;
     const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     sent.push(
       post(agent, job).then((status) => {
         latencies.push(performance.now() - due);
@@ -152,15 +154,20 @@ export class LoadClient {
       this.child.once('exit', onExit);
       this.child.once('message', (message: { result?: LoadResult; error?: string }) => {
         this.child.off('exit', onExit);
-        if (message.result) resolve(message.result);
-        else reject(new Error(message.error));
+        if (message.result) {
+          resolve(message.result);
+        } else {
+          reject(new Error(message.error));
+        }
       });
       this.child.send(job);
     });
   }
 
   async close(): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null) {
+      return;
+    }
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGTERM');
     await exited;

@@ -2,7 +2,6 @@
 import 'reflect-metadata';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { githubAppSettingsOf } from './app-options.js';
@@ -13,16 +12,10 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
+import { botVersion } from './common/package-version.js';
 import { StateDirInUseError } from './common/state-lock.js';
 
 const EXIT_USAGE = 2;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 /** Errors an operator can fix from the message alone: no stack trace. */
 class OperatorError extends Error {
@@ -37,10 +30,14 @@ class OperatorError extends Error {
 function load(path: string): AppConfig {
   try {
     const { config, warnings } = loadConfig(path);
-    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    for (const warning of warnings) {
+      process.stderr.write(`warning: ${warning}\n`);
+    }
     return config;
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
 }
@@ -50,7 +47,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     requireWebhookSecret(config);
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const logger = new BotLogger('eessi-bot', config.eventHandler.logPath);
@@ -67,13 +66,15 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     await app.listen(command.port);
   } catch (error) {
-    if (error instanceof StateDirInUseError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof StateDirInUseError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const port = (app.getHttpServer() as Server).address() as AddressInfo;
   const log = new Logger('Main');
   log.log(
-    `eessi-bot ${version()} (${config.github.appName}) listening on port ${port.port}` +
+    `eessi-bot ${botVersion()} (${config.github.appName}) listening on port ${port.port}` +
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
   const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
@@ -92,7 +93,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   // does not redeliver). Then Nest stops intake, lets running handlers finish, stops the poll.
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      return;
+    }
     stopping = true;
     log.log(`${signal} received: shutting down`);
     void (async () => {
@@ -151,7 +154,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       case 'version':
-        process.stdout.write(`eessi-bot ${version()}\n`);
+        process.stdout.write(`eessi-bot ${botVersion()}\n`);
         return 0;
       case 'serve':
         await serve(command);
@@ -189,7 +192,9 @@ main(argv).then(
     // serve lives on through its listening socket; the other commands are done: do not wait for
     // idle timers of libraries (HTTP keep-alive, rate limiters) to let the process end.
     const serving = code === 0 && parseArgsSafe(argv)?.kind === 'serve';
-    if (serving) return;
+    if (serving) {
+      return;
+    }
     process.stdout.write('', () => process.exit(code));
   },
   (error: unknown) => {

@@ -53,7 +53,9 @@ export async function writeBotConfig(
 export function unitNodeOptions(projectRoot: string): string[] {
   const unit = readFileSync(join(projectRoot, 'docs', 'deploy', 'eessi-bot.service'), 'utf8');
   const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
-  if (!execStart) throw new Error('docs/deploy/eessi-bot.service has no ExecStart line');
+  if (!execStart) {
+    throw new Error('docs/deploy/eessi-bot.service has no ExecStart line');
+  }
   const words = execStart.trim().split(/\s+/);
   const script = words.findIndex((word) => word.endsWith('/dist/main.js'));
   return words.slice(1, script);

@@ -42,10 +42,16 @@ interface Profile {
 }
 
 function area(url: string, name: string): string {
-  if (!url) return name.startsWith('(') ? name : '(native)';
-  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  if (!url) {
+    return name.startsWith('(') ? name : '(native)';
+  }
+  if (url.startsWith('node:')) {
+    return `node:${url.slice(5).split('/')[0]}`;
+  }
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (pkg) return pkg[1];
+  if (pkg) {
+    return pkg[1];
+  }
   const own = /\/dist\/(.*)$/.exec(url);
   return own ? `src/${own[1].replace(/\.js$/, '')}` : url;
 }
@@ -62,7 +68,9 @@ export function summarize(profile: Profile, deliveries: number, top = 40): strin
   let total = 0;
   for (const [id, micros] of self) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    if (functionName === '(idle)' || functionName === '(program)') continue;
+    if (functionName === '(idle)' || functionName === '(program)') {
+      continue;
+    }
     total += micros;
     const where = area(url, functionName);
     const key = `${functionName || '(anonymous)'} ${where}${url ? `:${lineNumber + 1}` : ''}`;
@@ -148,7 +156,9 @@ async function main(): Promise<void> {
     await bot.stop();
   }
   const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`no profile written in ${profileDir}:\n${bot.output()}`);
+  if (!file) {
+    throw new Error(`no profile written in ${profileDir}:\n${bot.output()}`);
+  }
   // Warm-up included: its share is small next to the measured run, and counting it keeps this simple.
   const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Profile;
   console.log(summarize(profile, deliveries + Math.min(3_000, deliveries)));

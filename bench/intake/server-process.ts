@@ -74,7 +74,9 @@ export class ServerProcess {
 
   /** SIGTERM, then SIGKILL if it is still there after 10 s. */
   async stop(): Promise<void> {
-    if (this.exit) return;
+    if (this.exit) {
+      return;
+    }
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await this.exited;

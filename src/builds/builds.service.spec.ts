@@ -1,21 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
+import { newBuildsService } from '../../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../../test/support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
-import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
-import { JobCommentsService } from './job-comments.service.js';
-import { JobStore } from './job-store.js';
+import { JobStore, type JobMetadata } from './job-store.js';
 import { githubAppSettingsOf } from '../app-options.js';
 
 jest.setTimeout(30_000);
@@ -25,9 +23,10 @@ let restoreEnv: () => void;
 let keys: AppKeys;
 let github: FakeGitHub;
 let root: string;
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -38,15 +37,29 @@ afterAll(() => {
   fixture.cleanup();
 });
 
-afterEach(async () => {
-  await github?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+/** The real store, noting each write of a job's records in the order they happen. */
+class WriteLogStore extends JobStore {
+  readonly writes: string[] = [];
+  override async recordSubmitted(jobId: string, jobDir: string, meta: JobMetadata) {
+    // Its links are written through linkSubmitted, noted below.
+    this.writes.push(`metadata ${jobId} comment ${meta.commentId ?? 'none'}`);
+    await super.recordSubmitted(jobId, jobDir, meta);
+  }
+  override async setCommentId(jobId: string, jobDir: string, meta: JobMetadata, id: number) {
+    this.writes.push(`metadata ${jobId} comment ${id}`);
+    await super.setCommentId(jobId, jobDir, meta, id);
+  }
+  override async linkSubmitted(jobId: string, jobDir: string) {
+    this.writes.push(`links ${jobId}`);
+    await super.linkSubmitted(jobId, jobDir);
+  }
+}
 
 async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
-  root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-'));
+  root = await cleanup.tempDir('eessi-bot-builds-');
   github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
+  cleanup.defer(() => github.stop());
   const config: AppConfig = makeConfig({
     root,
     github: { privateKey: keys.privateKey, apiUrl: github.url },
@@ -58,14 +71,8 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
     ...FAST_GITHUB_CLIENT_OPTIONS,
     retries: 0,
   });
-  const store = new JobStore(config.jobManager.jobIdsDir);
-  const builds = new BuildsService(
-    config,
-    slurm,
-    client,
-    store,
-    new JobCommentsService(config, client, store),
-  );
+  const store = new WriteLogStore(config.jobManager.jobIdsDir);
+  const builds = newBuildsService(config, slurm, client, store);
   return { config, slurm, builds, store };
 }
 
@@ -122,6 +129,39 @@ describe('BuildsService.handleLabeled', () => {
     expect(Object.values(progress.targets).map((t) => t.commentId)).toEqual(commentIds);
   });
 
+  it("writes each job's metadata once, with its comment id, before linking it for the job manager", async () => {
+    const { builds, store } = await setUp();
+    await builds.handleLabeled(delivery('once-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      'links 1000',
+      `metadata 1001 comment ${second}`,
+      'links 1001',
+    ]);
+    expect((await store.listSubmitted()).map((job) => job.jobId)).toEqual(['1000', '1001']);
+  });
+
+  it('records a job without comment id when GitHub fails its comment; the next handling adds the id', async () => {
+    const { builds, store } = await setUp();
+    github.failNext(2, { status: 503, method: 'POST', path: /\/comments$/ });
+    await builds.handleLabeled(delivery('later-1'));
+    expect(store.writes).toEqual([
+      'metadata 1000 comment none',
+      'links 1000',
+      'metadata 1001 comment none',
+      'links 1001',
+    ]);
+    store.writes.length = 0;
+
+    await builds.handleLabeled(delivery('later-1'));
+    const [first, second] = github.comments().map((c) => c.id);
+    expect(store.writes).toEqual([
+      `metadata 1000 comment ${first}`,
+      `metadata 1001 comment ${second}`,
+    ]);
+  });
+
   it('fetches a private repository only after minting a token, and not at all without one', async () => {
     const { builds, config, slurm } = await setUp();
     github.failNext(1, { status: 500, path: /access_tokens$/ });
@@ -155,7 +195,9 @@ describe('BuildsService.handleLabeled', () => {
         }));
       }
       override async submit(req: Parameters<FakeSlurm['submit']>[0]) {
-        if (!this.crashNext) return super.submit(req);
+        if (!this.crashNext) {
+          return super.submit(req);
+        }
         this.crashNext = false;
         throw new Error('simulated crash before sbatch queued anything');
       }
@@ -177,7 +219,9 @@ describe('BuildsService.handleLabeled', () => {
     const submit = slurm.submit.bind(slurm);
     let first = true;
     slurm.submit = async (req) => {
-      if (!first) return submit(req);
+      if (!first) {
+        return submit(req);
+      }
       first = false;
       throw new SlurmCommandError({
         command: 'sbatch',

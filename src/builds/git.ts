@@ -1,11 +1,14 @@
-import { environmentWithoutSecrets } from '../common/job-environment.js';
-import { Spawner } from '../common/spawner.js';
+import {
+  CommandStartError,
+  CommandTimeoutError,
+  runCommand,
+  type RunResult,
+} from '../common/command-runner.js';
 
 /**
- * The one place in builds/ that starts a process, and only ever `git`: execFile with an argument
- * array and no shell, because refs, titles and paths come from pull requests. (Slurm commands go
- * through src/slurm/command-runner.ts; git is kept apart so that builds/ does not depend on the
- * scheduler's internals.)
+ * git for builds/, through the command runner (src/common/command-runner.ts): an argument array
+ * and no shell, because refs, titles and paths come from pull requests; no prompt, English
+ * messages, a timeout, and git's failures as GitError.
  */
 export interface GitRunOptions {
   readonly cwd?: string;
@@ -20,8 +23,7 @@ export interface GitResult {
 }
 
 /** A fetch of a large repository over a slow proxy may take minutes; a hung one must still end. */
-export const GIT_TIMEOUT_MS = 15 * 60 * 1000;
-const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const GIT_TIMEOUT_MS = 15 * 60 * 1000;
 
 export class GitError extends Error {
   override readonly name = 'GitError';
@@ -46,34 +48,48 @@ const FIXED_ENV: Readonly<Record<string, string>> = {
   LANG: 'C',
 };
 
-/** git runs from a helper process: see Spawner for why. */
-const spawner = new Spawner();
-
 export async function runGit(
   args: readonly string[],
   opts: GitRunOptions = {},
 ): Promise<GitResult> {
   const timeoutMs = opts.timeoutMs ?? GIT_TIMEOUT_MS;
-  const { stdout, stderr, error } = await spawner.run({
-    file: 'git',
-    args: [...args],
-    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-    env: { ...environmentWithoutSecrets(), ...FIXED_ENV, ...opts.env },
-    timeoutMs,
-    maxBuffer: MAX_OUTPUT_BYTES,
-  });
-  if (!error) {
+  let result: RunResult;
+  try {
+    result = await runCommand('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...FIXED_ENV, ...opts.env },
+      timeoutMs,
+    });
+  } catch (error) {
+    if (error instanceof CommandTimeoutError) {
+      throw new GitError(
+        args,
+        undefined,
+        '',
+        '',
+        `did not finish within ${timeoutMs / 1000} s and was killed`,
+      );
+    }
+    if (error instanceof CommandStartError) {
+      throw new GitError(args, undefined, '', '', error.message);
+    }
+    throw error;
+  }
+  const { stdout, stderr, exitCode, signal } = result;
+  if (exitCode === 0) {
     return { stdout, stderr };
   }
-  // A numeric code is git's exit status; a string code means it never ran (ENOENT…).
-  const exitCode = typeof error.code === 'number' ? error.code : undefined;
-  const reason =
-    exitCode !== undefined
-      ? `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`
-      : error.killed
-        ? `did not finish within ${timeoutMs / 1000} s and was killed`
-        : `could not be run (${String(error.code)}): ${error.message}; is git installed and on PATH?`;
-  throw new GitError(args, exitCode, stdout, stderr, reason);
+  // Killed from outside (the OOM killer, an operator): not an answer of git's about the input.
+  if (signal) {
+    throw new GitError(args, undefined, stdout, stderr, `was killed by ${signal}`);
+  }
+  throw new GitError(
+    args,
+    exitCode,
+    stdout,
+    stderr,
+    `exited ${exitCode}: ${stderr.trim() || stdout.trim() || '(no output)'}`,
+  );
 }
 
 /**
@@ -96,7 +112,8 @@ export function extraHeaderEnv(origin: string, token: string): Record<string, st
 export async function gitVersion(): Promise<readonly [number, number]> {
   const { stdout } = await runGit(['version'], { timeoutMs: 30_000 });
   const match = /git version (\d+)\.(\d+)/.exec(stdout);
-  if (!match)
+  if (!match) {
     throw new Error(`cannot read the version of git from ${JSON.stringify(stdout.trim())}`);
+  }
   return [Number(match[1]), Number(match[2])];
 }

@@ -1,5 +1,4 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { SlurmModule } from '../slurm/slurm.module.js';
 import { BuildsModule } from './builds.module.js';
 import { JOB_MANAGER_AUTOSTART, JobManagerService } from './job-manager.service.js';
 
@@ -12,7 +11,8 @@ export class JobManagerModule {
   static register(options: { autostart: boolean }): DynamicModule {
     return {
       module: JobManagerModule,
-      imports: [BuildsModule, SlurmModule],
+      // BuildsModule re-exports the scheduler port (SLURM).
+      imports: [BuildsModule],
       providers: [
         { provide: JOB_MANAGER_AUTOSTART, useValue: options.autostart },
         JobManagerService,

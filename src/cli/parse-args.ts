@@ -1,3 +1,5 @@
+import { JOB_ID_PATTERN } from '../common/ids.js';
+
 /**
  * argv → one command. Hand-written rather than util.parseArgs because the seed's
  * `job_manager.sh -i -1` passes a negative number as an option value, which parseArgs rejects.
@@ -7,7 +9,7 @@ export class UsageError extends Error {
 }
 
 export const DEFAULT_PORT = 3000;
-export const DEFAULT_CONFIG = 'app.cfg';
+const DEFAULT_CONFIG = 'app.cfg';
 
 export type Command =
   | { kind: 'help'; topic?: string }
@@ -15,7 +17,7 @@ export type Command =
   | { kind: 'serve'; config: string; port: number; jobManager: boolean; smeeUrl?: string }
   | { kind: 'job-manager'; config: string; iterations: number; jobIds?: string[] }
   | { kind: 'check-config'; config: string; online: boolean }
-  | { kind: 'simulate'; config: string; event: string; repo?: string };
+  | { kind: 'simulate'; config: string; event: string; repo?: string; build?: string };
 
 export const USAGE = `Usage: eessi-bot [command] [options]
 
@@ -45,6 +47,9 @@ check-config:
 simulate:
       --event FILE               the webhook payload (JSON, as saved from GitHub or smee)
       --repo PATH_OR_URL         fetch the base repository from here instead of GitHub
+      --build 'for:arch=… [on:arch=…] [exp:NAME=value]'
+                                 v0.9-format config: the build request to run for the PR of
+                                 the pull_request payload (as the \`bot: build\` command would)
 
 The webhook secret is read from the environment variable GITHUB_APP_SECRET_TOKEN.`;
 
@@ -55,9 +60,13 @@ export function parseArgs(argv: readonly string[]): Command {
   let name = 'serve';
   if (args.length > 0 && !args[0].startsWith('-')) {
     name = args.shift()!;
-    if (!COMMANDS.has(name)) throw new UsageError(`unknown command '${name}' (try --help)`);
+    if (!COMMANDS.has(name)) {
+      throw new UsageError(`unknown command '${name}' (try --help)`);
+    }
   }
-  if (name === 'help') return { kind: 'help', topic: args[0] };
+  if (name === 'help') {
+    return { kind: 'help', topic: args[0] };
+  }
 
   const options = new Map<string, string | true>();
   const valued: Record<string, string> = {
@@ -72,6 +81,7 @@ export function parseArgs(argv: readonly string[]): Command {
     '--smee-url': 'smee-url',
     '--event': 'event',
     '--repo': 'repo',
+    '--build': 'build',
   };
   const flags: Record<string, string> = {
     '-h': 'help',
@@ -86,28 +96,37 @@ export function parseArgs(argv: readonly string[]): Command {
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const key = eq > 0 ? arg.slice(0, eq) : arg;
     if (flags[key]) {
-      if (eq > 0) throw new UsageError(`option ${key} takes no value`);
+      if (eq > 0) {
+        throw new UsageError(`option ${key} takes no value`);
+      }
       options.set(flags[key], true);
     } else if (valued[key]) {
       const value = eq > 0 ? arg.slice(eq + 1) : args.shift();
-      if (value === undefined || value === '') throw new UsageError(`option ${key} needs a value`);
+      if (value === undefined || value === '') {
+        throw new UsageError(`option ${key} needs a value`);
+      }
       options.set(valued[key], value);
     } else {
       throw new UsageError(`unknown option '${arg}' for '${name}' (try --help)`);
     }
   }
-  if (options.has('help')) return { kind: 'help', topic: name };
-  if (options.has('version')) return { kind: 'version' };
+  if (options.has('help')) {
+    return { kind: 'help', topic: name };
+  }
+  if (options.has('version')) {
+    return { kind: 'version' };
+  }
 
   const allowed: Record<string, string[]> = {
     serve: ['config', 'port', 'no-job-manager', 'smee-url'],
     'job-manager': ['config', 'iterations', 'jobs'],
     'check-config': ['config', 'online'],
-    simulate: ['config', 'event', 'repo'],
+    simulate: ['config', 'event', 'repo', 'build'],
   };
   for (const key of options.keys()) {
-    if (!allowed[name].includes(key))
+    if (!allowed[name].includes(key)) {
       throw new UsageError(`option --${key} does not apply to '${name}'`);
+    }
   }
   const config = (options.get('config') as string | undefined) ?? DEFAULT_CONFIG;
   const text = (key: string) => options.get(key) as string | undefined;
@@ -115,7 +134,9 @@ export function parseArgs(argv: readonly string[]): Command {
   switch (name) {
     case 'serve': {
       const port = text('port') === undefined ? DEFAULT_PORT : integer('--port', text('port')!);
-      if (port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${port}`);
+      if (port < 0 || port > 65535) {
+        throw new UsageError(`--port must be 0..65535, got ${port}`);
+      }
       const smeeUrl = text('smee-url');
       if (smeeUrl !== undefined && !/^https?:\/\/\S+$/.test(smeeUrl)) {
         throw new UsageError(`--smee-url must be an http(s) URL, got '${smeeUrl}'`);
@@ -131,7 +152,7 @@ export function parseArgs(argv: readonly string[]): Command {
           .split(',')
           .map((id) => id.trim())
           .filter((id) => id !== '');
-        const bad = jobIds.find((id) => !/^\d+(_\d+)?$/.test(id));
+        const bad = jobIds.find((id) => !JOB_ID_PATTERN.test(id));
         if (bad !== undefined || jobIds.length === 0) {
           throw new UsageError(`-j/--jobs takes job ids separated by commas, got '${jobs}'`);
         }
@@ -142,15 +163,17 @@ export function parseArgs(argv: readonly string[]): Command {
       return { kind: 'check-config', config, online: options.has('online') };
     default: {
       const event = text('event');
-      if (event === undefined)
+      if (event === undefined) {
         throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
-      return { kind: 'simulate', config, event, repo: text('repo') };
+      }
+      return { kind: 'simulate', config, event, repo: text('repo'), build: text('build') };
     }
   }
 }
 
 function integer(option: string, value: string): number {
-  if (!/^-?\d+$/.test(value))
+  if (!/^-?\d+$/.test(value)) {
     throw new UsageError(`${option} takes a whole number, got '${value}'`);
+  }
   return Number(value);
 }

@@ -77,7 +77,9 @@ export class BotLogger implements LoggerService {
     this.flush();
     const file = this.file;
     this.file = undefined;
-    if (file) await new Promise<void>((resolve) => file.end(resolve));
+    if (file) {
+      await new Promise<void>((resolve) => file.end(resolve));
+    }
   }
 
   /**
@@ -85,7 +87,9 @@ export class BotLogger implements LoggerService {
    * `(message, context?)`: the context is the last string argument.
    */
   private write(level: LogLevel, message: unknown, rest: unknown[]): void {
-    if (!this.enabled.has(level)) return;
+    if (!this.enabled.has(level)) {
+      return;
+    }
     const last = rest[rest.length - 1];
     const context = typeof last === 'string' ? last : this.context;
     const stack =
@@ -95,7 +99,9 @@ export class BotLogger implements LoggerService {
     const line = `${new Date().toISOString()} ${LABELS[level]} [${context}] ${text(message)}${stack}\n`;
     const urgent = level === 'error' || level === 'fatal';
     (urgent ? process.stderr : process.stdout).write(line);
-    if (!this.file) return;
+    if (!this.file) {
+      return;
+    }
     this.gathered += line;
     if (urgent) {
       this.flush();
@@ -107,14 +113,20 @@ export class BotLogger implements LoggerService {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.gathered && this.file) this.file.write(this.gathered);
+    if (this.gathered && this.file) {
+      this.file.write(this.gathered);
+    }
     this.gathered = '';
   }
 }
 
 function text(message: unknown): string {
-  if (typeof message === 'string') return message;
-  if (message instanceof Error) return message.stack ?? message.message;
+  if (typeof message === 'string') {
+    return message;
+  }
+  if (message instanceof Error) {
+    return message.stack ?? message.message;
+  }
   if (typeof message === 'object' && message !== null) {
     try {
       return JSON.stringify(message);

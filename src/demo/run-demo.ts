@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runGit } from '../builds/git.js';
+import { startProcess } from '../common/command-runner.js';
 
 /**
  * `npm run demo`: the bot's main job on a fresh machine with no GitHub App and no Slurm. It lays
@@ -79,9 +79,11 @@ state_dir = ${join(work, 'state')}
 
 function run(command: string, args: string[]): Promise<number> {
   return new Promise((done) => {
-    const child = execFile(command, args, { maxBuffer: 64 * 1024 * 1024 });
-    child.stdout?.pipe(process.stdout);
-    child.stderr?.pipe(process.stderr);
+    const child = startProcess(command, args, { stdio: 'inherit' });
+    child.on('error', (error) => {
+      process.stderr.write(`demo: cannot run ${command}: ${error.message}\n`);
+      done(1);
+    });
     child.on('close', (code) => done(code ?? 1));
   });
 }

@@ -1,3 +1,5 @@
+import { isGitHubId } from '../common/ids.js';
+
 /**
  * Narrow views of the webhook payloads the bot reads.
  *
@@ -34,14 +36,19 @@ export interface PullRequestRef {
   readonly base: GitRef;
 }
 
-export interface PullRequestLabeledPayload {
-  readonly action: 'labeled';
+/** `pull_request` event of any action. */
+export interface PullRequestEventPayload {
+  readonly action: string;
   readonly number: number;
-  readonly label: { readonly name: string };
   readonly pull_request: PullRequestRef;
   readonly repository: RepositoryRef;
   readonly sender: UserRef;
   readonly installation?: { readonly id: number };
+}
+
+export interface PullRequestLabeledPayload extends PullRequestEventPayload {
+  readonly action: 'labeled';
+  readonly label: { readonly name: string };
 }
 
 export interface IssueCommentPayload {
@@ -67,10 +74,6 @@ function isString(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function isPositiveInt(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
-}
-
 function isRepository(value: unknown): value is RepositoryRef {
   return isObject(value) && isString(value.full_name) && isString(value.clone_url);
 }
@@ -89,13 +92,13 @@ function isGitRef(value: unknown): value is GitRef {
 }
 
 function isInstallationOrAbsent(value: unknown): boolean {
-  return value === undefined || (isObject(value) && isPositiveInt(value.id));
+  return value === undefined || (isObject(value) && isGitHubId(value.id));
 }
 
 function isPullRequest(value: unknown): value is PullRequestRef {
   return (
     isObject(value) &&
-    isPositiveInt(value.number) &&
+    isGitHubId(value.number) &&
     isString(value.title) &&
     isString(value.state) &&
     isString(value.html_url) &&
@@ -105,20 +108,27 @@ function isPullRequest(value: unknown): value is PullRequestRef {
   );
 }
 
-/** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */
-export function isPullRequestLabeled(payload: unknown): payload is PullRequestLabeledPayload {
+/** `pull_request` event of any action, every field of PullRequestEventPayload checked. */
+export function isPullRequestEvent(payload: unknown): payload is PullRequestEventPayload {
   return (
     isObject(payload) &&
-    payload.action === 'labeled' &&
-    isPositiveInt(payload.number) &&
-    isObject(payload.label) &&
-    isString(payload.label.name) &&
+    isString(payload.action) &&
+    isGitHubId(payload.number) &&
     isPullRequest(payload.pull_request) &&
     payload.pull_request.number === payload.number &&
     isRepository(payload.repository) &&
     isUser(payload.sender) &&
     isInstallationOrAbsent(payload.installation)
   );
+}
+
+/** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */
+export function isPullRequestLabeled(payload: unknown): payload is PullRequestLabeledPayload {
+  if (!isPullRequestEvent(payload) || payload.action !== 'labeled') {
+    return false;
+  }
+  const label: unknown = (payload as { label?: unknown }).label;
+  return isObject(label) && isString(label.name);
 }
 
 /** `issue_comment` event (any action), every field of IssueCommentPayload checked. */
@@ -129,10 +139,10 @@ export function isIssueComment(payload: unknown): payload is IssueCommentPayload
   const { issue, comment } = payload;
   return (
     (payload.action === 'created' || payload.action === 'edited' || payload.action === 'deleted') &&
-    isPositiveInt(issue.number) &&
+    isGitHubId(issue.number) &&
     (issue.pull_request === undefined ||
       (isObject(issue.pull_request) && isString(issue.pull_request.url))) &&
-    isPositiveInt(comment.id) &&
+    isGitHubId(comment.id) &&
     isString(comment.body) &&
     isUser(comment.user) &&
     isRepository(payload.repository) &&
@@ -157,7 +167,7 @@ export function pullRequestNumberOf(payload: unknown): number | undefined {
     return undefined;
   }
   for (const holder of [payload.pull_request, payload.issue]) {
-    if (isObject(holder) && isPositiveInt(holder.number)) {
+    if (isObject(holder) && isGitHubId(holder.number)) {
       return holder.number;
     }
   }

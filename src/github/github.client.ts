@@ -157,7 +157,9 @@ export class GitHubClient {
         });
         return { id: data.id, body: data.body ?? '' };
       } catch (error) {
-        if ((error as Partial<HttpErrorLike>).status === 404) return undefined;
+        if ((error as Partial<HttpErrorLike>).status === 404) {
+          return undefined;
+        }
         throw error;
       }
     });
@@ -201,7 +203,9 @@ export class GitHubClient {
     try {
       return await fn();
     } catch (error) {
-      if (!this.isInstallationTokenRefused(error)) throw this.toApiError(error, operation);
+      if (!this.isInstallationTokenRefused(error)) {
+        throw this.toApiError(error, operation);
+      }
     }
     // A token can die before its expiry (App reinstalled, permissions changed): mint a new one once.
     this.logger.warn(
@@ -221,7 +225,9 @@ export class GitHubClient {
   }
 
   private toApiError(error: unknown, operation: string): Error {
-    if (error instanceof GitHubApiError) return error;
+    if (error instanceof GitHubApiError) {
+      return error;
+    }
     const e = error as Partial<HttpErrorLike>;
     const github = this.app;
     const where = `in [github] of ${github.configPath}`;
@@ -304,7 +310,9 @@ export class GitHubClient {
 
 /** Routes GitHub authenticates with the App JWT rather than an installation token. */
 function isAppRoute(url: string | undefined): boolean {
-  if (!url) return false;
+  if (!url) {
+    return false;
+  }
   try {
     return /\/app(\/installations\/[^/]+(\/access_tokens)?)?$/.test(new URL(url).pathname);
   } catch {

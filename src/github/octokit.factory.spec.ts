@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { botUserAgent, botVersion, ExpiringTokenCache, redactSecrets } from './octokit.factory.js';
+import { botUserAgent, ExpiringTokenCache, redactSecrets } from './octokit.factory.js';
 
 describe('redactSecrets', () => {
   it.each([
@@ -45,12 +44,6 @@ describe('redactSecrets', () => {
 describe('User-Agent', () => {
   it('names the bot, its version and the app_name', () => {
     expect(botUserAgent('eessi-bot-aws', '1.2.3')).toBe('eessi-bot/1.2.3 (eessi-bot-aws)');
-  });
-
-  it("takes the version from this package's package.json", () => {
-    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
-
-    expect(botVersion()).toBe(pkg.version);
   });
 });
 

@@ -3,15 +3,13 @@
  * retries for 5xx and network errors (plugin-retry), rate limits waited out (plugin-throttling),
  * and log output that never carries a credential.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '@nestjs/common';
 import { createAppAuth } from '@octokit/auth-app';
 import type { Octokit as CoreOctokit, OctokitOptions } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
+import { botVersion } from '../common/package-version.js';
 import type { GitHubAppSettings } from './github-app.settings.js';
 
 export interface GitHubClientOptions {
@@ -36,7 +34,7 @@ export interface GitHubClientOptions {
 }
 
 /** Statuses that a retry cannot fix, or that plugin-throttling handles itself (403, 429). */
-export const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
+const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
 
 type ResolvedOptions = Required<Omit<GitHubClientOptions, 'version'>>;
 
@@ -167,7 +165,9 @@ export class ExpiringTokenCache {
 
   get(key: string): string {
     const entry = this.entries.get(key);
-    if (!entry) return '';
+    if (!entry) {
+      return '';
+    }
     if (Date.now() >= entry.refreshAt) {
       this.entries.delete(key);
       return '';
@@ -233,7 +233,9 @@ interface RequestErrorLike {
  */
 function attemptLogging(octokit: CoreOctokit, octokitOptions: OctokitOptions): object {
   const cfg = octokitOptions.attemptLog as AttemptLogOptions | undefined;
-  if (!cfg) return {};
+  if (!cfg) {
+    return {};
+  }
   octokit.hook.wrap('request', async (request, options) => {
     try {
       return await request(options);
@@ -282,25 +284,4 @@ function describeRequest(octokit: CoreOctokit, request: unknown, apiUrl: string)
   } catch {
     return 'GitHub request';
   }
-}
-
-let cachedVersion: string | undefined;
-
-/** Version of this package, found by walking up from this file (works from src/, dist/ and tests). */
-export function botVersion(): string {
-  if (cachedVersion) return cachedVersion;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'eessi-bot' && pkg.version) return (cachedVersion = pkg.version);
-    } catch {
-      // no package.json at this level: keep walking up
-    }
-    dir = dirname(dir);
-  }
-  return (cachedVersion = 'unknown');
 }

@@ -1,8 +1,7 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
 import { routeOf } from './delivery-route.js';
 import type { InboxEntry } from './inbox/delivery-record.js';
@@ -48,20 +47,17 @@ async function acceptPr(
 }
 
 // Their messages are the operator's; these specs check what is on disk.
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'dispatcher-spec-'));
+  stateDir = await cleanup.tempDir('dispatcher-spec-');
   inbox = new Inbox({ stateDir });
   dispatcher = new EventDispatcher(inbox);
-});
-
-afterEach(async () => {
-  dispatcher.stop();
-  await dispatcher.drain();
-  await rm(stateDir, { recursive: true, force: true });
+  cleanup.defer(async () => {
+    dispatcher.stop();
+    await dispatcher.drain();
+  });
 });
 
 describe('EventDispatcher', () => {

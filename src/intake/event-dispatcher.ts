@@ -4,7 +4,7 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { errorMessage } from '../github/error-message.js';
+import { errorMessage } from '../common/error-message.js';
 import {
   describeDelivery,
   isWorthLogging,
@@ -32,7 +32,7 @@ export const MAX_CONCURRENT_LANES = 4;
  * and, under a flood, marking done falls behind accepting (a backlog of 6,000 after 10,000
  * deliveries with 2).
  */
-export const MAX_CONCURRENT_IGNORED = 16;
+const MAX_CONCURRENT_IGNORED = 16;
 
 /** How long shutdown waits for running handlers; unfinished deliveries resume at the next start. */
 export const SHUTDOWN_GRACE_MS = 20_000;

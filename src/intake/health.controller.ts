@@ -1,24 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { errorMessage } from '../github/error-message.js';
+import { botVersion } from '../common/package-version.js';
+import { errorMessage } from '../common/error-message.js';
 import { Inbox } from './inbox/inbox.js';
 
-/** Read once: `../../package.json` is the project root from both src/intake/ and dist/intake/. */
-function readVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-const VERSION = readVersion();
+const VERSION = botVersion();
 
 export interface HealthReport {
   readonly status: 'ok' | 'degraded';

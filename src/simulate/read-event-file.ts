@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DELIVERY_ID_PATTERN } from '../common/ids.js';
 
 export interface SimulatedDelivery {
   readonly event: string;
@@ -22,7 +23,9 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
       },
     );
   }
-  if (!isObject(parsed)) throw new Error(`--event ${path}: the payload must be a JSON object`);
+  if (!isObject(parsed)) {
+    throw new Error(`--event ${path}: the payload must be a JSON object`);
+  }
   const smee = isObject(parsed.body) && typeof parsed['x-github-event'] === 'string';
   const payload = smee ? (parsed.body as Record<string, unknown>) : parsed;
   const event = smee ? String(parsed['x-github-event']) : inferEvent(payload);
@@ -33,13 +36,17 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
   }
   const header = parsed['x-github-delivery'];
   const delivery = smee && typeof header === 'string' ? header : '';
-  const id = /^[A-Za-z0-9-]{1,100}$/.test(delivery) ? delivery : `simulate-${now.getTime()}`;
+  const id = DELIVERY_ID_PATTERN.test(delivery) ? delivery : `simulate-${now.getTime()}`;
   return { event, id, payload };
 }
 
 function inferEvent(payload: Record<string, unknown>): string | undefined {
-  if (isObject(payload.pull_request)) return 'pull_request';
-  if (isObject(payload.issue) && isObject(payload.comment)) return 'issue_comment';
+  if (isObject(payload.pull_request)) {
+    return 'pull_request';
+  }
+  if (isObject(payload.issue) && isObject(payload.comment)) {
+    return 'issue_comment';
+  }
   return undefined;
 }
 

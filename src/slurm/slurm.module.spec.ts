@@ -1,23 +1,47 @@
 import { describe, expect, it } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import type { AppConfig } from '../config/app-config.js';
-import { ConfigModule } from '../config/config.module.js';
-import { CommandRunner, type RunOptions, type RunResult } from './command-runner.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandRunner, type RunOptions, type RunResult } from '../common/command-runner.js';
+import { LocalExecutor } from './local-executor.js';
 import { SlurmCliAdapter } from './slurm-cli.adapter.js';
 import { SlurmModule } from './slurm.module.js';
+import type { SlurmOptions } from './slurm.options.js';
 import type { SlurmPort } from './slurm.port.js';
 import { SLURM } from './slurm.tokens.js';
 
-// Only the keys the factory reads; the rest of AppConfig does not matter to SlurmModule.
-const config = {
-  buildenv: { submitCommand: '/site/bin/sbatch', scheduler: 'slurm' },
-  jobManager: {
-    pollCommand: '/site/bin/squeue',
-    scontrolCommand: '/site/bin/scontrol',
-    scancelCommand: '/site/bin/scancel',
-    commandTimeoutSeconds: 42,
+const options: SlurmOptions = {
+  scheduler: 'slurm',
+  stateDir: '/nonexistent',
+  commands: {
+    submit: '/site/bin/sbatch',
+    poll: '/site/bin/squeue',
+    scontrol: '/site/bin/scontrol',
+    scancel: '/site/bin/scancel',
+    timeoutMs: 42_000,
   },
-} as unknown as AppConfig;
+};
+
+/** As the builds module registers it: the options come from a global provider (APP_CONFIG there). */
+const OPTIONS = Symbol('OPTIONS');
+class OptionsModule {}
+function moduleFor(value: SlurmOptions) {
+  return Test.createTestingModule({
+    imports: [
+      {
+        module: OptionsModule,
+        global: true,
+        providers: [{ provide: OPTIONS, useValue: value }],
+        exports: [OPTIONS],
+      },
+      SlurmModule.registerAsync({
+        useFactory: (given: SlurmOptions) => given,
+        inject: [OPTIONS],
+      }),
+    ],
+  });
+}
 
 class RecordingRunner {
   readonly calls: { command: string; args: readonly string[]; opts: RunOptions }[] = [];
@@ -30,9 +54,7 @@ class RecordingRunner {
 describe('SlurmModule', () => {
   it('provides SLURM as the CLI adapter wired to the configured commands and timeout', async () => {
     const runner = new RecordingRunner();
-    const moduleRef = await Test.createTestingModule({
-      imports: [ConfigModule.forConfig(config), SlurmModule],
-    })
+    const moduleRef = await moduleFor(options)
       .overrideProvider(CommandRunner)
       .useValue(runner)
       .compile();
@@ -58,8 +80,50 @@ describe('SlurmModule', () => {
       }),
     ).rejects.toThrow(/printed no job id/);
     expect(runner.calls[3].command).toBe('/site/bin/sbatch');
-
-    expect(moduleRef.get(CommandRunner)).toBe(runner);
     await moduleRef.close();
+  });
+
+  it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', async () => {
+    const runner = new RecordingRunner();
+    const v09: SlurmOptions = {
+      ...options,
+      commands: {
+        ...options.commands,
+        scontrolArgs: ['--clusters=%(cluster)s'],
+        squeueFormat: 'long',
+      },
+    };
+    const moduleRef = await moduleFor(v09)
+      .overrideProvider(CommandRunner)
+      .useValue(runner)
+      .compile();
+    const slurm = moduleRef.get<SlurmPort>(SLURM);
+
+    await slurm.listJobs('bot-job');
+    await slurm.release('5', {
+      id: '5',
+      name: 'bot-job',
+      state: 'PENDING',
+      reason: 'JobHeldUser',
+      held: true,
+      cluster: 'c2',
+    });
+
+    expect(runner.calls[0].args.at(-1)).toMatch(/^--Format=JobID:0/);
+    expect(runner.calls[1].args).toEqual(['--clusters=c2', 'release', '5']);
+    await moduleRef.close();
+  });
+
+  it('provides SLURM as the local executor over state_dir when the scheduler is local', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'slurm-module-'));
+    try {
+      const moduleRef = await moduleFor({ ...options, scheduler: 'local', stateDir }).compile();
+      const slurm = moduleRef.get<SlurmPort>(SLURM);
+      expect(slurm).toBeInstanceOf(LocalExecutor);
+      expect(await slurm.listJobs('bot-job')).toEqual([]);
+      await moduleRef.close();
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });

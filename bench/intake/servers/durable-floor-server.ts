@@ -25,7 +25,9 @@ function answer(res: ServerResponse, status: number): void {
 }
 
 function flush(): void {
-  if (flushing || queued.length === 0) return;
+  if (flushing || queued.length === 0) {
+    return;
+  }
   flushing = true;
   const batch = queued;
   queued = [];
@@ -34,12 +36,17 @@ function flush(): void {
     batch.flatMap((entry) => entry.chunks),
     (writeError) => {
       const done = (error: Error | null) => {
-        for (const entry of batch) answer(entry.res, error ? 500 : 202);
+        for (const entry of batch) {
+          answer(entry.res, error ? 500 : 202);
+        }
         flushing = false;
         flush();
       };
-      if (writeError) done(writeError);
-      else fdatasync(fd, done);
+      if (writeError) {
+        done(writeError);
+      } else {
+        fdatasync(fd, done);
+      }
     },
   );
 }

@@ -2,6 +2,7 @@ import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, write } from '
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../atomic-file.js';
+import { DELIVERY_ID_CHARS } from '../ids.js';
 
 /** How a delivery left the pending queue. */
 export type Resolution = 'done' | 'failed';
@@ -17,7 +18,7 @@ export interface ResolvedEntry {
 const fdatasyncAsync = promisify(fdatasync);
 const writeAsync = promisify(write);
 
-const LINE = /^([DFR]) ([A-Za-z0-9-]{1,100})(?: (\d+) (\d+))?$/;
+const LINE = new RegExp(`^([DFR]) (${DELIVERY_ID_CHARS})(?: (\\d+) (\\d+))?$`);
 
 /**
  * The ids of deliveries that left the inbox's pending queue, so that a redelivery of one is
@@ -190,9 +191,13 @@ export class ResolvedLog {
         if (compaction) {
           await this.rewrite();
         }
-        for (const waiter of waiters) waiter.resolve();
+        for (const waiter of waiters) {
+          waiter.resolve();
+        }
       } catch (error) {
-        for (const waiter of waiters) waiter.reject(error);
+        for (const waiter of waiters) {
+          waiter.reject(error);
+        }
       }
     }
     // In the same step as the last check: an enqueue() from here on starts a new writer.

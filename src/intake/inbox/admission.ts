@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { errorMessage } from '../../github/error-message.js';
+import { errorMessage } from '../../common/error-message.js';
 import type { DeliveryRoute } from '../delivery-route.js';
 import {
   checkDeliveryId,

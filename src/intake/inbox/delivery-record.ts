@@ -1,8 +1,6 @@
+import { DELIVERY_ID_PATTERN } from '../../common/ids.js';
 import type { JournalRef } from '../../common/journal/journal.js';
 import { asRoute, type DeliveryRoute } from '../delivery-route.js';
-
-/** X-GitHub-Delivery values we accept: the id becomes a file name, so nothing that could escape. */
-export const DELIVERY_ID_PATTERN = /^[A-Za-z0-9-]{1,100}$/;
 
 /** What the inbox knows of a delivery besides its payload and routing. */
 export interface DeliveryMeta {

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { KeyedLock } from '../../common/keyed-lock.js';
-import { errorMessage } from '../../github/error-message.js';
+import { errorMessage } from '../../common/error-message.js';
 import { routeOf } from '../delivery-route.js';
 import { metaOf, type SequenceClock } from './delivery-record.js';
 import type { DeliveryStates } from './delivery-states.js';

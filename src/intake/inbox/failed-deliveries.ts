@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { writeFileAtomic } from '../../common/atomic-file.js';
-import { errorMessage } from '../../github/error-message.js';
+import { errorMessage } from '../../common/error-message.js';
 import { listNames } from './list-names.js';
 
 /** A failed delivery as kept in `failed/<id>.json`: what the inbox had of it, and why it failed. */

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../common/atomic-file.js';
 import { JournalDamageError } from '../../common/journal/journal.js';
 import { KeyedLock } from '../../common/keyed-lock.js';
 import { StateDirInUseError, acquireStateLock } from '../../common/state-lock.js';
-import { errorMessage } from '../../github/error-message.js';
+import { errorMessage } from '../../common/error-message.js';
 import { routeOf } from '../delivery-route.js';
 import { INTAKE_OPTIONS, type IntakeOptions } from '../intake.options.js';
 import { Admission, type AcceptObserver, type NewDelivery, type Verdict } from './admission.js';

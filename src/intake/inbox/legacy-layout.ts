@@ -1,7 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedLog } from '../../common/journal/resolved-log.js';
-import { DELIVERY_ID_PATTERN } from './delivery-record.js';
+import { DELIVERY_ID_PATTERN } from '../../common/ids.js';
 import type { InboxLayout } from './inbox-layout.js';
 import { listNames } from './list-names.js';
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { ResolvedLog } from '../../common/journal/resolved-log.js';
-import { errorMessage } from '../../github/error-message.js';
+import { errorMessage } from '../../common/error-message.js';
 
 /**
  * How long a processed delivery id is remembered. GitHub lets an operator redeliver a webhook for

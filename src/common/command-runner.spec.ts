@@ -1,15 +1,13 @@
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { CommandRunner, CommandStartError, CommandTimeoutError } from './command-runner.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { cleanupAfterAll } from '../../test/support/test-kit.js';
+import {
+  CommandRunner,
+  CommandStartError,
+  CommandTimeoutError,
+  startProcess,
+} from './command-runner.js';
 
 // Real processes: node itself is the one executable sure to exist everywhere the tests run.
 const node = process.execPath;
@@ -17,11 +15,11 @@ const runner = new CommandRunner();
 const opts = { timeoutMs: 10_000 };
 
 describe('CommandRunner', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   beforeAll(() => {
-    dir = realpathSync(mkdtempSync(join(tmpdir(), 'command-runner-')));
+    dir = realpathSync(cleanup.tempDirSync('command-runner-'));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('returns stdout, stderr and exit code 0', async () => {
     const result = await runner.run(
@@ -139,6 +137,7 @@ describe('CommandRunner', () => {
   it('reports a command ended by a signal as 128 + the signal number', async () => {
     const result = await runner.run(node, ['-e', "process.kill(process.pid, 'SIGTERM')"], opts);
     expect(result.exitCode).toBe(143);
+    expect(result.signal).toBe('SIGTERM');
   });
 
   it('throws an error naming a missing executable', async () => {
@@ -169,5 +168,43 @@ describe('CommandRunner', () => {
     expect((error as Error).message).toBe(
       `${script} could not be started (EACCES): permission denied; check that the file is executable`,
     );
+  });
+});
+
+describe('startProcess', () => {
+  /** Runs node with `script`, collecting what it prints. */
+  function collect(script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+    const child = startProcess(node, ['-e', script, '--', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      ...(env ? { env } : {}),
+    });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    return new Promise((done, fail) => {
+      child.once('error', fail);
+      child.once('close', () => done(out));
+    });
+  }
+
+  it('passes arguments verbatim and never the webhook secret', async () => {
+    const hostile = '$(touch pwned); `id` | rm -rf / ; "\' *';
+    const out = await collect(
+      'console.log(JSON.stringify([process.argv.slice(1), process.env.GITHUB_APP_SECRET_TOKEN ?? "unset", process.env.KEPT]))',
+      [hostile],
+      { GITHUB_APP_SECRET_TOKEN: 'do-not-leak', KEPT: 'yes' },
+    );
+    expect(JSON.parse(out)).toEqual([[hostile], 'unset', 'yes']);
+  });
+
+  it('starts a detached process as the leader of its own process group', async () => {
+    const child = startProcess(node, ['-e', 'setTimeout(() => {}, 10_000)'], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    const closed = new Promise((done) => child.once('close', done));
+    // Signalling the group (negative pid) reaches it only if it leads a group of its own.
+    process.kill(-child.pid!, 'SIGKILL');
+    await closed;
+    expect(child.signalCode).toBe('SIGKILL');
   });
 });

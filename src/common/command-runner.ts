@@ -1,7 +1,7 @@
-import { environmentWithoutSecrets } from '../common/job-environment.js';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 import { Injectable } from '@nestjs/common';
+import { environmentWithoutSecrets } from './job-environment.js';
 
 export interface RunOptions {
   readonly cwd?: string;
@@ -15,6 +15,8 @@ export interface RunResult {
   readonly stderr: string;
   /** The command's exit status; 128 + signal number when a signal (not our timeout) ended it. */
   readonly exitCode: number;
+  /** The signal that ended the command, if one did (not our timeout: that is an error). */
+  readonly signal?: NodeJS.Signals;
 }
 
 /** The command did not finish within its timeout and was killed. */
@@ -44,11 +46,16 @@ export class CommandStartError extends Error {
 }
 
 /** squeue on a cluster with thousands of jobs prints megabytes; Node's default 1 MiB is too small. */
-export const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 /**
- * The only code in src/ that starts processes. Always execFile with an argument array, never a
- * shell: arguments carry data from pull requests, which must never be interpreted.
+ * This module is the only code of the bot that starts processes (supervise-job.cjs, a program of
+ * its own, starts the job script it supervises): CommandRunner.run for commands whose output the
+ * bot reads (the scheduler's sbatch/squeue/scontrol/scancel; git through runCommand and runGit),
+ * startProcess for processes that stream or outlive the call (the local executor's job
+ * supervisors, the demo's bot). Always an argument array, never a shell: arguments carry data
+ * from pull requests, which must never be interpreted. The bot's secrets never reach a child
+ * (job-environment.ts).
  */
 @Injectable()
 export class CommandRunner {
@@ -86,13 +93,13 @@ export class CommandRunner {
           }
           if (error.signal) {
             const signo = constants.signals[error.signal] ?? 0;
-            resolve({ stdout, stderr, exitCode: 128 + signo });
+            resolve({ stdout, stderr, exitCode: 128 + signo, signal: error.signal });
             return;
           }
           reject(describeStartError(command, args, opts.cwd, String(code), error));
         },
       );
-      // Slurm's clients must never wait for input (sbatch reads a script from stdin if given none).
+      // Nothing may wait for input (sbatch reads a script from stdin if given none; git may prompt).
       child.stdin?.end();
       const timer = setTimeout(() => {
         timedOut = true;
@@ -100,6 +107,45 @@ export class CommandRunner {
       }, opts.timeoutMs);
     });
   }
+}
+
+const runner = new CommandRunner();
+
+/** CommandRunner.run for code outside Nest's injection (git). */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  opts: RunOptions,
+): Promise<RunResult> {
+  return runner.run(command, args, opts);
+}
+
+export interface StartOptions {
+  readonly cwd?: string;
+  /** Defaults to this process's environment; the bot's secrets are removed either way. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly stdio: StdioOptions;
+  /** Its own process group, and it keeps running when the bot exits. */
+  readonly detached?: boolean;
+}
+
+/**
+ * Starts a process the caller follows itself (events, pid, signals). Throws as spawn() does; a
+ * child that could not be started has no pid and reports why through its 'error' event.
+ */
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  opts: StartOptions,
+): ChildProcess {
+  return spawn(command, [...args], {
+    cwd: opts.cwd,
+    env: environmentWithoutSecrets(opts.env ?? process.env),
+    detached: opts.detached ?? false,
+    stdio: opts.stdio,
+    shell: false,
+    windowsHide: true,
+  });
 }
 
 function describeStartError(

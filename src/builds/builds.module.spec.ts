@@ -1,0 +1,30 @@
+import { describe, expect, it } from '@jest/globals';
+import { makeConfig } from '../../test/support/make-config.js';
+import { slurmOptionsOf } from './builds.module.js';
+
+describe('slurmOptionsOf', () => {
+  it('hands the slurm module the scheduler, the state dir and the configured clients', () => {
+    const config = makeConfig({
+      root: '/srv/bot',
+      buildenv: { scheduler: 'local', submitCommand: '/site/bin/sbatch' },
+      jobManager: {
+        pollCommand: '/site/bin/squeue',
+        scontrolCommand: '/site/bin/scontrol',
+        scancelCommand: '/site/bin/scancel',
+        commandTimeoutSeconds: 42,
+      },
+    });
+
+    expect(slurmOptionsOf(config)).toEqual({
+      scheduler: 'local',
+      stateDir: config.eventHandler.stateDir,
+      commands: {
+        submit: '/site/bin/sbatch',
+        poll: '/site/bin/squeue',
+        scontrol: '/site/bin/scontrol',
+        scancel: '/site/bin/scancel',
+        timeoutMs: 42_000,
+      },
+    });
+  });
+});
