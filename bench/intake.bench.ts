@@ -23,18 +23,19 @@
  *
  * Run by bench/run.ts (which builds dist/ first); alone: `node dist-bench/bench/intake.bench.js`.
  */
-import { createHmac } from 'node:crypto';
-import { chmodSync, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { freePort } from '../test/support/bot-process.js';
-import { generateAppKeys } from '../test/support/make-config.js';
-import { examplePayload } from '../test/support/payloads.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './intake/proc-stats.js';
-import { ServerProcess } from './intake/server-process.js';
-import { unitNodeOptions, writeBotConfig } from './intake/bot-config.js';
+import { freePort, ServerProcess } from './intake/server-process.js';
+import {
+  signedDeliveryLoad,
+  startBotProcess,
+  unitNodeOptions,
+  writeBotConfig,
+} from './intake/bot-config.js';
 import { LoadClient, type LoadRequest, type LoadResult } from './load-client.js';
 
 const CONCURRENCY = 20;
@@ -47,7 +48,6 @@ const SECRET = 'bench-secret';
 const ISSUE_PROBOT_RATIO = 0.32;
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN_JS = join(PROJECT_ROOT, 'dist', 'main.js');
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 interface Contender {
@@ -116,28 +116,11 @@ function contenders(keyPath: string): Contender[] {
   const bot = (name: string, nodeOptions: string[]): Contender => ({
     name,
     status: 202,
-    start: async (port, root) => {
-      if (!existsSync(MAIN_JS)) {
-        throw new Error(`${MAIN_JS} is missing: run npm run build`);
-      }
-      const config = await writeBotConfig(root, keyPath, PROJECT_ROOT);
-      return ServerProcess.start(
-        'eessi-bot',
-        port,
-        [
-          ...nodeOptions,
-          MAIN_JS,
-          'serve',
-          '--config',
-          config,
-          '--port',
-          String(port),
-          '--no-job-manager',
-        ],
-        { ...baseEnv(), GITHUB_APP_SECRET_TOKEN: SECRET },
-        async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
-      );
-    },
+    start: async (port, root) =>
+      startBotProcess(PROJECT_ROOT, port, writeBotConfig(root).config, nodeOptions, {
+        ...baseEnv(),
+        GITHUB_APP_SECRET_TOKEN: SECRET,
+      }),
   });
   list.push(bot('eessi-bot (node dist/main.js serve, 202)', []));
   const unitOptions = unitNodeOptions(PROJECT_ROOT);
@@ -198,19 +181,10 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
 
 export async function benchIntake(): Promise<Record<string, number | string>[]> {
   const root = await mkdtemp(join(tmpdir(), 'eessi-bot-bench-intake-'));
-  const payload = examplePayload('pull_request', 'opened');
-  // PR descriptions are the bulk of real deliveries; pad to GitHub's typical ~25 KB.
-  payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
-  const body = Buffer.from(JSON.stringify(payload));
-  const load = {
-    body,
-    event: 'pull_request',
-    signature256: `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
-    signature1: `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`,
-  };
-  const keyPath = join(root, 'app.pem');
-  await writeFile(keyPath, generateAppKeys().privateKey);
-  chmodSync(keyPath, 0o600);
+  const load = signedDeliveryLoad(SECRET);
+  const body = load.body;
+  // Probot's key; each run of the bot gets its own app.cfg and key in its own directory.
+  const { keyPath } = writeBotConfig(root);
   const list = contenders(keyPath);
   const results = new Map<string, Measured[]>(list.map((c) => [c.name, []]));
   const client = new LoadClient();

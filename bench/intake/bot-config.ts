@@ -1,49 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeServeConfig } from '../../test/support/serve-config.js';
+import { examplePayload } from '../../test/support/payloads.js';
+import type { LoadRequest } from '../load-client.js';
+import { ServerProcess } from './server-process.js';
 
 /**
- * An app.cfg as an operator writes one, for the built bot under load: local executor, one
- * target, logs to a file, everything under `root`. Returns its path.
+ * The bot's app.cfg and App key under `root` (test/support/serve-config.ts), logging to a file
+ * as operators' bots do.
  */
-export async function writeBotConfig(
-  root: string,
-  keyPath: string,
-  projectRoot: string,
-): Promise<string> {
-  const path = join(root, 'app.cfg');
-  await writeFile(
-    path,
-    [
-      '[github]',
-      'app_id = 1',
-      'app_name = bench-bot',
-      'installation_id = 1',
-      `private_key = ${keyPath}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(projectRoot, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      'arch_target_map = {"linux/x86_64/generic": ""}',
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      `log_path = ${join(root, 'log', 'event-handler.log')}`,
-      '',
-    ].join('\n'),
-  );
-  return path;
+export function writeBotConfig(root: string): {
+  readonly config: string;
+  readonly keyPath: string;
+} {
+  return writeServeConfig(root, {
+    appName: 'bench-bot',
+    logPath: join(root, 'log', 'event-handler.log'),
+  });
 }
 
 /**
@@ -59,4 +33,48 @@ export function unitNodeOptions(projectRoot: string): string[] {
   const words = execStart.trim().split(/\s+/);
   const script = words.findIndex((word) => word.endsWith('/dist/main.js'));
   return words.slice(1, script);
+}
+
+/** The bench's delivery: a real `pull_request.opened` payload padded to ~25 KB, signed. */
+export function signedDeliveryLoad(secret: string): Omit<LoadRequest, 'port' | 'count'> {
+  const payload = examplePayload('pull_request', 'opened');
+  // PR descriptions are the bulk of real deliveries; pad to GitHub's typical ~25 KB.
+  payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
+  const body = Buffer.from(JSON.stringify(payload));
+  return {
+    body,
+    event: 'pull_request',
+    signature256: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+    signature1: `sha1=${createHmac('sha1', secret).update(body).digest('hex')}`,
+  };
+}
+
+/** `node [nodeOptions] dist/main.js serve --no-job-manager`, ready once GET /health is 200. */
+export function startBotProcess(
+  projectRoot: string,
+  port: number,
+  config: string,
+  nodeOptions: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<ServerProcess> {
+  const mainJs = join(projectRoot, 'dist', 'main.js');
+  if (!existsSync(mainJs)) {
+    throw new Error(`${mainJs} is missing: run npm run build`);
+  }
+  return ServerProcess.start(
+    'eessi-bot',
+    port,
+    [
+      ...nodeOptions,
+      mainJs,
+      'serve',
+      '--config',
+      config,
+      '--port',
+      String(port),
+      '--no-job-manager',
+    ],
+    env,
+    async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
+  );
 }

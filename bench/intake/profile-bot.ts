@@ -13,19 +13,15 @@
  * proportions, or sample on-CPU time with Linux perf instead (`node --perf-basic-prof` for the
  * bot, `perf record -e cpu-clock -g -p <pid>` during the load: all threads, kernel included).
  */
-import { createHmac } from 'node:crypto';
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../test/support/bot-process.js';
-import { generateAppKeys } from '../../test/support/make-config.js';
-import { examplePayload } from '../../test/support/payloads.js';
 import { LoadClient } from '../load-client.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './proc-stats.js';
-import { ServerProcess } from './server-process.js';
-import { writeBotConfig } from './bot-config.js';
+import { signedDeliveryLoad, startBotProcess, writeBotConfig } from './bot-config.js';
+import { freePort } from './server-process.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -99,44 +95,21 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'eessi-bot-profile-'));
   const profileDir = join(root, 'profile');
   await mkdir(profileDir);
-  const keyPath = join(root, 'app.pem');
-  await writeFile(keyPath, generateAppKeys().privateKey);
-  chmodSync(keyPath, 0o600);
-  const config = await writeBotConfig(root, keyPath, PROJECT_ROOT);
-  const payload = examplePayload('pull_request', 'opened');
-  payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
-  const body = Buffer.from(JSON.stringify(payload));
-  const load = {
-    body,
-    event: 'pull_request',
-    signature256: `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
-    signature1: `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`,
-    concurrency: 20,
-  };
+  const { config } = writeBotConfig(root);
+  const load = { ...signedDeliveryLoad(SECRET), concurrency: 20 };
   const port = await freePort();
   const client = new LoadClient();
-  const bot = await ServerProcess.start(
-    'eessi-bot',
+  const bot = await startBotProcess(
+    PROJECT_ROOT,
     port,
-    [
-      ...nodeFlags,
-      '--cpu-prof',
-      `--cpu-prof-dir=${profileDir}`,
-      join(PROJECT_ROOT, 'dist', 'main.js'),
-      'serve',
-      '--config',
-      config,
-      '--port',
-      String(port),
-      '--no-job-manager',
-    ],
+    config,
+    [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`],
     {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'production',
       GITHUB_APP_SECRET_TOKEN: SECRET,
     },
-    async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
   );
   try {
     await client.run({ ...load, port, count: Math.min(3_000, deliveries) });
