@@ -13,8 +13,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
 import { postDelivery, signedDelivery } from './test-kit.js';
 
 const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
@@ -243,19 +243,6 @@ export async function stopAllBots(): Promise<void> {
   await Promise.all([...running].map((bot) => bot.stop()));
 }
 
-/** A port nobody listens on right now (the kernel's pick). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export function describeExit(exit: ExitInfo): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
@@ -272,3 +259,5 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Pr
     }),
   ]);
 }
+
+export { freePort };
