@@ -24,7 +24,22 @@ describe('slurmOptionsOf', () => {
         scontrol: '/site/bin/scontrol',
         scancel: '/site/bin/scancel',
         timeoutMs: 42_000,
+        scontrolArgs: [],
+        squeueFormat: 'short',
       },
+    });
+  });
+
+  it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', () => {
+    const config = makeConfig({
+      root: '/srv/bot',
+      jobManager: { scontrolArgs: ['--clusters=%(cluster)s'] },
+      rest: { generation: 'v09' },
+    });
+
+    expect(slurmOptionsOf(config).commands).toMatchObject({
+      scontrolArgs: ['--clusters=%(cluster)s'],
+      squeueFormat: 'long',
     });
   });
 });
