@@ -34,7 +34,7 @@ const MAX_LINES = 400;
 const OVER_MAX_LINES = {
   'src/common/journal/journal.ts': 690,
   'src/builds/job-manager.service.ts': 490,
-  'src/config/config-section.reader.ts': 420,
+  'src/config/config-section.reader.ts': 430,
 };
 
 // Only this module starts processes (docs/architecture.md, "Processes the bot starts"), each with

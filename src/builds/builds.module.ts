@@ -24,6 +24,9 @@ export function slurmOptionsOf(config: AppConfig): SlurmOptions {
       scontrol: jobManager.scontrolCommand,
       scancel: jobManager.scancelCommand,
       timeoutMs: jobManager.commandTimeoutSeconds * 1000,
+      scontrolArgs: jobManager.scontrolArgs ?? [],
+      // The seed's queue format stays for seed configs; v0.9 configs need cluster and partition.
+      squeueFormat: config.generation === 'v09' ? 'long' : 'short',
     },
   };
 }

@@ -20,6 +20,7 @@ class RecordingJobManager {
       skipped: false,
       tracked: 0,
       released: [],
+      received: [],
       running: [],
       finished: [],
       waiting: [],

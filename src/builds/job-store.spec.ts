@@ -295,6 +295,29 @@ describe('JobStore', () => {
       ]);
     });
 
+    it('places received after submitted and test after finished, in files whose names never change', async () => {
+      const jobDir = await jobDirFor('55');
+      for (const kind of ['test', 'finished', 'running', 'received', 'submitted'] as const) {
+        await store.addRow('55', jobDir, row(kind));
+      }
+
+      expect((await store.rows('55', jobDir)).map((r) => r.kind)).toEqual([
+        'submitted',
+        'received',
+        'running',
+        'finished',
+        'test',
+      ]);
+      // Rows written by earlier versions keep their names: 0-submitted … 3-finished.
+      expect((await readdir(join(jobDir, '_bot_job55.rows'))).sort()).toEqual([
+        '0-submitted',
+        '2-running',
+        '3-finished',
+        '4-test',
+        '5-received',
+      ]);
+    });
+
     it('is empty for a job without rows, and skips an unreadable row', async () => {
       const jobDir = await jobDirFor('55');
       expect(await store.rows('55', jobDir)).toEqual([]);

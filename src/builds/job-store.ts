@@ -18,8 +18,30 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+export type RowKind = 'submitted' | 'released' | 'received' | 'running' | 'finished' | 'test';
+/**
+ * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
+ * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
+ * `test` follows `finished` for v0.9 jobs (from _bot_job<ID>.test).
+ */
+const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
+  submitted: 0,
+  released: 1,
+  running: 2,
+  finished: 3,
+  test: 4,
+  received: 5,
+};
+/** The order of the rows in a comment. */
+const ROW_ORDER: readonly RowKind[] = [
+  'submitted',
+  'released',
+  'received',
+  'running',
+  'finished',
+  'test',
+];
+const ROW_FILE = /^(\d)-([a-z]+)$/;
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -272,7 +294,7 @@ export class JobStore {
   /** Adds a status row unless one of that kind exists; returns whether it was added. */
   async addRow(jobId: string, jobDir: string, row: StatusRow): Promise<boolean> {
     const dir = JobStore.rowsDir(jobDir, jobId);
-    const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
+    const path = join(dir, `${ROW_FILE_INDEX[row.kind]}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
     if (await exists(path)) {
       return false;
@@ -285,7 +307,9 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
-    for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
+    const rank = (name: string) => ROW_ORDER.indexOf(ROW_FILE.exec(name)?.[2] as RowKind);
+    const rowFiles = names.filter((n) => ROW_FILE.test(n)).sort((a, b) => rank(a) - rank(b));
+    for (const name of rowFiles) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
       } catch (error) {

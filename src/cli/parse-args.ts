@@ -60,9 +60,13 @@ export function parseArgs(argv: readonly string[]): Command {
   let name = 'serve';
   if (args.length > 0 && !args[0].startsWith('-')) {
     name = args.shift()!;
-    if (!COMMANDS.has(name)) {throw new UsageError(`unknown command '${name}' (try --help)`);}
+    if (!COMMANDS.has(name)) {
+      throw new UsageError(`unknown command '${name}' (try --help)`);
+    }
   }
-  if (name === 'help') {return { kind: 'help', topic: args[0] };}
+  if (name === 'help') {
+    return { kind: 'help', topic: args[0] };
+  }
 
   const options = new Map<string, string | true>();
   const valued: Record<string, string> = {
@@ -92,18 +96,26 @@ export function parseArgs(argv: readonly string[]): Command {
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const key = eq > 0 ? arg.slice(0, eq) : arg;
     if (flags[key]) {
-      if (eq > 0) {throw new UsageError(`option ${key} takes no value`);}
+      if (eq > 0) {
+        throw new UsageError(`option ${key} takes no value`);
+      }
       options.set(flags[key], true);
     } else if (valued[key]) {
       const value = eq > 0 ? arg.slice(eq + 1) : args.shift();
-      if (value === undefined || value === '') {throw new UsageError(`option ${key} needs a value`);}
+      if (value === undefined || value === '') {
+        throw new UsageError(`option ${key} needs a value`);
+      }
       options.set(valued[key], value);
     } else {
       throw new UsageError(`unknown option '${arg}' for '${name}' (try --help)`);
     }
   }
-  if (options.has('help')) {return { kind: 'help', topic: name };}
-  if (options.has('version')) {return { kind: 'version' };}
+  if (options.has('help')) {
+    return { kind: 'help', topic: name };
+  }
+  if (options.has('version')) {
+    return { kind: 'version' };
+  }
 
   const allowed: Record<string, string[]> = {
     serve: ['config', 'port', 'no-job-manager', 'smee-url'],
@@ -112,8 +124,9 @@ export function parseArgs(argv: readonly string[]): Command {
     simulate: ['config', 'event', 'repo', 'build'],
   };
   for (const key of options.keys()) {
-    if (!allowed[name].includes(key))
-      {throw new UsageError(`option --${key} does not apply to '${name}'`);}
+    if (!allowed[name].includes(key)) {
+      throw new UsageError(`option --${key} does not apply to '${name}'`);
+    }
   }
   const config = (options.get('config') as string | undefined) ?? DEFAULT_CONFIG;
   const text = (key: string) => options.get(key) as string | undefined;
@@ -121,7 +134,9 @@ export function parseArgs(argv: readonly string[]): Command {
   switch (name) {
     case 'serve': {
       const port = text('port') === undefined ? DEFAULT_PORT : integer('--port', text('port')!);
-      if (port < 0 || port > 65535) {throw new UsageError(`--port must be 0..65535, got ${port}`);}
+      if (port < 0 || port > 65535) {
+        throw new UsageError(`--port must be 0..65535, got ${port}`);
+      }
       const smeeUrl = text('smee-url');
       if (smeeUrl !== undefined && !/^https?:\/\/\S+$/.test(smeeUrl)) {
         throw new UsageError(`--smee-url must be an http(s) URL, got '${smeeUrl}'`);
@@ -148,15 +163,17 @@ export function parseArgs(argv: readonly string[]): Command {
       return { kind: 'check-config', config, online: options.has('online') };
     default: {
       const event = text('event');
-      if (event === undefined)
-        {throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);}
+      if (event === undefined) {
+        throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
+      }
       return { kind: 'simulate', config, event, repo: text('repo'), build: text('build') };
     }
   }
 }
 
 function integer(option: string, value: string): number {
-  if (!/^-?\d+$/.test(value))
-    {throw new UsageError(`${option} takes a whole number, got '${value}'`);}
+  if (!/^-?\d+$/.test(value)) {
+    throw new UsageError(`${option} takes a whole number, got '${value}'`);
+  }
   return Number(value);
 }

@@ -25,8 +25,12 @@ export function detectGeneration(context: ConfigReadContext): ConfigGeneration {
   } else if (!seed && !v09) {
     context.problems.push(`${where} missing required key: set ${keys}`);
   }
-  if (v09) {return 'v09';}
-  if (seed) {return 'seed';}
+  if (v09) {
+    return 'v09';
+  }
+  if (seed) {
+    return 'seed';
+  }
   return context.parsed.sections.has('bot_control') ? 'v09' : 'seed';
 }
 
@@ -40,7 +44,9 @@ export function readArchTargetMap(section: ConfigSectionReader): ArchitectureTar
     `a JSON object mapping build targets to sbatch parameters, e.g. ${example}`,
   );
   const map = entry ? section.jsonStringMap('arch_target_map', entry, example) : undefined;
-  if (!entry || !map) {return { archTargetMap: {} };}
+  if (!entry || !map) {
+    return { archTargetMap: {} };
+  }
   const targets = Object.keys(map);
   if (targets.length === 0) {
     section.problem('arch_target_map', entry, `has no targets; add at least one, e.g. ${example}`);

@@ -16,10 +16,7 @@ export const BUILDENV_REQUIRED = [
 export const DEFAULT_NO_BUILD_PERMISSION_COMMENT =
   'Label `bot:build` has been set by user `{build_labeler}`, but this user is not allowed to trigger builds on this bot instance';
 const DEFAULT_JOB_DELAY_BEGIN_FACTOR = 2;
-const JOB_HANDOVER_PROTOCOLS: readonly JobHandoverProtocol[] = [
-  'hold_release',
-  'delayed_begin',
-];
+const JOB_HANDOVER_PROTOCOLS: readonly JobHandoverProtocol[] = ['hold_release', 'delayed_begin'];
 const JOB_NAME_CHARS = /^[A-Za-z0-9._-]+$/;
 const EXPORT_VAR = /^[A-Za-z_][A-Za-z0-9_]*=/;
 // What `git clone` accepts as a repository: a URL, scp-like `user@host:path`, or a local path.
@@ -122,12 +119,20 @@ function readBuildJobScript(
     'build_job_script',
     'the path of the job script submitted for every build (or path@git-repo)',
   );
-  if (!entry) {return {};}
+  if (!entry) {
+    return {};
+  }
   const local = section.path('build_job_script', entry);
-  if (local === undefined) {return {};}
+  if (local === undefined) {
+    return {};
+  }
   const problem = readableFileProblem(local);
-  if (problem === undefined) {return { path: local };}
-  if (generation === 'v09' && entry.value.includes('@')) {return readRemoteScript(section, entry);}
+  if (problem === undefined) {
+    return { path: local };
+  }
+  if (generation === 'v09' && entry.value.includes('@')) {
+    return readRemoteScript(section, entry);
+  }
   section.problem('build_job_script', entry, `${local} ${problem}`);
   return {};
 }
@@ -191,10 +196,14 @@ function readHandoverProtocol(
 
 function readAllowedExportVars(section: ConfigSectionReader): string[] {
   const entry = section.get('allowed_exportvars');
-  if (!entry || entry.value === '') {return [];}
+  if (!entry || entry.value === '') {
+    return [];
+  }
   const example = '["SKIP_TESTS=yes", "SKIP_TESTS=no"]';
   const parsed = section.json('allowed_exportvars', entry, example);
-  if (parsed === undefined) {return [];}
+  if (parsed === undefined) {
+    return [];
+  }
   if (!Array.isArray(parsed)) {
     section.problem(
       'allowed_exportvars',
@@ -228,8 +237,12 @@ function readAllowedExportVars(section: ConfigSectionReader): string[] {
 
 function readJobName(section: ConfigSectionReader, appName: string): string {
   const entry = section.get('job_name');
-  if (!entry || entry.value === '') {return defaultJobName(appName);}
-  if (JOB_NAME_CHARS.test(entry.value)) {return entry.value;}
+  if (!entry || entry.value === '') {
+    return defaultJobName(appName);
+  }
+  if (JOB_NAME_CHARS.test(entry.value)) {
+    return entry.value;
+  }
   // squeue output is parsed by columns; a job name with spaces or '|' would break that.
   section.problem(
     'job_name',
@@ -241,9 +254,13 @@ function readJobName(section: ConfigSectionReader, appName: string): string {
 
 function readScheduler(section: ConfigSectionReader): BuildEnvConfig['scheduler'] {
   const entry = section.get('scheduler');
-  if (!entry || entry.value === '') {return 'slurm';}
+  if (!entry || entry.value === '') {
+    return 'slurm';
+  }
   const value = entry.value.toLowerCase();
-  if (value === 'slurm' || value === 'local') {return value;}
+  if (value === 'slurm' || value === 'local') {
+    return value;
+  }
   section.problem(
     'scheduler',
     entry,
@@ -260,7 +277,9 @@ export function defaultJobName(appName: string): string {
 
 function readableFileProblem(path: string): string | undefined {
   try {
-    if (!statSync(path).isFile()) {return 'is not a regular file';}
+    if (!statSync(path).isFile()) {
+      return 'is not a regular file';
+    }
     accessSync(path, constants.R_OK);
     return undefined;
   } catch (error) {

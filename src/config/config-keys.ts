@@ -125,7 +125,9 @@ export function unknownKeyWarnings(parsed: ConfigParserResult, fileName: string)
   const warnings: string[] = [];
   const knownSections = [...Object.keys(USED_KEYS), ...UPSTREAM_IGNORED_SECTIONS];
   for (const section of parsed.sections.values()) {
-    if (UPSTREAM_IGNORED_SECTIONS.includes(section.name)) {continue;}
+    if (UPSTREAM_IGNORED_SECTIONS.includes(section.name)) {
+      continue;
+    }
     // hasOwn: a section named e.g. [constructor] must not reach Object.prototype.
     const used = Object.hasOwn(USED_KEYS, section.name) ? USED_KEYS[section.name] : undefined;
     if (used === undefined) {
@@ -138,7 +140,9 @@ export function unknownKeyWarnings(parsed: ConfigParserResult, fileName: string)
     }
     const ignored = UPSTREAM_IGNORED_KEYS[section.name] ?? [];
     for (const [key, entry] of section.entries) {
-      if (used.includes(key) || ignored.includes(key)) {continue;}
+      if (used.includes(key) || ignored.includes(key)) {
+        continue;
+      }
       if (!/^[A-Za-z0-9_]/.test(key) || /\s/.test(key)) {
         // Upstream's example has such lines: a comment whose '#' went missing.
         warnings.push(

@@ -178,7 +178,9 @@ export class ConfigSectionReader {
   /** A number > 0 (fractions allowed, as Python's float() reads them). */
   positiveNumber(key: string, meaning: string, fallback: number): number {
     const entry = this.get(key);
-    if (!entry || entry.value === '') {return fallback;}
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
     const value = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/.test(entry.value)
       ? Number(entry.value)
       : NaN;
@@ -192,10 +194,16 @@ export class ConfigSectionReader {
   /** true/false as configparser's getboolean() reads it (yes/no, on/off, 1/0 too); empty = fallback. */
   boolean(key: string, fallback: boolean): boolean {
     const entry = this.get(key);
-    if (!entry || entry.value === '') {return fallback;}
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
     const value = entry.value.toLowerCase();
-    if (['1', 'yes', 'true', 'on'].includes(value)) {return true;}
-    if (['0', 'no', 'false', 'off'].includes(value)) {return false;}
+    if (['1', 'yes', 'true', 'on'].includes(value)) {
+      return true;
+    }
+    if (['0', 'no', 'false', 'off'].includes(value)) {
+      return false;
+    }
     this.problem(key, entry, `${JSON.stringify(entry.value)} is not a boolean; use true or false`);
     return fallback;
   }
@@ -211,7 +219,9 @@ export class ConfigSectionReader {
     fallback?: T,
   ): T | undefined {
     const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
-    if (!entry || entry.value === '') {return fallback;}
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
     const value = allowed.find((option) => option === entry.value.toLowerCase());
     if (value === undefined) {
       this.problem(
@@ -267,9 +277,13 @@ export class ConfigSectionReader {
    */
   template(key: string, allowed: readonly string[], fallback: string): string {
     const entry = this.get(key);
-    if (!entry || entry.value === '') {return fallback;}
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
     const problems = templateProblems(entry.value, allowed);
-    for (const message of problems) {this.problem(key, entry, message);}
+    for (const message of problems) {
+      this.problem(key, entry, message);
+    }
     return problems.length > 0 ? fallback : entry.value;
   }
 

@@ -95,7 +95,9 @@ export function describeConfig(config: AppConfig): string {
       // Continuation lines of multi-line values stay in the value column.
       lines.push(`  ${key.padEnd(width)}  ${shown.replaceAll('\n', `\n${' '.repeat(width + 4)}`)}`);
     }
-    if (extra) {lines.push(...extra.map((line) => `  ${line}`));}
+    if (extra) {
+      lines.push(...extra.map((line) => `  ${line}`));
+    }
   }
   return lines.join('\n');
 }
@@ -143,7 +145,9 @@ function buildEnvRows(buildenv: BuildEnvConfig, v09: boolean, pollInterval: numb
     ['build_permission', permission],
     ['no_build_permission_comment', buildenv.noBuildPermissionComment],
   ];
-  if (!v09) {return rows;}
+  if (!v09) {
+    return rows;
+  }
   const delay = Math.trunc(buildenv.jobDelayBeginFactor * pollInterval);
   return [
     ...rows,
@@ -171,8 +175,12 @@ function nodeTypeTable(config: AppConfig): string[] {
   for (const nodeType of config.nodeTypes) {
     const accel = nodeType.accel.length > 0 ? nodeType.accel.join(',') : '-';
     const base = [nodeType.name, nodeType.os, nodeType.cpuSubdir, accel];
-    if (nodeType.repoTargets.length === 0) {rows.push([...base, '-', '(none: never used)']);}
-    for (const id of nodeType.repoTargets) {rows.push([...base, id, repoDescription(config, id)]);}
+    if (nodeType.repoTargets.length === 0) {
+      rows.push([...base, '-', '(none: never used)']);
+    }
+    for (const id of nodeType.repoTargets) {
+      rows.push([...base, id, repoDescription(config, id)]);
+    }
   }
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column].length)),
@@ -189,7 +197,9 @@ function repoDescription(config: AppConfig, id: string): string {
   const repo = Object.hasOwn(config.repoTargets.repos, id)
     ? config.repoTargets.repos[id]
     : undefined;
-  if (repo) {return [repo.repoName, repo.repoVersion].filter((part) => part !== undefined).join(' ');}
+  if (repo) {
+    return [repo.repoName, repo.repoVersion].filter((part) => part !== undefined).join(' ');
+  }
   return BUILT_IN_REPO_IDS.includes(id)
     ? "(build container's default)"
     : "(not in repos.cfg: build container's default)";

@@ -65,7 +65,9 @@ function readApiUrl(section: ConfigSectionReader): string {
     return url ?? DEFAULT_API_URL;
   }
   const entry = section.get('api_url');
-  if (!entry || entry.value === '') {return DEFAULT_API_URL;}
+  if (!entry || entry.value === '') {
+    return DEFAULT_API_URL;
+  }
   return section.httpUrl('api_url', entry) ?? DEFAULT_API_URL;
 }
 

@@ -72,7 +72,9 @@ function readScontrol(section: ConfigSectionReader): {
     'scontrol_command',
     'the job control command, e.g. /usr/bin/scontrol',
   );
-  if (!entry) {return { args: [] };}
+  if (!entry) {
+    return { args: [] };
+  }
   // Plain blanks only: the words are passed to execFile as they are, never to a shell.
   if (/["'\\]/.test(entry.value)) {
     section.problem(

@@ -35,7 +35,9 @@ export function locateJsonError(text: string): JsonErrorLocation | undefined {
     scanner.document();
     return undefined;
   } catch (error) {
-    if (error instanceof JsonSyntaxError) {return { offset: error.offset, message: error.message };}
+    if (error instanceof JsonSyntaxError) {
+      return { offset: error.offset, message: error.message };
+    }
     throw error;
   }
 }
@@ -47,7 +49,9 @@ class Scanner {
 
   document(): void {
     this.skipBlanks();
-    if (this.pos >= this.text.length) {this.fail('the value is empty; expected JSON');}
+    if (this.pos >= this.text.length) {
+      this.fail('the value is empty; expected JSON');
+    }
     this.value(0);
     this.skipBlanks();
     if (this.pos < this.text.length) {
@@ -58,12 +62,22 @@ class Scanner {
   }
 
   private value(depth: number): void {
-    if (depth > MAX_DEPTH) {this.fail(`nested more than ${MAX_DEPTH} levels deep`);}
+    if (depth > MAX_DEPTH) {
+      this.fail(`nested more than ${MAX_DEPTH} levels deep`);
+    }
     const c = this.text[this.pos];
-    if (c === '{') {return this.object(depth);}
-    if (c === '[') {return this.array(depth);}
-    if (c === '"') {return this.string();}
-    if (c === '-' || (c >= '0' && c <= '9')) {return this.number();}
+    if (c === '{') {
+      return this.object(depth);
+    }
+    if (c === '[') {
+      return this.array(depth);
+    }
+    if (c === '"') {
+      return this.string();
+    }
+    if (c === '-' || (c >= '0' && c <= '9')) {
+      return this.number();
+    }
     const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.text.slice(this.pos))?.[0];
     if (word === 'true' || word === 'false' || word === 'null') {
       this.pos += word.length;
@@ -72,9 +86,15 @@ class Scanner {
     if (word !== undefined && Object.hasOwn(PYTHON_LITERALS, word)) {
       this.fail(`${word} is Python, not JSON: write ${PYTHON_LITERALS[word]}`);
     }
-    if (c === "'") {this.fail('strings need double quotes (") in JSON, not single quotes');}
-    if (c === undefined) {this.fail('the text ends where a value should follow');}
-    if (word !== undefined) {this.fail(`${word} is not a JSON value; put text in double quotes`);}
+    if (c === "'") {
+      this.fail('strings need double quotes (") in JSON, not single quotes');
+    }
+    if (c === undefined) {
+      this.fail('the text ends where a value should follow');
+    }
+    if (word !== undefined) {
+      this.fail(`${word} is not a JSON value; put text in double quotes`);
+    }
     this.fail(`unexpected ${this.describeHere()} where a value should start`);
   }
 
@@ -125,16 +145,21 @@ class Scanner {
         continue;
       }
       // A quote where a comma belongs: the comma at the end of the previous line is missing.
-      if (c === '"')
-        {this.failAt(memberEnd - 1, `missing ',' after this ${noun}, before the next one`);}
+      if (c === '"') {
+        this.failAt(memberEnd - 1, `missing ',' after this ${noun}, before the next one`);
+      }
       this.fail(`expected ',' or '${close}' after ${after}, found ${this.describeHere()}`);
     }
   }
 
   private propertyName(): void {
     const c = this.text[this.pos];
-    if (c === '"') {return this.string();}
-    if (c === "'") {this.fail('property names need double quotes (") in JSON, not single quotes');}
+    if (c === '"') {
+      return this.string();
+    }
+    if (c === "'") {
+      this.fail('property names need double quotes (") in JSON, not single quotes');
+    }
     if (c !== undefined && /[A-Za-z_]/.test(c)) {
       this.fail('property names must be in double quotes, e.g. "name": …');
     }
@@ -146,7 +171,9 @@ class Scanner {
     this.pos++;
     for (;;) {
       const c = this.text[this.pos];
-      if (c === undefined) {this.failAt(start, 'this string has no closing double quote');}
+      if (c === undefined) {
+        this.failAt(start, 'this string has no closing double quote');
+      }
       if (c === '"') {
         this.pos++;
         return;
@@ -154,7 +181,9 @@ class Scanner {
       if (c === '\n') {
         this.failAt(start, 'this string has no closing double quote on its line');
       }
-      if (c < ' ') {this.fail('control character inside a string; write it as an escape like \\t');}
+      if (c < ' ') {
+        this.fail('control character inside a string; write it as an escape like \\t');
+      }
       if (c === '\\') {
         const next = this.text[this.pos + 1];
         if (next === 'u' && /^[0-9A-Fa-f]{4}$/.test(this.text.slice(this.pos + 2, this.pos + 6))) {
@@ -175,12 +204,16 @@ class Scanner {
     const match = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(
       this.text.slice(this.pos),
     );
-    if (!match) {this.fail('malformed number');}
+    if (!match) {
+      this.fail('malformed number');
+    }
     this.pos += match[0].length;
   }
 
   private skipBlanks(): void {
-    while (this.pos < this.text.length && ' \t\n\r'.includes(this.text[this.pos])) {this.pos++;}
+    while (this.pos < this.text.length && ' \t\n\r'.includes(this.text[this.pos])) {
+      this.pos++;
+    }
   }
 
   private describeHere(): string {

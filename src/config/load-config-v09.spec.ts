@@ -14,7 +14,9 @@ import { DEFAULT_TEMPLATES } from './upstream-defaults.js';
 /** 1-based line of the first line of `text` that contains `needle`. */
 function lineWith(text: string, needle: string): number {
   const index = text.split('\n').findIndex((line) => line.includes(needle));
-  if (index === -1) {throw new Error(`lineWith: no line contains ${JSON.stringify(needle)}`);}
+  if (index === -1) {
+    throw new Error(`lineWith: no line contains ${JSON.stringify(needle)}`);
+  }
   return index + 1;
 }
 
@@ -31,7 +33,9 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
   /** v09.cfg with edits (each `from` must occur), written into the sandbox. */
   function v09With(...edits: [from: string, to: string][]): { path: string; text: string } {
     let text = readFixture('v09.cfg');
-    for (const [from, to] of edits) {text = replaceOnce(text, from, to);}
+    for (const [from, to] of edits) {
+      text = replaceOnce(text, from, to);
+    }
     return { path: sandbox.writeConfig(text), text };
   }
 
@@ -46,7 +50,9 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
         `expected a ConfigError, got a config (warnings: ${loaded.warnings.join('; ')})`,
       );
     } catch (error) {
-      if (!(error instanceof ConfigError)) {throw error;}
+      if (!(error instanceof ConfigError)) {
+        throw error;
+      }
       return { problems: error.problems, warnings: error.warnings };
     }
   }

@@ -59,7 +59,9 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   const templates = readTemplates(context, generation);
   const cleanUp = readCleanUp(context.section('clean_up', []));
 
-  if (context.problems.length > 0) {throw new ConfigError(context.problems, context.warnings);}
+  if (context.problems.length > 0) {
+    throw new ConfigError(context.problems, context.warnings);
+  }
   const config: AppConfig = {
     configPath,
     github,
@@ -93,7 +95,9 @@ function readTargets(
   const section = context.section('architecturetargets', []);
   const none = { archTargetMap: {}, nodeTypes: [], repoTargets: { repos: {} } };
   if (generation === 'seed') {
-    if (!section.get('arch_target_map')) {return none;}
+    if (!section.get('arch_target_map')) {
+      return none;
+    }
     return { ...none, archTargetMap: readArchTargetMap(section).archTargetMap };
   }
   const entry = section.get('node_type_map');
@@ -130,14 +134,18 @@ function fileProblem(shown: string, absolute: string, error: NodeJS.ErrnoExcepti
   if (error.code === 'ENOENT') {
     return `${shown}: configuration file not found (looked at ${absolute}); copy app.cfg.example to ${shown} and fill it in`;
   }
-  if (error.code === 'EISDIR') {return `${shown}: is a directory, not a configuration file`;}
+  if (error.code === 'EISDIR') {
+    return `${shown}: is a directory, not a configuration file`;
+  }
   return `${shown}: cannot read the configuration file (${error.code ?? error.message}); check its permissions`;
 }
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const child of Object.values(value)) {deepFreeze(child);}
+    for (const child of Object.values(value)) {
+      deepFreeze(child);
+    }
   }
   return value;
 }

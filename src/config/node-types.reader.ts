@@ -21,7 +21,9 @@ const NODE_TYPE_NAME = /^[^\s|`<>"\\]+$/;
 
 export function readNodeTypes(section: ConfigSectionReader, entry: ConfigEntry): NodeType[] {
   const parsed = section.json(KEY, entry, EXAMPLE);
-  if (parsed === undefined) {return [];}
+  if (parsed === undefined) {
+    return [];
+  }
   if (!isObject(parsed)) {
     section.problem(KEY, entry, `must be a JSON object of node types, e.g. ${EXAMPLE}`);
     return [];
@@ -35,7 +37,9 @@ export function readNodeTypes(section: ConfigSectionReader, entry: ConfigEntry):
   const nodeTypes: NodeType[] = [];
   for (const [name, value] of Object.entries(parsed)) {
     const nodeType = readNodeType(name, value, locate);
-    if (nodeType) {nodeTypes.push(nodeType);}
+    if (nodeType) {
+      nodeTypes.push(nodeType);
+    }
   }
   return nodeTypes;
 }
@@ -55,7 +59,9 @@ function readNodeType(name: string, value: unknown, at: NodeTypeLocator): NodeTy
     return undefined;
   }
   for (const field of Object.keys(value)) {
-    if (NODE_TYPE_FIELDS.includes(field)) {continue;}
+    if (NODE_TYPE_FIELDS.includes(field)) {
+      continue;
+    }
     const hint = closest(field, NODE_TYPE_FIELDS);
     at.section.warnAtLine(
       KEY,
@@ -66,7 +72,9 @@ function readNodeType(name: string, value: unknown, at: NodeTypeLocator): NodeTy
   let ok = true;
   const text = (field: string, pattern: RegExp, shape: string): string => {
     const raw = value[field];
-    if (typeof raw === 'string' && pattern.test(raw)) {return raw;}
+    if (typeof raw === 'string' && pattern.test(raw)) {
+      return raw;
+    }
     problem(
       raw === undefined ? undefined : field,
       raw === undefined
@@ -102,12 +110,16 @@ function readNodeType(name: string, value: unknown, at: NodeTypeLocator): NodeTy
     problem('accel', message);
     ok = false;
   });
-  if (!ok) {return undefined;}
+  if (!ok) {
+    return undefined;
+  }
   return { name, os, cpuSubdir, slurmParams, repoTargets: repoTargets ?? [], accel: accel ?? [] };
 }
 
 function readRepoTargets(raw: unknown, problem: (message: string) => void): string[] | undefined {
-  if (raw === undefined) {return [];}
+  if (raw === undefined) {
+    return [];
+  }
   const shape = 'a list of repository ids like ["eessi.io-2023.06-software"]';
   if (!Array.isArray(raw) || !raw.every((id) => typeof id === 'string')) {
     problem(`"repo_targets" must be ${shape}, not ${JSON.stringify(raw)}`);
@@ -126,7 +138,9 @@ function readRepoTargets(raw: unknown, problem: (message: string) => void): stri
 
 /** Absent, "None" (upstream's spelling), null or "" mean CPU only; a string or list of `vendor/model`. */
 function readAccel(raw: unknown, problem: (message: string) => void): string[] | undefined {
-  if (raw === undefined || raw === null || raw === '' || raw === 'None') {return [];}
+  if (raw === undefined || raw === null || raw === '' || raw === 'None') {
+    return [];
+  }
   const list = typeof raw === 'string' ? [raw] : raw;
   if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) {
     problem(
@@ -163,7 +177,9 @@ class NodeTypeLocator {
     let from = 0;
     for (const name of names) {
       const at = findProperty(entry.value, name, from);
-      if (at === -1) {continue;}
+      if (at === -1) {
+        continue;
+      }
       this.starts.set(name, at);
       from = at + 1;
     }
@@ -171,8 +187,12 @@ class NodeTypeLocator {
 
   line(name: string, field?: string): number {
     const start = this.starts.get(name);
-    if (start === undefined) {return this.entry.line;}
-    if (field === undefined) {return this.section.positionOf(this.entry, start).line;}
+    if (start === undefined) {
+      return this.entry.line;
+    }
+    if (field === undefined) {
+      return this.section.positionOf(this.entry, start).line;
+    }
     const later = [...this.starts.values()].filter((offset) => offset > start);
     const end = later.length > 0 ? Math.min(...later) : this.entry.value.length;
     const at = findProperty(this.entry.value.slice(0, end), field, start);
@@ -183,7 +203,9 @@ class NodeTypeLocator {
 function findProperty(text: string, name: string, from: number): number {
   const quoted = JSON.stringify(name);
   for (let at = text.indexOf(quoted, from); at !== -1; at = text.indexOf(quoted, at + 1)) {
-    if (/^\s*:/.test(text.slice(at + quoted.length))) {return at;}
+    if (/^\s*:/.test(text.slice(at + quoted.length))) {
+      return at;
+    }
   }
   return -1;
 }

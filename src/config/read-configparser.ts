@@ -184,7 +184,9 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
   const result = new Map<string, ConfigSection>();
   for (const section of sections.values()) {
     const entries = new Map<string, ConfigEntry>();
-    for (const [key, entry] of section.entries) {entries.set(key, finishEntry(entry));}
+    for (const [key, entry] of section.entries) {
+      entries.set(key, finishEntry(entry));
+    }
     result.set(section.name, { name: section.name, line: section.line, entries });
   }
   return { sections: result, errors, warnings };
@@ -197,10 +199,16 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
 function finishEntry(entry: MutableEntry): ConfigEntry {
   let first = 0;
   let end = entry.lines.length;
-  while (first < end && entry.lines[first] === '') {first++;}
-  while (end > first && entry.lines[end - 1] === '') {end--;}
+  while (first < end && entry.lines[first] === '') {
+    first++;
+  }
+  while (end > first && entry.lines[end - 1] === '') {
+    end--;
+  }
   const value = entry.lines.slice(first, end).join('\n');
-  if (end - first <= 1) {return { value, line: entry.line };}
+  if (end - first <= 1) {
+    return { value, line: entry.line };
+  }
   return { value, line: entry.line, valueLines: entry.positions.slice(first, end) };
 }
 
@@ -215,7 +223,9 @@ export function unescapeInterpolation(value: string): { value: string } | { erro
   // scontrol_command placeholders), not a reference.
   let reference: string | undefined;
   const unescaped = value.replace(/%%|%\(([^)]*)\)/g, (match, name: string | undefined) => {
-    if (match === '%%') {return '%';}
+    if (match === '%%') {
+      return '%';
+    }
     reference ??= name;
     return match;
   });

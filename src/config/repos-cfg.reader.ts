@@ -47,13 +47,18 @@ export function readRepoTargets(
 
 function readReposCfgDir(section: ConfigSectionReader): string | undefined {
   const entry = section.get('repos_cfg_dir');
-  if (!entry || entry.value === '') {return undefined;}
+  if (!entry || entry.value === '') {
+    return undefined;
+  }
   const dir = section.path('repos_cfg_dir', entry);
-  if (dir === undefined) {return undefined;}
+  if (dir === undefined) {
+    return undefined;
+  }
   let problem: string | undefined;
   try {
-    if (!statSync(dir).isDirectory()) {problem = `${dir} is not a directory`;}
-    else if (!existsSync(join(dir, REPOS_CFG))) {
+    if (!statSync(dir).isDirectory()) {
+      problem = `${dir} is not a directory`;
+    } else if (!existsSync(join(dir, REPOS_CFG))) {
       problem = `${join(dir, REPOS_CFG)} does not exist; the directory must hold a repos.cfg with one [repo id] section per repository`;
     }
   } catch (error) {
@@ -61,7 +66,9 @@ function readReposCfgDir(section: ConfigSectionReader): string | undefined {
     problem =
       code === 'ENOENT' ? `${dir} does not exist` : `cannot read ${dir} (${code ?? 'error'})`;
   }
-  if (problem === undefined) {return dir;}
+  if (problem === undefined) {
+    return dir;
+  }
   section.problem('repos_cfg_dir', entry, problem);
   return undefined;
 }
@@ -93,7 +100,9 @@ function readReposCfg(context: ConfigReadContext, dir: string): Record<string, R
       continue;
     }
     for (const [key, entry] of raw.entries) {
-      if (REPO_KEYS.includes(key) || IGNORED_REPO_KEYS.includes(key)) {continue;}
+      if (REPO_KEYS.includes(key) || IGNORED_REPO_KEYS.includes(key)) {
+        continue;
+      }
       const hint = closest(key, REPO_KEYS);
       section.warn(key, entry, `unknown key ${hint ? `(did you mean '${hint}'?)` : '(ignored)'}`);
     }
@@ -122,9 +131,13 @@ function readReposCfg(context: ConfigReadContext, dir: string): Record<string, R
 
 function readConfigMap(section: ConfigSectionReader, dir: string): Record<string, string> {
   const entry = section.get('config_map');
-  if (!entry || entry.value === '') {return {};}
+  if (!entry || entry.value === '') {
+    return {};
+  }
   const map = section.jsonStringMap('config_map', entry, CONFIG_MAP_EXAMPLE);
-  if (map === undefined) {return {};}
+  if (map === undefined) {
+    return {};
+  }
   for (const [file, target] of Object.entries(map)) {
     if (isAbsolute(file) || normalize(file).startsWith('..')) {
       section.problem(
@@ -156,7 +169,9 @@ function warnAboutUnknownRepoIds(
   const reported = new Set<string>();
   for (const nodeType of nodeTypes) {
     for (const id of nodeType.repoTargets) {
-      if (BUILT_IN_REPO_IDS.includes(id) || Object.hasOwn(repos, id) || reported.has(id)) {continue;}
+      if (BUILT_IN_REPO_IDS.includes(id) || Object.hasOwn(repos, id) || reported.has(id)) {
+        continue;
+      }
       reported.add(id);
       const hint = closest(id, known);
       const where =

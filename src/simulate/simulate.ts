@@ -49,12 +49,16 @@ export async function simulate(
     try {
       request = parseBuildArguments(options.build, typeof sender === 'string' ? sender : '');
     } catch (error) {
-      if (!(error instanceof BuildRequestError)) {throw error;}
+      if (!(error instanceof BuildRequestError)) {
+        throw error;
+      }
       out(`--build: ${error.message}\n`);
       return 1;
     }
   }
-  if (options.repo) {redirectBaseRepository(delivery.payload, options.repo);}
+  if (options.repo) {
+    redirectBaseRepository(delivery.payload, options.repo);
+  }
 
   const github = new TerminalGitHub(out);
   const logger = new BotLogger('simulate', config.eventHandler.logPath, ['warn', 'error', 'fatal']);
@@ -98,7 +102,9 @@ export async function simulate(
     while (!stop.signal.aborted) {
       await jobManager.tick({ jobIds });
       const tracked = new Set((await store.listSubmitted()).map((j) => j.jobId));
-      if (!jobIds.some((id) => tracked.has(id))) {break;}
+      if (!jobIds.some((id) => tracked.has(id))) {
+        break;
+      }
       await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, {
         signal: stop.signal,
       }).catch(() => undefined);
@@ -120,7 +126,9 @@ async function jobsOfDelivery(store: JobStore, deliveryId: string): Promise<Trac
   const jobs: TrackedJob[] = [];
   for (const job of await store.listSubmitted()) {
     const meta = await store.readMetadata(job.jobId, job.jobDir).catch(() => undefined);
-    if (meta?.deliveryId === deliveryId) {jobs.push(job);}
+    if (meta?.deliveryId === deliveryId) {
+      jobs.push(job);
+    }
   }
   return jobs;
 }
@@ -136,7 +144,9 @@ async function summarize(
     const meta = await store.readMetadata(job.jobId, job.jobDir);
     const finished = (await store.rows(job.jobId, job.jobDir)).find((r) => r.kind === 'finished');
     const ok = finished?.comment.includes('SUCCESS') ?? false;
-    if (!ok) {failures += 1;}
+    if (!ok) {
+      failures += 1;
+    }
     const what = meta?.build ? `${meta.build.repoId} for ${meta.target}` : (meta?.target ?? '');
     out(`  job ${job.jobId} ${what}: ${ok ? 'SUCCESS' : 'not successful'} (${job.jobDir})\n`);
   }
@@ -170,7 +180,9 @@ function usageProblem(
 /** What the `bot: build` command would reply, in plain text. */
 function describeOutcome(outcome: BuildOutcome): string {
   const lines = [`\nbuild ${outcome.request} on instance ${outcome.instance}:`];
-  if (outcome.problem) {lines.push(`  no job: ${outcome.problem}`);}
+  if (outcome.problem) {
+    lines.push(`  no job: ${outcome.problem}`);
+  }
   if (outcome.closest.length > 0) {
     lines.push(`  closest node types: ${describeNodeTypes(outcome.closest)}`);
   }
@@ -190,10 +202,14 @@ function describeOutcome(outcome: BuildOutcome): string {
 function redirectBaseRepository(payload: Record<string, unknown>, repo: string): void {
   const repository = payload.repository as { full_name?: unknown; clone_url?: unknown } | undefined;
   const fullName = typeof repository?.full_name === 'string' ? repository.full_name : undefined;
-  if (!fullName) {throw new Error('the payload has no repository.full_name');}
+  if (!fullName) {
+    throw new Error('the payload has no repository.full_name');
+  }
   const base = /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) ? repo : resolve(repo);
   const prefixes = new Set([`https://github.com/${fullName}.git`]);
-  if (typeof repository?.clone_url === 'string') {prefixes.add(repository.clone_url);}
+  if (typeof repository?.clone_url === 'string') {
+    prefixes.add(repository.clone_url);
+  }
   let index = Number.parseInt(process.env.GIT_CONFIG_COUNT ?? '0', 10) || 0;
   for (const prefix of prefixes) {
     process.env[`GIT_CONFIG_KEY_${index}`] = `url.${base}.insteadOf`;

@@ -1,45 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import {
-  CommandStartError,
-  CommandTimeoutError,
-  type RunOptions,
-  type RunResult,
-} from '../common/command-runner.js';
+import { slurmFixture, StubRunner } from '../../test/support/stub-runner.js';
+import { CommandStartError, CommandTimeoutError } from '../common/command-runner.js';
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
-import { quietNestLogger } from '../../test/support/test-kit.js';
 
-function fixture(name: string): string {
-  return readFileSync(new URL(`../../test/fixtures/slurm/${name}`, import.meta.url), 'utf8');
-}
-
-/** Stands in for CommandRunner: records each argv and answers with the next canned result. */
-class StubRunner {
-  readonly calls: { command: string; args: readonly string[]; opts: RunOptions }[] = [];
-  private readonly replies: (RunResult | Error)[] = [];
-
-  reply(result: Partial<RunResult> | Error): this {
-    this.replies.push(
-      result instanceof Error ? result : { stdout: '', stderr: '', exitCode: 0, ...result },
-    );
-    return this;
-  }
-
-  async run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
-    this.calls.push({ command, args: [...args], opts });
-    const next = this.replies.shift();
-    if (next === undefined) {
-      throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);
-    }
-    if (next instanceof Error) {
-      throw next;
-    }
-    return next;
-  }
-}
+const fixture = slurmFixture;
 
 const commands: SlurmCommands = {
   submit: '/usr/bin/sbatch',
@@ -66,8 +33,6 @@ const squeueArgs = [
   '--name=bot-job',
   '--format=%i|%T|%r|%j|%Z',
 ];
-
-quietNestLogger();
 
 describe('SlurmCliAdapter', () => {
   let runner: StubRunner;
@@ -118,23 +83,6 @@ describe('SlurmCliAdapter', () => {
         ]);
       },
     );
-
-    it('submits without any hold when the request says hold: false (delayed_begin)', async () => {
-      runner.reply({ stdout: fixture('sbatch-submitted.txt') });
-      await slurm.submit({
-        ...request,
-        hold: false,
-        schedulerArgs: ['--hold', '--begin=now+120', '-H', '-p', 'batch'],
-        scriptArgs: [],
-      });
-      expect(runner.calls[0].args).toEqual([
-        '--begin=now+120',
-        '-p',
-        'batch',
-        '--job-name=bot-job',
-        '/opt/bot/bot-build.slurm',
-      ]);
-    });
 
     it('accepts --parsable output', async () => {
       runner.reply({ stdout: fixture('sbatch-parsable.txt') });

@@ -9,7 +9,7 @@ import type { JobEndInfo, QueuedJob } from './slurm.port.js';
 export const SQUEUE_FORMAT = '%i|%T|%r|%j|%Z';
 
 /** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
-const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
+export const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
 
 export function isValidJobId(id: string): boolean {
   return JOB_ID_PATTERN.test(id);

@@ -95,4 +95,35 @@ describe('SlurmModule', () => {
       await rm(stateDir, { recursive: true, force: true });
     }
   });
+
+  it('passes the long squeue format and the scontrol_command arguments on to the adapter', async () => {
+    const runner = new RecordingRunner();
+    const v09: SlurmOptions = {
+      ...options,
+      commands: {
+        ...options.commands,
+        squeueFormat: 'long',
+        scontrolArgs: ['--clusters=%(cluster)s'],
+      },
+    };
+    const moduleRef = await moduleFor(v09)
+      .overrideProvider(CommandRunner)
+      .useValue(runner)
+      .compile();
+    const slurm = moduleRef.get<SlurmPort>(SLURM);
+
+    await slurm.listJobs('bot-job');
+    await slurm.release('5', {
+      id: '5',
+      name: 'bot-job',
+      state: 'PENDING',
+      reason: 'JobHeldUser',
+      held: true,
+      cluster: 'c2',
+    });
+
+    expect(runner.calls[0].args.at(-1)).toMatch(/^--Format=JobID:0/);
+    expect(runner.calls[1].args).toEqual(['--clusters=c2', 'release', '5']);
+    await moduleRef.close();
+  });
 });

@@ -95,7 +95,9 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {await cleanup();}
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
 });
 
 interface World {
@@ -480,7 +482,9 @@ describe('crash and resume of a v0.9 build request', () => {
     slurm.submit = async (req) => {
       calls += 1;
       const result = await submit(req);
-      if (calls === 2) {throw new Error('simulated crash after queueing');}
+      if (calls === 2) {
+        throw new Error('simulated crash after queueing');
+      }
       return result;
     };
     const w = await world({}, slurm);
@@ -491,7 +495,9 @@ describe('crash and resume of a v0.9 build request', () => {
     expect(outcome.jobs.map((j) => j.jobId)).toEqual(['1000', '1001']);
     expect(slurm.jobs()).toHaveLength(2);
     expect(w.github.comments()).toHaveLength(2);
-    for (const id of ['1000', '1001']) {commentOf(w, id);}
+    for (const id of ['1000', '1001']) {
+      commentOf(w, id);
+    }
 
     // Once done, handling it again changes nothing and answers the same.
     const slurmCalls = slurm.calls.length;
@@ -542,7 +548,11 @@ describe('v0.9 build options', () => {
     process.env[`GIT_CONFIG_KEY_${index}`] = `url.file://${fixture.root}/remotes/.insteadOf`;
     process.env[`GIT_CONFIG_VALUE_${index}`] = 'git@github.com:';
     cleanups.push(() => {
-      for (const key of Object.keys(process.env)) {if (!(key in previous)) {delete process.env[key];}}
+      for (const key of Object.keys(process.env)) {
+        if (!(key in previous)) {
+          delete process.env[key];
+        }
+      }
       Object.assign(process.env, previous);
     });
     const w = await world({ buildenv: { cloneGitRepoVia: 'ssh' } });

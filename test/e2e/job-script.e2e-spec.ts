@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BUILD_JOB_SCRIPT,
@@ -10,11 +9,12 @@ import {
   type JobDir,
   type MakeJobDirOptions,
   makeJobDir,
+  runJobScript,
 } from '../support/job-dir.js';
 import { cleanupAfterEach } from '../support/test-kit.js';
 
-// The job script runs here with bash directly, as Slurm would run it on a compute node: working
-// directory = job dir, SLURM_JOB_ID in the environment, stdout and stderr into slurm-<ID>.out.
+// The job script runs here with bash directly, as Slurm would run it on a compute node
+// (runJobScript: working directory = job dir, SLURM_JOB_ID set, output into slurm-<ID>.out).
 
 const TEST_USER = 'eessi-test-user';
 let nextJobId = 9100;
@@ -30,42 +30,9 @@ function scratchDir(): Promise<string> {
   return cleanup.tempDir('eessi-bot-scratch-');
 }
 
-interface JobRun {
-  readonly jobId: string;
-  readonly code: number | null;
-  /** slurm-<ID>.out: stdout and stderr, as Slurm writes them by default. */
-  readonly log: string;
-}
-
-async function runJob(
-  dir: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<JobRun> {
+function runJob(dir: string, args: string[], env: Record<string, string> = {}) {
   const jobId = String(nextJobId++);
-  const logPath = join(dir, `slurm-${jobId}.out`);
-  const logFile = await open(logPath, 'w');
-  try {
-    // A clean environment: no proxies, module functions or Slurm variables leak in from the host.
-    const child = spawn('bash', [BUILD_JOB_SCRIPT, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: tmpdir(),
-        USER: TEST_USER,
-        SLURM_JOB_ID: jobId,
-        ...env,
-      },
-      stdio: ['ignore', logFile.fd, logFile.fd],
-    });
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (exitCode) => resolve(exitCode));
-    });
-    return { jobId, code, log: await readFile(logPath, 'utf8') };
-  } finally {
-    await logFile.close();
-  }
+  return runJobScript({ script: BUILD_JOB_SCRIPT, dir, jobId, user: TEST_USER, args, env });
 }
 
 interface JobResult {

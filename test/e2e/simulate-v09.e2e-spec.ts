@@ -157,8 +157,9 @@ const MAIN = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 
 describe('the built bot: simulate --build with a v0.9-format app.cfg', () => {
   it('reads node_type_map, repos_cfg_dir and the comment templates from the file and runs the job to SUCCESS', async () => {
-    if (!existsSync(MAIN))
-      {throw new Error(`${MAIN} is missing: run npx tsc -p tsconfig.build.json`);}
+    if (!existsSync(MAIN)) {
+      throw new Error(`${MAIN} is missing: run npx tsc -p tsconfig.build.json`);
+    }
     const dir = mkdtempSync(join(root, 'built-'));
     const { privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,

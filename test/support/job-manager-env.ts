@@ -26,7 +26,7 @@ export const TEST_INSTALLATION_ID = 777;
 let keys: AppKeys | undefined;
 
 /** One key pair per process: generating a 2048-bit RSA key takes a noticeable time. */
-function testAppKeys(): AppKeys {
+export function testAppKeys(): AppKeys {
   keys ??= generateAppKeys();
   return keys;
 }

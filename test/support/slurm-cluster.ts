@@ -39,7 +39,7 @@ export interface CommandResult {
 }
 
 /** Runs a command without a shell; never rejects on a non-zero exit (the caller decides). */
-function run(
+export function run(
   command: string,
   args: readonly string[],
   opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
