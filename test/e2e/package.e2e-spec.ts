@@ -32,7 +32,9 @@ describe('the published package', () => {
   }, 60_000);
 
   afterAll(async () => {
-    if (scratch) await rm(scratch, { recursive: true, force: true });
+    if (scratch) {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   it('holds the compiled bot with its job supervisor, the job script and the demo inputs', async () => {
