@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { makeConfig } from '../../test/support/make-config.js';
+import type { AppConfig } from '../config/app-config.js';
 import { slurmOptionsOf } from './builds.module.js';
 
 describe('slurmOptionsOf', () => {
@@ -31,15 +32,17 @@ describe('slurmOptionsOf', () => {
   });
 
   it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', () => {
-    const config = makeConfig({
-      root: '/srv/bot',
-      jobManager: { scontrolArgs: ['--clusters=%(cluster)s'] },
-      rest: { generation: 'v09' },
-    });
+    const config = {
+      ...makeConfig({
+        root: '/srv/bot',
+        jobManager: { scontrolArgs: ['--clusters=%(cluster)s'] },
+      }),
+      generation: 'v09',
+    } as AppConfig;
 
     expect(slurmOptionsOf(config).commands).toMatchObject({
-      scontrolArgs: ['--clusters=%(cluster)s'],
       squeueFormat: 'long',
+      scontrolArgs: ['--clusters=%(cluster)s'],
     });
   });
 });

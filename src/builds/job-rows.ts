@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
+import { errorMessage } from '../common/error-message.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { formatRowDate } from './job-comment.js';
@@ -176,7 +177,7 @@ export class JobRows {
     } catch (error) {
       // Accounting is optional on many clusters; the job output still tells most of the story.
       this.logger.warn(
-        `${where}: cannot get Slurm's end state (${message(error)}); judging by the job dir`,
+        `${where}: cannot get Slurm's end state (${errorMessage(error)}); judging by the job dir`,
       );
       return undefined;
     }
@@ -191,10 +192,6 @@ export class JobRows {
       comment,
     });
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function describe(result: JobResult): string {

@@ -12,8 +12,8 @@ import { DEFAULT_TEMPLATES } from '../../src/config/upstream-defaults.js';
 import { githubAppSettingsOf } from '../../src/app-options.js';
 import { GitHubClient } from '../../src/github/github.client.js';
 import { CommandRunner } from '../../src/common/command-runner.js';
+import { createSlurmPort } from '../../src/slurm/slurm.module.js';
 import { slurmOptionsOf } from '../../src/builds/builds.module.js';
-import { SlurmCliAdapter } from '../../src/slurm/slurm-cli.adapter.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.server.js';
 import {
   BOT_BUILD_JOB_SCRIPT,
@@ -36,7 +36,7 @@ import { CapturingLogger } from '../support/capturing-logger.js';
 
 /*
  * A v0.9-format job on the real local Slurm, followed by the job manager (in this process, with
- * the real SlurmCliAdapter as slurmOptionsOf wires it for a v0.9 config: squeue --Format, and
+ * the real SlurmCliAdapter as the builds module wires it for a v0.9 config: squeue --Format, and
  * scontrol_command arguments `--clusters=%(cluster)s`) until its finished and test result rows:
  * scripts/slurm/bot-build.slurm runs the bot/ scripts of test/fixtures/software-layer-v09.
  *
@@ -153,7 +153,7 @@ async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promi
     retries: 0,
   });
   const comments = new JobCommentsService(config, client, store);
-  const slurm = new SlurmCliAdapter(new CommandRunner(), slurmOptionsOf(config).commands);
+  const slurm = createSlurmPort(slurmOptionsOf(config), new CommandRunner());
   const manager = new JobManagerService(config, slurm, store, comments);
   const world = { root, jobName, scontrolLog, github, store, comments, manager, config };
   worlds.push(world);
@@ -239,7 +239,7 @@ describe('a v0.9-format job through the job manager on a real Slurm', () => {
     async () => {
       const world = await makeWorld('hold_release', 'hold');
       const jobDir = await prepareJobDir(world);
-      const slurm = new SlurmCliAdapter(new CommandRunner(), slurmOptionsOf(world.config).commands);
+      const slurm = createSlurmPort(slurmOptionsOf(world.config), new CommandRunner());
       const { jobId } = await slurm.submit({
         workDir: jobDir,
         schedulerArgs: ['--time=00:05:00'],
