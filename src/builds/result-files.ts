@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
+import { fillTemplate } from '../common/fill-template.js';
 import type { CommentTemplates } from '../config/app-config.js';
 import type { JobEndInfo } from '../slurm/slurm.port.js';
 import { codeSpan } from './job-comment.js';
-import { fillTemplate } from './job-row-texts.js';
 import {
   EMOJI,
   gibibytes,
@@ -42,11 +42,13 @@ export class ResultFilesAnalyzer {
     const fileName = `_bot_job${jobId}.result`;
     const read = await readJobFileSection(join(jobDir, fileName), 'RESULT');
     const unknown = sanitise(
-      fillTemplate(this.templates.jobResultUnknownFmt, { filename: fileName }),
+      fillTemplate(this.templates.jobResultUnknownFmt, { filename: fileName }, { codeSpan }),
       MAX_DESCRIPTION_CHARS,
     );
     if ('entries' in read) {
-      if (read.errors.length > 0) {this.logger.warn(`job ${jobId}: ${read.errors.join('; ')}`);}
+      if (read.errors.length > 0) {
+        this.logger.warn(`job ${jobId}: ${read.errors.join('; ')}`);
+      }
       const value = (key: string) => read.entries.get(key)?.value;
       const { status, artefacts } = await statusAndArtefacts(read.entries, jobDir);
       for (const artefact of artefacts.filter((a) => a.sizeBytes === undefined)) {
@@ -67,7 +69,9 @@ export class ResultFilesAnalyzer {
         slurmState: normaliseState(endInfo?.state),
       };
     }
-    if (!read.missing) {this.logger.warn(`job ${jobId}: ${read.problem}`);}
+    if (!read.missing) {
+      this.logger.warn(`job ${jobId}: ${read.problem}`);
+    }
 
     const output = await scanOutput(join(jobDir, `slurm-${jobId}.out`), jobId);
     const slurmState = normaliseState(endInfo?.state) ?? output.markerState;
@@ -104,12 +108,14 @@ export class ResultFilesAnalyzer {
     const read = await readJobFileSection(join(jobDir, fileName), 'TEST');
     if ('entries' in read) {
       const description = read.entries.get('comment_description')?.value;
-      if (description !== undefined) {return sanitise(description, MAX_DESCRIPTION_CHARS);}
+      if (description !== undefined) {
+        return sanitise(description, MAX_DESCRIPTION_CHARS);
+      }
     } else if (!read.missing) {
       this.logger.warn(`job ${jobId}: ${read.problem}`);
     }
     return sanitise(
-      fillTemplate(this.templates.jobTestUnknownFmt, { filename: fileName }),
+      fillTemplate(this.templates.jobTestUnknownFmt, { filename: fileName }, { codeSpan }),
       MAX_DESCRIPTION_CHARS,
     );
   }
