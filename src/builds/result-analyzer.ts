@@ -209,7 +209,9 @@ export async function readJobFileSection(path: string, section: string): Promise
   }
   const parsed = readConfigParser(text, path);
   const found = parsed.sections.get(section);
-  if (!found) {return { missing: false, problem: `${path} has no [${section}] section` };}
+  if (!found) {
+    return { missing: false, problem: `${path} has no [${section}] section` };
+  }
   return { entries: found.entries, errors: parsed.errors };
 }
 

@@ -46,9 +46,15 @@ describe('ResultFilesAnalyzer (v0.9 job protocol)', () => {
   async function jobDir(spec: Spec): Promise<string> {
     const dir = join(root, `job${++count}`);
     await mkdir(dir, { recursive: true });
-    if (spec.result !== undefined) {await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);}
-    if (spec.test !== undefined) {await writeFile(join(dir, `_bot_job${ID}.test`), spec.test);}
-    if (spec.output !== undefined) {await writeFile(join(dir, `slurm-${ID}.out`), spec.output);}
+    if (spec.result !== undefined) {
+      await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);
+    }
+    if (spec.test !== undefined) {
+      await writeFile(join(dir, `_bot_job${ID}.test`), spec.test);
+    }
+    if (spec.output !== undefined) {
+      await writeFile(join(dir, `slurm-${ID}.out`), spec.output);
+    }
     for (const [name, size] of Object.entries(spec.files ?? {})) {
       const handle = await open(join(dir, name), 'w');
       await handle.truncate(size);
@@ -120,7 +126,9 @@ describe('ResultFilesAnalyzer (v0.9 job protocol)', () => {
       ['is a directory', undefined, /cannot read .*EISDIR/],
     ])('uses job_result_unknown_fmt when the file %s, and warns', async (_what, text, warning) => {
       const dir = await jobDir(text === undefined ? {} : { result: text });
-      if (text === undefined) {await mkdir(join(dir, `_bot_job${ID}.result`));}
+      if (text === undefined) {
+        await mkdir(join(dir, `_bot_job${ID}.result`));
+      }
       const before = warnings.lines.length;
 
       const result = await analyzer.analyze(ID, dir, { state: 'COMPLETED' });

@@ -45,7 +45,9 @@ export function parseSqueueLongFormat(stdout: string): QueuedJob[] {
   const expected = SQUEUE_LONG_FIELDS.length;
   stdout.split('\n').forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') {return;}
+    if (line.trim() === '') {
+      return;
+    }
     const parts = line.split(SQUEUE_FIELD_SEPARATOR);
     const fields = [
       ...parts.slice(0, expected - 1),

@@ -24,7 +24,9 @@ let nextJobId = 9300;
 const cleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
-  while (cleanups.length > 0) {await cleanups.pop()!();}
+  while (cleanups.length > 0) {
+    await cleanups.pop()!();
+  }
 });
 
 async function scratchDir(): Promise<string> {
@@ -56,7 +58,9 @@ async function jobDir(
     files: { ...(jobCfg === null ? {} : { 'cfg/job.cfg': jobCfg }), ...opts.files },
   });
   cleanups.push(() => dir.remove());
-  for (const path of opts.remove ?? []) {await rm(join(dir.dir, path));}
+  for (const path of opts.remove ?? []) {
+    await rm(join(dir.dir, path));
+  }
   return { ...dir, localTmp };
 }
 
@@ -68,7 +72,9 @@ function runJob(dir: string, env: Record<string, string> = {}, args: string[] = 
 /** `_bot_job<ID>.<kind>` read by Python's configparser, as upstream's job manager reads it. */
 function jobFile(dir: string, jobId: string, kind: 'result' | 'test') {
   const path = join(dir, `_bot_job${jobId}.${kind}`);
-  if (!existsSync(path)) {throw new Error(`${path} does not exist`);}
+  if (!existsSync(path)) {
+    throw new Error(`${path} does not exist`);
+  }
   return readWithConfigparser(path);
 }
 

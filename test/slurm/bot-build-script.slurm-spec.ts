@@ -41,7 +41,9 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await scancelByName(jobName);
-  while (cleanups.length > 0) {await cleanups.pop()!();}
+  while (cleanups.length > 0) {
+    await cleanups.pop()!();
+  }
 }, 30_000);
 
 afterAll(async () => {
@@ -67,7 +69,9 @@ async function jobDir(
     },
   });
   cleanups.push(() => dir.remove());
-  for (const path of opts.remove ?? []) {await rm(join(dir.dir, path));}
+  for (const path of opts.remove ?? []) {
+    await rm(join(dir.dir, path));
+  }
   return { ...dir, localTmp };
 }
 
@@ -118,7 +122,9 @@ async function runOnSlurm(dir: string): Promise<EndedJob> {
 
 function jobFile(dir: string, id: string, kind: 'result' | 'test', log: string) {
   const path = join(dir, `_bot_job${id}.${kind}`);
-  if (!existsSync(path)) {throw new Error(`${path} does not exist; job log:\n${log}`);}
+  if (!existsSync(path)) {
+    throw new Error(`${path} does not exist; job log:\n${log}`);
+  }
   return readWithConfigparser(path);
 }
 

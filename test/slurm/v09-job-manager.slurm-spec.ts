@@ -56,7 +56,9 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  for (const name of names) {await scancelByName(name);}
+  for (const name of names) {
+    await scancelByName(name);
+  }
   Logger.overrideLogger(['log', 'error', 'warn']);
 });
 
@@ -78,7 +80,9 @@ afterEach(async () => {
     await world.manager.onModuleDestroy();
     await scancelByName(world.jobName);
     await world.github.stop();
-    if (!process.env.SLURM_E2E_KEEP) {await removeTree(world.root);}
+    if (!process.env.SLURM_E2E_KEEP) {
+      await removeTree(world.root);
+    }
   }
 }, 30_000);
 
@@ -198,7 +202,9 @@ async function followToTheEnd(world: World, job: TrackedJob): Promise<TickReport
   while (Date.now() < deadline) {
     const report = await world.manager.tick();
     reports.push(report);
-    if (report.finished.includes(job.jobId)) {return reports;}
+    if (report.finished.includes(job.jobId)) {
+      return reports;
+    }
     await sleep(1000);
   }
   throw new Error(

@@ -16,9 +16,12 @@ export class StubRunner {
   async run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
     this.calls.push({ command, args: [...args], opts });
     const next = this.replies.shift();
-    if (next === undefined)
-      {throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);}
-    if (next instanceof Error) {throw next;}
+    if (next === undefined) {
+      throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);
+    }
+    if (next instanceof Error) {
+      throw next;
+    }
     return next;
   }
 }
