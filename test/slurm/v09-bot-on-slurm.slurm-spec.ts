@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import {
-  chmodSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -10,12 +7,13 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeExit, startBot, type BotProcess } from '../support/bot-process.js';
-import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
+import { createGitFixture, type FixtureFile, type GitFixture } from '../support/git-fixture.js';
 import {
   BOT_BUILD_JOB_SCRIPT,
   V09_SOFTWARE_LAYER,
@@ -28,6 +26,8 @@ import {
   queue,
   requireSlurmCluster,
   scancelByName,
+  scontrolWrapperCalls,
+  writeScontrolWrapper,
   type SlurmCluster,
 } from '../support/slurm-cluster.js';
 
@@ -43,10 +43,10 @@ import {
  * show it), so the comment rows are read from its output. Until `bot: build` lands (the next
  * issue) a v0.9 build cannot be asked for by a webhook, which is why no FakeGitHub is involved.
  *
- * scontrol_command is a wrapper that records each call, with the job's queue state at that moment,
- * and runs the real scontrol: it proves the job was still held when the manager released it. It
- * also checks and drops `--clusters=<cluster>` (from `%(cluster)s`), which the local cluster
- * cannot serve without a slurmdbd.
+ * scontrol_command is a wrapper (writeScontrolWrapper) that records each call, with the job's queue
+ * state at that moment, and runs the real scontrol: it proves the job was still held when the
+ * manager released it. It also checks and drops `--clusters=<cluster>` (from `%(cluster)s`),
+ * which the local cluster cannot serve without a slurmdbd.
  */
 
 const REPO = 'EESSI/software-layer';
@@ -92,57 +92,21 @@ afterAll(async () => {
   }
 }, 30_000);
 
-function git(args: string[], cwd: string): string {
-  return execFileSync('git', args, {
-    cwd,
-    env: {
-      ...process.env,
-      ...fixture.env,
-      GIT_AUTHOR_NAME: 'PR Author',
-      GIT_AUTHOR_EMAIL: 'pr-author@example.invalid',
-      GIT_COMMITTER_NAME: 'PR Author',
-      GIT_COMMITTER_EMAIL: 'pr-author@example.invalid',
-    },
-    encoding: 'utf8',
-  }).trim();
-}
-
 /** refs/pull/<PR>/head: the base plus the fixture's bot/ scripts (modes kept), a 4 s build. */
 function pushPullRequest(): string {
-  const work = mkdtempSync(join(root, 'pr-'));
-  git(['clone', '--quiet', '--branch', fixture.baseRef, fixture.bareDir, work], root);
-  cpSync(join(V09_SOFTWARE_LAYER, 'bot'), join(work, 'bot'), { recursive: true });
-  // Long enough for a poll (1 s) to see the job running.
-  writeFileSync(join(work, 'bot', 'SLEEP'), '4\n');
-  git(['add', '--all'], work);
-  git(['commit', '--quiet', '-m', 'bot scripts for the v0.9 job protocol'], work);
-  git(['push', '--quiet', 'origin', `HEAD:refs/pull/${PR}/head`], work);
-  return git(['rev-parse', 'HEAD'], work);
-}
-
-/** The site-style scontrol wrapper (see the header comment); logs `<args> | <state> <reason> <features>`. */
-function writeScontrolWrapper(log: string): string {
-  const wrapper = join(root, 'scontrol-wrapper');
-  writeFileSync(
-    wrapper,
-    [
-      '#!/usr/bin/env bash',
-      'set -euo pipefail',
-      'args="$*"',
-      'case ${1:-} in',
-      '  --clusters=*)',
-      `    name=$(${SLURM_COMMANDS.scontrol} show config | awk '$1 == "ClusterName" { print $3 }')`,
-      '    [[ ${1#--clusters=} == "$name" ]] || { echo "wrapper: unknown cluster ${1#--clusters=}" >&2; exit 1; }',
-      '    shift ;;',
-      'esac',
-      `state=$(${SLURM_COMMANDS.squeue} --noheader --jobs="\${@: -1}" --format='%T %r %f' 2>/dev/null || true)`,
-      `printf '%s | %s\\n' "$args" "$state" >> '${log}'`,
-      `exec ${SLURM_COMMANDS.scontrol} "$@"`,
-      '',
-    ].join('\n'),
+  const bot = join(V09_SOFTWARE_LAYER, 'bot');
+  const files: Record<string, FixtureFile> = Object.fromEntries(
+    readdirSync(bot).map((name) => [
+      `bot/${name}`,
+      {
+        content: readFileSync(join(bot, name), 'utf8'),
+        mode: statSync(join(bot, name)).mode & 0o777,
+      },
+    ]),
   );
-  chmodSync(wrapper, 0o755);
-  return wrapper;
+  // Long enough for a poll (1 s) to see the job running.
+  files['bot/SLEEP'] = '4\n';
+  return fixture.addPullRequest(PR, files);
 }
 
 function writeAppCfg(scontrolWrapper: string): string {
@@ -250,7 +214,7 @@ describe('the built bot with a v0.9-format app.cfg on a real Slurm', () => {
     async () => {
       const headSha = pushPullRequest();
       const scontrolLog = join(root, 'scontrol-calls.log');
-      const configPath = writeAppCfg(writeScontrolWrapper(scontrolLog));
+      const configPath = writeAppCfg(writeScontrolWrapper(root, scontrolLog));
       const bot = startBot(
         [
           'simulate',
@@ -281,7 +245,9 @@ describe('the built bot with a v0.9-format app.cfg on a real Slurm', () => {
         expect(describeExit(exit)).toBe('exit code 0');
         await expectFinishedJob(output, scontrolLog);
       } catch (error) {
-        const calls = existsSync(scontrolLog) ? readFileSync(scontrolLog, 'utf8') : '(none)\n';
+        const calls = scontrolWrapperCalls(scontrolLog)
+          .map((call) => `${call.join(' | ')}\n`)
+          .join('');
         throw new Error(
           `${(error as Error).message}\n\n----- simulate output\n${output}\n----- scontrol calls\n${calls}` +
             `----- slurmctld.log (tail)\n${cluster.logTail()}`,
@@ -322,10 +288,11 @@ async function expectFinishedJob(output: string, scontrolLog: string): Promise<v
 
   // Held with the node type's constraint until the manager released it, once, through
   // scontrol_command with the cluster filled in.
-  const calls = readFileSync(scontrolLog, 'utf8').split('\n').filter(Boolean);
-  const releases = calls.filter((call) => call.includes(` release ${jobId} `));
+  const releases = scontrolWrapperCalls(scontrolLog).filter(([args]) =>
+    args.endsWith(` release ${jobId}`),
+  );
   expect(releases).toEqual([
-    `--clusters=eessi-bot-local release ${jobId} | PENDING JobHeldUser shape=c5a.2xlarge`,
+    [`--clusters=eessi-bot-local release ${jobId}`, 'PENDING JobHeldUser shape=c5a.2xlarge'],
   ]);
 
   // The comment, version by version as simulate printed it: first only the submitted row.
