@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,9 @@ import {
   requireSlurmCluster,
   run,
   scancelByName,
+  scontrolWrapperCalls,
   sleep,
+  writeScontrolWrapper,
   type SlurmCluster,
 } from '../support/slurm-cluster.js';
 import { CapturingLogger } from '../support/capturing-logger.js';
@@ -41,8 +43,8 @@ import { CapturingLogger } from '../support/capturing-logger.js';
  * scripts/slurm/bot-build.slurm runs the bot/ scripts of test/fixtures/software-layer-v09.
  *
  * The local cluster has no slurmdbd, which real `--clusters` needs; scontrol_command is therefore
- * a site-style wrapper that records its arguments, checks the cluster against `scontrol show
- * config`, and runs /usr/bin/scontrol without it.
+ * a site-style wrapper (writeScontrolWrapper) that records its arguments, checks the cluster
+ * against `scontrol show config`, and runs /usr/bin/scontrol without it.
  */
 
 const CASE_TIMEOUT_MS = 120_000;
@@ -94,24 +96,7 @@ async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promi
   const jobName = `eessi-bot-e2e-${runId}-${caseName}`;
   names.add(jobName);
   const scontrolLog = join(root, 'scontrol-calls.log');
-  const wrapper = join(root, 'scontrol-wrapper');
-  writeFileSync(
-    wrapper,
-    [
-      '#!/usr/bin/env bash',
-      'set -euo pipefail',
-      `printf '%s\\n' "$*" >> '${scontrolLog}'`,
-      'case ${1:-} in',
-      '  --clusters=*)',
-      `    name=$(${SLURM_COMMANDS.scontrol} show config | awk '$1 == "ClusterName" { print $3 }')`,
-      '    [[ ${1#--clusters=} == "$name" ]] || { echo "wrapper: unknown cluster ${1#--clusters=}" >&2; exit 1; }',
-      '    shift ;;',
-      'esac',
-      `exec ${SLURM_COMMANDS.scontrol} "$@"`,
-      '',
-    ].join('\n'),
-  );
-  chmodSync(wrapper, 0o755);
+  const wrapper = writeScontrolWrapper(root, scontrolLog);
 
   const keys = testAppKeys();
   const github = new FakeGitHub({
@@ -226,9 +211,7 @@ function rowsOf(body: string): [string, string][] {
 }
 
 function scontrolCalls(world: World): string[] {
-  return existsSync(world.scontrolLog)
-    ? readFileSync(world.scontrolLog, 'utf8').split('\n').filter(Boolean)
-    : [];
+  return scontrolWrapperCalls(world.scontrolLog).map(([args]) => args);
 }
 
 const TARBALL = /eessi-2025\.06-software-linux-x86_64-amd-zen4-\d{11}\.tar\.zst/;
