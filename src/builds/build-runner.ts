@@ -270,7 +270,9 @@ export class BuildRunner {
     const jobId = state.jobId!;
 
     if (!state.recorded) {
-      await this.store.recordSubmitted(jobId, job.dir, job.metadata);
+      // The head actually built, so that a later push can tell this job's commit is superseded.
+      const headSha = progress.data.tree?.headSha ?? ctx.headSha;
+      await this.store.recordSubmitted(jobId, job.dir, { ...job.metadata, headSha });
       await this.store.addRow(jobId, job.dir, {
         kind: 'submitted',
         date: formatRowDate(new Date()),

@@ -6,6 +6,7 @@ import { BuildsService } from './builds.service.js';
 import { EventNotices } from './event-notices.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore } from './job-store.js';
+import { PrLifecycleService } from './pr-lifecycle.service.js';
 
 /**
  * Builds: the `bot:build` handler and the on-disk job records it shares with the job manager.
@@ -23,7 +24,8 @@ import { JobStore } from './job-store.js';
     EventNotices,
     BuildRunner,
     BuildsService,
+    PrLifecycleService,
   ],
-  exports: [JobStore, JobCommentsService, BuildsService],
+  exports: [JobStore, JobCommentsService, BuildsService, PrLifecycleService],
 })
 export class BuildsModule {}

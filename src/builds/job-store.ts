@@ -17,7 +17,14 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'received' | 'running' | 'finished' | 'test';
+export type RowKind =
+  | 'submitted'
+  | 'released'
+  | 'received'
+  | 'running'
+  | 'cancelled'
+  | 'finished'
+  | 'test';
 /**
  * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
  * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
@@ -30,6 +37,7 @@ const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
   finished: 3,
   test: 4,
   received: 5,
+  cancelled: 6,
 };
 /** The order of the rows in a comment. */
 const ROW_ORDER: readonly RowKind[] = [
@@ -37,6 +45,7 @@ const ROW_ORDER: readonly RowKind[] = [
   'released',
   'received',
   'running',
+  'cancelled',
   'finished',
   'test',
 ];
@@ -62,6 +71,10 @@ export interface JobMetadata {
   readonly requester?: string;
   /** What a v0.9 job builds, where (for `status` and the job's comment). */
   readonly build?: JobBuildInfo;
+  /** The PR head the job builds (jobs recorded before this field existed have none). */
+  readonly headSha?: string;
+  /** The job's GitHub check run (`[github] check_runs = true`). */
+  readonly checkRunId?: number;
 }
 
 export interface JobBuildInfo {
@@ -159,9 +172,21 @@ export class JobStore {
       jobName: job('job_name'),
       deliveryId: job('event'),
     };
-    const extra: { requester?: string; build?: JobBuildInfo } = {};
+    const extra: {
+      requester?: string;
+      build?: JobBuildInfo;
+      headSha?: string;
+      checkRunId?: number;
+    } = {};
     if (job('requester')) {
       extra.requester = job('requester');
+    }
+    if (/^[0-9a-f]{7,64}$/.test(job('head_sha'))) {
+      extra.headSha = job('head_sha');
+    }
+    const checkRunId = positiveInteger(job('check_run_id'));
+    if (checkRunId !== undefined) {
+      extra.checkRunId = checkRunId;
     }
     if (job('node_type')) {
       extra.build = {
@@ -174,6 +199,14 @@ export class JobStore {
       };
     }
     return { ...meta, ...extra };
+  }
+
+  async setCheckRunId(jobId: string, jobDir: string, checkRunId: number): Promise<void> {
+    const meta = await this.readMetadata(jobId, jobDir);
+    if (!meta) {
+      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record check run id`);
+    }
+    await this.writeMetadata(jobId, jobDir, { ...meta, checkRunId });
   }
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
@@ -198,6 +231,12 @@ export class JobStore {
     ];
     if (meta.requester) {
       job.push(['requester', meta.requester]);
+    }
+    if (meta.headSha) {
+      job.push(['head_sha', meta.headSha]);
+    }
+    if (meta.checkRunId) {
+      job.push(['check_run_id', String(meta.checkRunId)]);
     }
     if (meta.build) {
       job.push(
