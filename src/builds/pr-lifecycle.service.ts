@@ -50,8 +50,7 @@ export class PrLifecycleService {
   /** `pull_request` / `closed` (merged or not). */
   async handleClosed(delivery: LabeledDelivery): Promise<void> {
     const ctx = parsePullRequestDelivery(delivery);
-    const merged = (delivery.payload as { pull_request: { merged?: unknown } }).pull_request
-      .merged;
+    const merged = (delivery.payload as { pull_request: { merged?: unknown } }).pull_request.merged;
     const how = merged === true ? 'merged' : 'closed';
     await this.lock.run(ctx.deliveryId, () => this.closed(ctx, how));
   }
