@@ -51,7 +51,9 @@ export class JobRows {
   ) {
     this.texts = jobRowTexts(config);
     this.releasesJobs = config.buildenv.jobHandoverProtocol !== 'delayed_begin';
-    if (config.generation === 'v09') {this.resultFiles = new ResultFilesAnalyzer(config.templates);}
+    if (config.generation === 'v09') {
+      this.resultFiles = new ResultFilesAnalyzer(config.templates);
+    }
   }
 
   /** The job's row in this poll's queue listing. */
@@ -72,7 +74,9 @@ export class JobRows {
     where: string,
     report: RowReport,
   ): Promise<void> {
-    if (!this.releasesJobs) {return this.followDelayedBegin(job, queued, rows, where, report);}
+    if (!this.releasesJobs) {
+      return this.followDelayedBegin(job, queued, rows, where, report);
+    }
     if (queued.held && !meta.commentId && (await this.commentMayStillCome(job))) {
       // The event handler posts the comment right after recording the job: wait for it, so the
       // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
@@ -83,7 +87,9 @@ export class JobRows {
       this.logger.log(`${where}: released (was held, reason ${queued.reason})`);
       report.released.push(job.jobId);
       // The row only after the release worked, so the comment never claims what did not happen.
-      if (!rows.has('released')) {await this.addRow(job, 'released', this.texts.released());}
+      if (!rows.has('released')) {
+        await this.addRow(job, 'released', this.texts.released());
+      }
     } else if (RUNNING_STATES.has(queued.state)) {
       await this.addRunningRow(job, rows, where, report);
     } else if (queued.state === 'PENDING' && !rows.has('released')) {

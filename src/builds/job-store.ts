@@ -18,13 +18,7 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
 export type RowKind =
-  | 'submitted'
-  | 'released'
-  | 'received'
-  | 'running'
-  | 'cancelled'
-  | 'finished'
-  | 'test';
+  'submitted' | 'released' | 'received' | 'running' | 'cancelled' | 'finished' | 'test';
 /**
  * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
  * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
@@ -204,7 +198,9 @@ export class JobStore {
   async setCheckRunId(jobId: string, jobDir: string, checkRunId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
     if (!meta) {
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record check run id`);
+      throw new Error(
+        `${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record check run id`,
+      );
     }
     await this.writeMetadata(jobId, jobDir, { ...meta, checkRunId });
   }
