@@ -14,6 +14,7 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobDir>/_bot_job<ID>.rows/<n>-<kind>  one file per status row, created exclusively: a row
  *                                          is written once, whoever writes it, and never lost
  *   <jobDir>/_bot_job<ID>.posted           sha256 of the comment body last sent to GitHub
+ *   <jobDir>/_bot_job<ID>.checked          sha256 of the check-run state last sent (check_runs)
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
@@ -109,6 +110,10 @@ export class JobStore {
 
   private static postedPath(jobDir: string, jobId: string): string {
     return join(jobDir, `_bot_job${jobId}.posted`);
+  }
+
+  private static checkedPath(jobDir: string, jobId: string): string {
+    return join(jobDir, `_bot_job${jobId}.checked`);
   }
 
   /**
@@ -228,12 +233,6 @@ export class JobStore {
     if (meta.requester) {
       job.push(['requester', meta.requester]);
     }
-    if (meta.headSha) {
-      job.push(['head_sha', meta.headSha]);
-    }
-    if (meta.checkRunId) {
-      job.push(['check_run_id', String(meta.checkRunId)]);
-    }
     if (meta.build) {
       job.push(
         ['node_type', meta.build.nodeType],
@@ -243,6 +242,13 @@ export class JobStore {
         ['on_accel', meta.build.onAccel.join('+')],
         ['repo_id', meta.build.repoId],
       );
+    }
+    // After the v0.9 keys, which keep upstream's order.
+    if (meta.headSha) {
+      job.push(['head_sha', meta.headSha]);
+    }
+    if (meta.checkRunId) {
+      job.push(['check_run_id', String(meta.checkRunId)]);
     }
     const sections: IniSection[] = [
       [
@@ -350,6 +356,19 @@ export class JobStore {
 
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
+  }
+
+  /** sha256 of the check-run state last sent (`_bot_job<ID>.checked`). */
+  async checkedHash(jobId: string, jobDir: string): Promise<string | undefined> {
+    try {
+      return (await readFile(JobStore.checkedPath(jobDir, jobId), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async setCheckedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
+    await writeFileAtomic(JobStore.checkedPath(jobDir, jobId), `${hash}\n`);
   }
 }
 
