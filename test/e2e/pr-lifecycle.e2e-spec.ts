@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { githubAppSettingsOf } from '../../src/app-options.js';
 import { BuildsModule } from '../../src/builds/builds.module.js';
@@ -62,6 +69,7 @@ interface WorldOptions {
   readonly chatlevel?: ChatLevel;
   readonly cancelOnClose?: boolean;
   readonly cancelOnPush?: boolean;
+  readonly checkRuns?: boolean;
 }
 
 async function world(opts: WorldOptions = {}) {
@@ -72,7 +80,7 @@ async function world(opts: WorldOptions = {}) {
   const trashBinDir = join(root, 'trash');
   const config: AppConfig = makeConfig({
     root,
-    github: { privateKey: keys.privateKey, apiUrl: github.url },
+    github: { privateKey: keys.privateKey, apiUrl: github.url, checkRuns: opts.checkRuns ?? false },
     buildenv: { cancelOnPush: opts.cancelOnPush ?? false },
     architectureTargets: { archTargetMap: TARGETS },
     rest: {
@@ -315,5 +323,69 @@ describe('a new push to a PR', () => {
     expect(w.slurm.callsOf('cancel')).toEqual([]);
     expect(w.slurm.callsOf('listJobs')).toEqual([]);
     expect((await w.store.listSubmittedIds()).sort()).toEqual(ids);
+  });
+});
+
+describe('check runs ([github] check_runs = true)', () => {
+  it('follow each job queued → in_progress → completed, sending requests only when a job changes', async () => {
+    const w = await world({ checkRuns: true });
+    await w.build();
+    const [done, cancelled] = w.slurm.jobs().map((job) => job.id);
+    const head = fixture.headSha[fixture.cleanPr];
+    const name = (target: string) => `${w.config.github.appName}: ${target}`;
+    const runs = () => w.github.checkRuns(fixture.repo);
+    expect(runs().map((run) => [run.name, run.headSha, run.status])).toEqual([
+      [name('linux/x86_64/amd/zen2'), head, 'queued'],
+      [name('linux/aarch64/generic'), head, 'queued'],
+    ]);
+    const ids = runs().map((run) => run.id);
+    for (const [i, jobId] of [done, cancelled].entries()) {
+      const dir = await w.store.submittedJobDir(jobId);
+      expect(readFileSync(join(dir, `_bot_job${jobId}.metadata`), 'utf8')).toContain(
+        `check_run_id = ${ids[i]}`,
+      );
+    }
+
+    await w.manager.tick(); // released: the comments change, the checks stay queued
+    w.slurm.start(done);
+    await w.manager.tick(); // running
+    const dir = await w.store.submittedJobDir(done);
+    writeFileSync(join(dir, `slurm-${done}.out`), 'No missing modules!\n');
+    writeFileSync(join(dir, 'eessi-2023.06-software-linux-x86_64-amd-zen2-1.tar.gz'), 'x');
+    w.slurm.finish(done);
+    await w.manager.tick(); // finished
+    const idle = w.github.requestCount();
+    await w.manager.tick();
+    await w.manager.tick();
+    expect(w.github.requestCount()).toBe(idle);
+    await w.close();
+
+    const [first, second] = runs();
+    expect(first.history.map((s) => s.status)).toEqual(['queued', 'in_progress', 'completed']);
+    expect(first.conclusion).toBe('success');
+    expect(first.summary).toContain('SUCCESS tarball');
+    expect(first.summary).toContain(`job dir \`${join(w.prDir, done)}\``);
+    expect(second.history.map((s) => s.status)).toEqual(['queued', 'completed']);
+    expect(second.conclusion).toBe('cancelled');
+    expect(second.summary).toContain('PR merged: job cancelled');
+
+    // Requests over the jobs' lives. Comments: the finished job 4 (create; released, running,
+    // finished), the cancelled one 3 (create; released, cancelled), plus the move comment.
+    // Check runs: 3 (create queued; in_progress; completed) and 2 (create; completed): each sent
+    // in the tick that edits the comment, none on an idle tick.
+    const checkRequests = w.github.requestCount({ path: /\/check-runs/ });
+    const commentRequests = w.github.requestCount({ path: /\/comments/ });
+    expect({ checkRequests, commentRequests }).toEqual({
+      checkRequests: 3 + 2,
+      commentRequests: 4 + 3 + 1,
+    });
+  });
+
+  it('are not created when check_runs is off', async () => {
+    const w = await world();
+    await w.build();
+    await w.manager.tick();
+    expect(w.github.checkRuns()).toEqual([]);
+    expect(w.github.requestCount({ path: /\/check-runs/ })).toBe(0);
   });
 });
