@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
+import { namesIn, pathExists } from './fs-entries.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -321,7 +322,7 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_FILE_INDEX[row.kind]}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) {
+    if (await pathExists(path)) {
       return false;
     }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
@@ -383,27 +384,6 @@ function positiveInteger(value: string): number | undefined {
 
 function list(value: string): string[] {
   return value === '' ? [] : value.split('+');
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Entries of a directory that may not exist yet (nothing recorded there so far). */
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return [];
-    }
-    throw error;
-  }
 }
 
 /** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */

@@ -1,5 +1,6 @@
-import { cp, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { cp, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { namesIn, pathExists } from './fs-entries.js';
 
 /** `jobs_base_dir/YYYY.MM/`: the month a PR's job dirs were made in (v0.9's layout). */
 const MONTH_DIR = /^\d{4}\.\d{2}$/;
@@ -91,33 +92,10 @@ export async function moveDir(source: string, target: string): Promise<void> {
   await rm(source, { recursive: true });
 }
 
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return false;
-    }
-    throw error;
-  }
-}
-
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await lstat(path)).isDirectory();
   } catch {
     return false;
-  }
-}
-
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return [];
-    }
-    throw error;
   }
 }
