@@ -75,8 +75,15 @@ export interface EventProgressData {
   refused?: boolean;
   targets: Record<string, TargetProgress>;
   notices: Partial<Record<EventNoticeKind, NoticeProgress>>;
+  /** pull_request.closed: where the PR's job dirs go, chosen once so a resume moves them there. */
+  cleanUp?: CleanUpProgress;
   /** Everything done: a repeated delivery returns at once. */
   done?: boolean;
+}
+
+export interface CleanUpProgress {
+  readonly trashBinDir: string;
+  readonly moves: readonly { readonly from: string; readonly to: string }[];
 }
 
 export const PROGRESS_FILE = 'progress.json';

@@ -156,6 +156,10 @@ export class JobRows {
     rows: ReadonlySet<RowKind>,
     where: string,
   ): Promise<void> {
+    // Cancelled by the bot (PR closed, superseded push): that row is the job's last word.
+    if (rows.has('cancelled')) {
+      return;
+    }
     // Analysed once: a retried tick (GitHub down) reposts the recorded row, it does not re-judge.
     if (!rows.has('finished')) {
       const endInfo = queued ? { state: queued.state } : await this.endState(job.jobId, where);

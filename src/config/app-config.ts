@@ -13,6 +13,8 @@ export interface GithubConfig {
   readonly apiUrl: string;
   /** Webhook secret from env GITHUB_APP_SECRET_TOKEN; required to serve (never logged). */
   readonly webhookSecret?: string;
+  /** `check_runs`: one GitHub check run per job, kept in step with its comment (needs `checks: write`). */
+  readonly checkRuns: boolean;
 }
 
 export interface BuildEnvConfig {
@@ -58,6 +60,8 @@ export interface BuildEnvConfig {
   readonly jobDelayBeginFactor: number;
   /** Run the PR's bot/det_submit_opts as a separate, time-limited process (never imported). */
   readonly allowUpdateSubmitOpts: boolean;
+  /** `cancel_on_push`: a new push to a PR cancels its jobs still held or pending from the old head. */
+  readonly cancelOnPush: boolean;
   /** `NAME=value` pairs a build request may export to the job (cfg/export_vars.sh). */
   readonly allowedExportVars: readonly string[];
   readonly cloneGitRepoVia: 'https' | 'ssh';
@@ -198,6 +202,8 @@ export interface CleanUpConfig {
   readonly trashBinDir?: string;
   /** Template with {job_dirs}, {trash_bin_dir}. */
   readonly movedJobDirsComment: string;
+  /** `cancel_on_close`: closing or merging a PR cancels its unfinished jobs (scancel). */
+  readonly cancelOnClose: boolean;
 }
 
 export interface AppConfig {

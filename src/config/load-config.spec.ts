@@ -67,6 +67,7 @@ describe('loadConfig', () => {
         privateKeyPath: sandbox.keyPath,
         privateKey: testPrivateKeyPem(),
         apiUrl: 'https://ghe.example.org/api/v3',
+        checkRuns: false,
       });
       expect(config.buildenv).toEqual({
         buildJobScript: sandbox.jobScript,
@@ -87,6 +88,7 @@ describe('loadConfig', () => {
         jobHandoverProtocol: 'hold_release',
         jobDelayBeginFactor: 2,
         allowUpdateSubmitOpts: false,
+        cancelOnPush: false,
         allowedExportVars: [],
         cloneGitRepoVia: 'https',
       });

@@ -24,6 +24,16 @@ export interface IssueComment {
 /** "owner/name" */
 export type RepoFullName = string;
 
+/** What a check run shows (POST/PATCH /repos/{o}/{r}/check-runs). */
+export interface CheckRunState {
+  readonly status: 'queued' | 'in_progress' | 'completed';
+  /** Only with status completed. */
+  readonly conclusion?: 'success' | 'failure' | 'cancelled';
+  readonly title: string;
+  /** Markdown. */
+  readonly summary: string;
+}
+
 export interface InstallationInfo {
   readonly id: number;
   /** Login of the user or organisation the App is installed on. */
@@ -175,6 +185,44 @@ export class GitHubClient {
         body,
       });
       return { id: data.id, body: data.body ?? '' };
+    });
+  }
+
+  /** A check run on `headSha`; returns its id. Needs the App permission `checks: write`. */
+  async createCheckRun(
+    repo: RepoFullName,
+    name: string,
+    headSha: string,
+    state: CheckRunState,
+  ): Promise<{ id: number }> {
+    const { owner, name: repoName } = splitRepo(repo);
+    return this.call(`creating check run '${name}' on ${repo}`, async () => {
+      const { data } = await this.octokit.rest.checks.create({
+        owner,
+        repo: repoName,
+        name,
+        head_sha: headSha,
+        ...checkRunFields(state),
+        // Like a comment: a blind retry after a 5xx could create it twice.
+        request: { retries: 0 },
+      });
+      return { id: data.id };
+    });
+  }
+
+  async updateCheckRun(
+    repo: RepoFullName,
+    checkRunId: number,
+    state: CheckRunState,
+  ): Promise<void> {
+    const { owner, name } = splitRepo(repo);
+    await this.call(`updating check run ${checkRunId} of ${repo}`, async () => {
+      await this.octokit.rest.checks.update({
+        owner,
+        repo: name,
+        check_run_id: checkRunId,
+        ...checkRunFields(state),
+      });
     });
   }
 
@@ -338,4 +386,12 @@ function checkPrivateKey(pem: string): string | undefined {
   } catch (error) {
     return `not a PEM private key: ${(error as Error).message}`;
   }
+}
+
+function checkRunFields(state: CheckRunState) {
+  return {
+    status: state.status,
+    ...(state.conclusion ? { conclusion: state.conclusion } : {}),
+    output: { title: state.title, summary: state.summary },
+  };
 }

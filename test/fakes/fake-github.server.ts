@@ -39,6 +39,8 @@
  *                                    createdAt, updatedAt, history } (history: every body the
  *                                    comment has had, oldest first; the last one is `body`)
  *   comment(id), labels(repo, n), issuedTokens()
+ *   checkRuns(repo?)               → FakeCheckRun[] { id, repo, name, headSha, status, conclusion?,
+ *                                    title, summary, history } (POST/PATCH …/check-runs)
  *   requests                       → FakeRequest[] { method, path, query, status, auth, userAgent, body }
  *   requestCount({ method?, path?: string | RegExp, status? }), clearRequests()
  *   seedComment(repo, n, body), seedLabels(repo, n, labels): state without HTTP (not logged)
@@ -55,6 +57,7 @@
 import { randomBytes, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { CheckRunInputError, FakeCheckRuns, type FakeCheckRun } from './fake-check-runs.js';
 import type { GitHubClientOptions } from '../../src/github/octokit.factory.js';
 
 /** Client options that keep 5xx back-off and write pacing out of test run times. */
@@ -185,6 +188,8 @@ export class FakeGitHub {
   private down = false;
   private nextCommentId = 100001;
   private readonly store = new Map<number, StoredComment>();
+  private nextCheckRunId = 9_000_001;
+  private readonly checks = new FakeCheckRuns(() => this.nextCheckRunId++);
   private readonly labelStore = new Map<string, string[]>();
   private readonly tokens = new Map<string, { expiresAt: number; revoked: boolean }>();
   private readonly log: FakeRequest[] = [];
@@ -210,6 +215,8 @@ export class FakeGitHub {
       route('GET', '/repos/:owner/:repo/issues/:n/labels', (c) => this.getLabels(c)),
       route('POST', '/repos/:owner/:repo/issues/:n/labels', (c) => this.addLabels(c)),
       route('DELETE', '/repos/:owner/:repo/issues/:n/labels/:name', (c) => this.removeLabel(c)),
+      route('POST', '/repos/:owner/:repo/check-runs', (c) => this.createCheckRun(c)),
+      route('PATCH', '/repos/:owner/:repo/check-runs/:id', (c) => this.updateCheckRun(c)),
     ];
   }
 
@@ -262,6 +269,11 @@ export class FakeGitHub {
       )
       .sort((a, b) => a.id - b.id)
       .map(snapshot);
+  }
+
+  /** Check runs created through the API, each with its history of states. */
+  checkRuns(repo?: string): FakeCheckRun[] {
+    return this.checks.list(repo);
   }
 
   comment(id: number): FakeComment | undefined {
@@ -603,6 +615,33 @@ export class FakeGitHub {
     comment.updatedAt = new Date().toISOString();
     comment.history.push(comment.body);
     return { status: 200, body: this.toJson(comment) };
+  }
+
+  private createCheckRun(c: FakeRouteContext): FakeRouteResult {
+    try {
+      return { status: 201, body: this.checks.create(repoOf(c), c.body) };
+    } catch (error) {
+      if (error instanceof CheckRunInputError) {
+        throw new HttpFailure(422, `Invalid request: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  private updateCheckRun(c: FakeRouteContext): FakeRouteResult {
+    let run: FakeCheckRun | undefined;
+    try {
+      run = this.checks.update(repoOf(c), Number(c.params.id), c.body);
+    } catch (error) {
+      if (error instanceof CheckRunInputError) {
+        throw new HttpFailure(422, `Invalid request: ${error.message}`);
+      }
+      throw error;
+    }
+    if (!run) {
+      throw new HttpFailure(404, 'Not Found');
+    }
+    return { status: 200, body: run };
   }
 
   private listComments(c: FakeRouteContext): FakeRouteResult {

@@ -57,6 +57,7 @@ const ROW_TEXT: Readonly<Record<RowKind, (jobId: string) => string>> = {
   released: () => 'job awaits launch by Slurm scheduler',
   received: () => 'job awaits launch by Slurm scheduler',
   running: () => 'job is running',
+  cancelled: () => 'PR closed: job cancelled',
   finished: () => ':grin: SUCCESS',
   test: () => ':grin: SUCCESS: all tests passed',
 };
