@@ -45,7 +45,7 @@ describe('unknownKeyWarnings', () => {
   it('accepts any key in upstream sections this bot does not read', () => {
     expect(
       warningsFor(
-        '[deploycfg]\nanything_at_all = 1\n[bot_control]\nchatlevel = basic\n[clean_up]\nx = y\n',
+        '[gitlab]\nanything_at_all = 1\n[bot_control]\nchatlevel = basic\n[clean_up]\nx = y\n',
       ),
     ).toEqual([]);
   });

@@ -29,6 +29,18 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
     'log_path',
   ],
   event_handler: ['state_dir', 'log_path', 'smee_url'],
+  deploycfg: [
+    'deploy_label',
+    'artefact_upload_script',
+    'endpoint_url',
+    'bucket_name',
+    'upload_policy',
+    'deploy_permission',
+    'no_deploy_permission_comment',
+    'metadata_prefix',
+    'artefact_prefix',
+    'signing',
+  ],
 };
 
 /**
@@ -55,13 +67,13 @@ const UPSTREAM_IGNORED_KEYS: Readonly<Record<string, readonly string[]>> = {
   architecturetargets: ['node_type_map'],
   job_manager: [],
   event_handler: [],
+  deploycfg: [],
 };
 
 /** Upstream sections this bot does not read at all; any key in them is accepted silently. */
 export const UPSTREAM_IGNORED_SECTIONS: readonly string[] = [
   'bot_control',
   'clean_up',
-  'deploycfg',
   'download_pr_comments',
   'finished_job_comments',
   'git',

@@ -16,6 +16,7 @@ import {
   type ConfigSectionReader,
 } from './config-section.reader.js';
 import { ConfigError } from './config.errors.js';
+import { readDeployConfig } from './deploy-config.reader.js';
 import { readConfigParser, type ConfigEntry } from './read-configparser.js';
 import { DEFAULT_BOT_CONTROL, DEFAULT_CLEAN_UP, DEFAULT_TEMPLATES } from './upstream-defaults.js';
 
@@ -62,6 +63,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   );
   const jobManager = readJobManager(context.section('job_manager', JOB_MANAGER_REQUIRED));
   const eventHandler = readEventHandler(context.section('event_handler', []), buildenv.jobsBaseDir);
+  const deploy = readDeployConfig(context, text);
 
   if (context.problems.length > 0) throw new ConfigError(context.problems, context.warnings);
   const config: AppConfig = {
@@ -77,6 +79,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     repoTargets: { repos: {} },
     templates: DEFAULT_TEMPLATES,
     cleanUp: DEFAULT_CLEAN_UP,
+    ...(deploy ? { deploy } : {}),
   };
   return { config: deepFreeze(config), warnings: Object.freeze([...context.warnings]) };
 }
