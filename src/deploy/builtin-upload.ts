@@ -36,7 +36,7 @@ export interface BuiltInResult {
   readonly bucket: string;
   readonly key: string;
   readonly sizeBytes: number;
-  /** Every object was already there. */
+  /** The artefact object was already there with the same bytes. */
   readonly present: boolean;
 }
 
@@ -81,7 +81,7 @@ export async function uploadBuiltIn(
   if (signing) files.push({ key: keys.metadataSignature, path: `${metadata}.sig` });
   files.push({ key: keys.metadata, path: metadata });
 
-  let present = true;
+  let present = false;
   for (const file of files) {
     const fileDigest = file.path === artefact ? digest : await digestFile(file.path);
     const outcome = await uploader.putOnce(
@@ -91,7 +91,7 @@ export async function uploadBuiltIn(
       fileDigest,
       file.path === artefact ? onMultipart : undefined,
     );
-    if (outcome === 'uploaded') present = false;
+    if (file.path === artefact) present = outcome === 'present';
   }
   return { bucket: target.bucket, key: keys.artefact, sizeBytes: digest.sizeBytes, present };
 }

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { BuildsModule } from '../builds/builds.module.js';
 import { CommandRunner } from '../slurm/command-runner.js';
-import { DeployService } from './deploy.service.js';
+import { DEPLOY_OPTIONS, DeployService } from './deploy.service.js';
 
 /**
  * Deploy: the deploy label (and the `bot: deploy` command) → uploads of the PR's artefacts.
@@ -9,7 +9,7 @@ import { DeployService } from './deploy.service.js';
  */
 @Module({
   imports: [BuildsModule],
-  providers: [CommandRunner, DeployService],
+  providers: [CommandRunner, { provide: DEPLOY_OPTIONS, useValue: {} }, DeployService],
   exports: [DeployService],
 })
 export class DeployModule {}
