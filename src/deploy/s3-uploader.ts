@@ -32,6 +32,8 @@ export interface S3UploaderOptions {
 
 export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** One request (at most one part) may take this long: 64 MiB in 10 minutes is ~110 KB/s. */
+const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface FileDigest {
   readonly sizeBytes: number;
@@ -77,6 +79,8 @@ export class S3Uploader {
           }
         : {}),
       maxAttempts: options.maxAttempts ?? 3,
+      // A server that stops answering must not hold the PR's deploy (and its event lane) forever.
+      requestHandler: { connectionTimeout: 30_000, requestTimeout: REQUEST_TIMEOUT_MS },
       // Newer SDKs add CRC32 trailers by default, which S3-compatible servers do not all accept;
       // integrity is checked with Content-MD5 and the ETag instead.
       requestChecksumCalculation: 'WHEN_REQUIRED',
