@@ -30,7 +30,7 @@ import { BuildsService } from '../src/builds/builds.service.js';
 import { JobCommentsService } from '../src/builds/job-comments.service.js';
 import { JobStore } from '../src/builds/job-store.js';
 import type { AppConfig } from '../src/config/app-config.js';
-import { EventDispatcher } from '../src/github/event-dispatcher.js';
+import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { GitHubClient, GITHUB_CLIENT_OPTIONS } from '../src/github/github.client.js';
 import { SLURM } from '../src/slurm/slurm.tokens.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../test/fakes/fake-github.server.js';

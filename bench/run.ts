@@ -5,11 +5,11 @@
 import { Logger } from '@nestjs/common';
 import { benchBuilds } from './builds.bench.js';
 import { benchIntake } from './intake.bench.js';
-import { benchJobMonitor } from './job-monitor.bench.js';
+import { benchJobManager } from './job-manager.bench.js';
 
 const benches: [string, () => Promise<Record<string, number | string>>][] = [
   ['webhook intake (issue #2)', benchIntake],
-  ['job manager tick (issue #4)', benchJobMonitor],
+  ['job manager tick (issue #4)', benchJobManager],
   ['builds: labeled delivery to jobs (issue #3)', benchBuilds],
 ];
 

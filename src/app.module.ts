@@ -8,7 +8,7 @@ import { DeployModule } from './deploy/deploy.module.js';
 import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
-import { IntakeModule } from './github/intake.module.js';
+import { IntakeModule } from './intake/intake.module.js';
 
 export interface AppModuleOptions {
   readonly config: AppConfig;

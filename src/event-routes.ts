@@ -1,8 +1,8 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { BuildsService } from './builds/builds.service.js';
 import { DeployService } from './deploy/deploy.service.js';
-import { EventDispatcher } from './github/event-dispatcher.js';
-import { Inbox } from './github/inbox.js';
+import { EventDispatcher } from './intake/event-dispatcher.js';
+import { Inbox } from './intake/inbox/inbox.js';
 
 /**
  * Which webhook goes to which handler. Registered in onModuleInit, i.e. before the dispatcher

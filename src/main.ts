@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from './app.module.js';
 import { runJobManager } from './builds/job-manager.runner.js';
-import { JobMonitorService } from './builds/job-monitor.service.js';
+import { JobManagerService } from './builds/job-manager.service.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
 import type { AppConfig } from './config/app-config.js';
@@ -15,8 +15,8 @@ import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
 import { loadConfig, requireWebhookSecret } from './config/load-config.js';
 import { checkOnline } from './github/check-online.js';
-import { SmeeRelay } from './github/smee-relay.js';
-import { StateDirInUseError } from './github/state-lock.js';
+import { SmeeRelay } from './intake/smee-relay.js';
+import { StateDirInUseError } from './common/state-lock.js';
 
 const EXIT_USAGE = 2;
 
@@ -107,7 +107,7 @@ async function jobManager(command: Extract<Command, { kind: 'job-manager' }>): P
     { logger },
   );
   try {
-    await runJobManager(app.get(JobMonitorService), {
+    await runJobManager(app.get(JobManagerService), {
       iterations: command.iterations,
       jobIds: command.jobIds,
       pollIntervalSeconds: config.jobManager.pollIntervalSeconds,

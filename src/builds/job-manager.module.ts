@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { SlurmModule } from '../slurm/slurm.module.js';
 import { BuildsModule } from './builds.module.js';
-import { JOB_MONITOR_AUTOSTART, JobMonitorService } from './job-monitor.service.js';
+import { JOB_MANAGER_AUTOSTART, JobManagerService } from './job-manager.service.js';
 
 /**
  * The job manager. `autostart` schedules tick() every poll_interval (serve); the `job-manager`
@@ -14,10 +14,10 @@ export class JobManagerModule {
       module: JobManagerModule,
       imports: [BuildsModule, SlurmModule],
       providers: [
-        { provide: JOB_MONITOR_AUTOSTART, useValue: options.autostart },
-        JobMonitorService,
+        { provide: JOB_MANAGER_AUTOSTART, useValue: options.autostart },
+        JobManagerService,
       ],
-      exports: [JobMonitorService],
+      exports: [JobManagerService],
     };
   }
 }

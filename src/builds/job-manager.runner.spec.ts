@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { runJobManager } from './job-manager.runner.js';
-import type { TickOptions, TickReport } from './job-monitor.service.js';
+import type { TickOptions, TickReport } from './job-manager.service.js';
 
 /** Records when ticks start and end; each tick takes `tickMs`. */
-class RecordingMonitor {
+class RecordingJobManager {
   readonly ticks: { start: number; end?: number; opts?: TickOptions }[] = [];
   constructor(
     private readonly tickMs = 0,
@@ -38,48 +38,48 @@ describe('runJobManager', () => {
   });
 
   it('does nothing for 0 iterations', async () => {
-    const monitor = new RecordingMonitor();
-    const result = await runJobManager(monitor, { iterations: 0, pollIntervalSeconds: 0 });
+    const jobManager = new RecordingJobManager();
+    const result = await runJobManager(jobManager, { iterations: 0, pollIntervalSeconds: 0 });
     expect(result).toEqual({ ticks: 0, interrupted: false });
-    expect(monitor.ticks).toHaveLength(0);
+    expect(jobManager.ticks).toHaveLength(0);
   });
 
   it('runs N ticks with the poll interval between them, and passes the job filter on', async () => {
-    const monitor = new RecordingMonitor();
+    const jobManager = new RecordingJobManager();
     const started = Date.now();
-    const result = await runJobManager(monitor, {
+    const result = await runJobManager(jobManager, {
       iterations: 3,
       jobIds: ['1001', '1003'],
       pollIntervalSeconds: 0.1,
     });
     expect(result).toEqual({ ticks: 3, interrupted: false });
-    expect(monitor.ticks).toHaveLength(3);
-    expect(monitor.ticks[0].start - started).toBeLessThan(50); // no pause before the first
+    expect(jobManager.ticks).toHaveLength(3);
+    expect(jobManager.ticks[0].start - started).toBeLessThan(50); // no pause before the first
     for (let i = 1; i < 3; i++) {
-      expect(monitor.ticks[i].start - monitor.ticks[i - 1].end!).toBeGreaterThanOrEqual(95);
+      expect(jobManager.ticks[i].start - jobManager.ticks[i - 1].end!).toBeGreaterThanOrEqual(95);
     }
-    expect(monitor.ticks.every((t) => t.opts?.jobIds?.join(',') === '1001,1003')).toBe(true);
+    expect(jobManager.ticks.every((t) => t.opts?.jobIds?.join(',') === '1001,1003')).toBe(true);
     // No pause after the last tick.
-    expect(Date.now() - monitor.ticks[2].end!).toBeLessThan(50);
+    expect(Date.now() - jobManager.ticks[2].end!).toBeLessThan(50);
   });
 
   it('stops on SIGTERM after the tick in flight, and removes its signal handlers', async () => {
     const before = process.listenerCount('SIGTERM');
-    const monitor = new RecordingMonitor(60, (n) => {
+    const jobManager = new RecordingJobManager(60, (n) => {
       if (n === 2) process.emit('SIGTERM', 'SIGTERM');
     });
-    const result = await runJobManager(monitor, { iterations: -1, pollIntervalSeconds: 0.01 });
+    const result = await runJobManager(jobManager, { iterations: -1, pollIntervalSeconds: 0.01 });
     expect(result).toEqual({ ticks: 2, interrupted: true });
-    expect(monitor.ticks).toHaveLength(2);
-    expect(monitor.ticks[1].end).toBeDefined(); // the second tick ran to its end
+    expect(jobManager.ticks).toHaveLength(2);
+    expect(jobManager.ticks[1].end).toBeDefined(); // the second tick ran to its end
     expect(process.listenerCount('SIGTERM')).toBe(before);
   });
 
   it('ends a long pause at once when stopped', async () => {
     const stop = new AbortController();
-    const monitor = new RecordingMonitor(0, () => setTimeout(() => stop.abort(), 20));
+    const jobManager = new RecordingJobManager(0, () => setTimeout(() => stop.abort(), 20));
     const started = Date.now();
-    const result = await runJobManager(monitor, {
+    const result = await runJobManager(jobManager, {
       iterations: 5,
       pollIntervalSeconds: 3600,
       signal: stop.signal,

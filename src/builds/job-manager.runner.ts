@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { TickOptions, TickReport } from './job-monitor.service.js';
+import type { TickOptions, TickReport } from './job-manager.service.js';
 
 export interface JobManagerRunOptions {
   /** Like the seed's `-i/--max-manager-iterations`: < 0 forever, 0 nothing, N > 0 N ticks. */
@@ -26,7 +26,7 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
  * before the next tick.
  */
 export async function runJobManager(
-  monitor: { tick(opts?: TickOptions): Promise<TickReport> },
+  jobManager: { tick(opts?: TickOptions): Promise<TickReport> },
   opts: JobManagerRunOptions,
 ): Promise<JobManagerRunResult> {
   const logger = new Logger('JobManager');
@@ -56,7 +56,7 @@ export async function runJobManager(
       if (ticks > 0) await pause(opts.pollIntervalSeconds * 1000, stop.signal);
       if (stop.signal.aborted) break;
       logger.log(`job manager main loop: iteration ${ticks}`);
-      await monitor.tick(filter ? { jobIds: filter } : {});
+      await jobManager.tick(filter ? { jobIds: filter } : {});
       ticks += 1;
     }
   } finally {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { AppModule } from '../app.module.js';
 import { BuildsService } from '../builds/builds.service.js';
-import { JobMonitorService } from '../builds/job-monitor.service.js';
+import { JobManagerService } from '../builds/job-manager.service.js';
 import { JobStore, type TrackedJob } from '../builds/job-store.js';
 import { BotLogger } from '../common/bot-logger.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -64,10 +64,10 @@ export async function simulate(
       `\nsubmitted ${jobs.length} job(s): ${jobs.map((j) => j.jobId).join(', ')}; running the job manager until they finish\n`,
     );
 
-    const monitor = app.get(JobMonitorService);
+    const jobManager = app.get(JobManagerService);
     const jobIds = jobs.map((j) => j.jobId);
     while (!stop.signal.aborted) {
-      await monitor.tick({ jobIds });
+      await jobManager.tick({ jobIds });
       const tracked = new Set((await store.listSubmitted()).map((j) => j.jobId));
       if (!jobIds.some((id) => tracked.has(id))) break;
       await sleep(config.jobManager.pollIntervalSeconds * 1000, undefined, {

@@ -38,7 +38,7 @@ export class SlurmCommandError extends Error {
 /**
  * The scheduler could not be asked at all: controller unreachable, munge down, command missing or
  * timed out. Nothing can be concluded about any job; the caller should try again later (the job
- * monitor skips the tick). A subclass so that `catch (e instanceof SlurmCommandError)` covers both.
+ * manager skips the tick). A subclass so that `catch (e instanceof SlurmCommandError)` covers both.
  */
 export class SlurmUnavailableError extends SlurmCommandError {
   override readonly name: string = 'SlurmUnavailableError';

@@ -17,7 +17,7 @@ import {
   stopAllBots,
   type BotServer,
 } from '../support/bot-process.js';
-import { Journal } from '../../src/github/journal.js';
+import { Journal } from '../../src/common/journal/journal.js';
 import { generateAppKeys } from '../support/make-config.js';
 import { examplePayload } from '../support/payloads.js';
 import { signBody } from '../support/sign.js';

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseArgs } from '../../src/cli/parse-args.js';
-import { SHUTDOWN_GRACE_MS } from '../../src/github/event-dispatcher.js';
+import { SHUTDOWN_GRACE_MS } from '../../src/intake/event-dispatcher.js';
 
 const DEPLOY = join(process.cwd(), 'docs', 'deploy');
 const SETUP = join(process.cwd(), 'docs', 'setup.md');

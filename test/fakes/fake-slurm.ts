@@ -29,7 +29,7 @@ export interface FakeSlurmCall {
 
 /**
  * An in-memory Slurm for unit and e2e tests, stateful across calls so a test can say "job 1000 is
- * held, then running, then gone" and run the job monitor over several ticks:
+ * held, then running, then gone" and run the job manager over several ticks:
  *
  *   const slurm = new FakeSlurm();
  *   const { jobId } = await slurm.submit(req);   // always held, like the real adapter

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { JobCommentsService } from '../../src/builds/job-comments.service.js';
 import { runJobManager } from '../../src/builds/job-manager.runner.js';
 import {
-  JOB_MONITOR_AUTOSTART,
-  JOB_MONITOR_TIMER,
-  JobMonitorService,
-} from '../../src/builds/job-monitor.service.js';
+  JOB_MANAGER_AUTOSTART,
+  JOB_MANAGER_TIMER,
+  JobManagerService,
+} from '../../src/builds/job-manager.service.js';
 import { JobStore } from '../../src/builds/job-store.js';
 import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from '../../src/github/github.client.js';
@@ -19,11 +19,11 @@ import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.ser
 import { FakeSlurm } from '../fakes/fake-slurm.js';
 import { createTrackedJob, type JobFixture } from '../support/job-fixture.js';
 import {
-  createMonitorTestEnv,
+  createJobManagerTestEnv,
   TEST_APP_ID,
   TEST_INSTALLATION_ID,
-  type MonitorTestEnv,
-} from '../support/monitor-config.js';
+  type JobManagerTestEnv,
+} from '../support/job-manager-env.js';
 
 const TARBALL = 'eessi-2023.06-software-linux-x86_64-amd-zen2-1764287000.tar.gz';
 const REPO = 'EESSI/software-layer';
@@ -40,7 +40,7 @@ async function bootJobManager(
       { provide: APP_CONFIG, useValue: config },
       { provide: SLURM, useValue: slurm },
       { provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS },
-      { provide: JOB_MONITOR_AUTOSTART, useValue: autostart },
+      { provide: JOB_MANAGER_AUTOSTART, useValue: autostart },
       {
         provide: JobStore,
         inject: [APP_CONFIG],
@@ -48,7 +48,7 @@ async function bootJobManager(
       },
       GitHubClient,
       JobCommentsService,
-      JobMonitorService,
+      JobManagerService,
     ],
   }).compile();
   await moduleRef.init();
@@ -56,7 +56,7 @@ async function bootJobManager(
 }
 
 describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () => {
-  let env: MonitorTestEnv;
+  let env: JobManagerTestEnv;
   let github: FakeGitHub;
   let config: AppConfig;
   let slurm: FakeSlurm;
@@ -64,7 +64,7 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
 
   beforeEach(async () => {
     Logger.overrideLogger(false);
-    env = await createMonitorTestEnv();
+    env = await createJobManagerTestEnv();
     github = new FakeGitHub({
       appId: TEST_APP_ID,
       installationId: TEST_INSTALLATION_ID,
@@ -123,19 +123,19 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     );
 
   it('keeps the full comment history of a job from submitted to finished', async () => {
-    const monitor = app.get(JobMonitorService);
+    const jobManager = app.get(JobManagerService);
     const job = await submit(42, {
       slurmOutput: 'building...\nNo missing modules!\n',
       tarballs: [{ name: TARBALL, sizeBytes: 3 * 2 ** 29 }],
     });
 
-    await monitor.tick(); // released
-    await monitor.tick(); // nothing new
+    await jobManager.tick(); // released
+    await jobManager.tick(); // nothing new
     slurm.start(job.jobId);
-    await monitor.tick(); // running
-    await monitor.tick(); // nothing new
+    await jobManager.tick(); // running
+    await jobManager.tick(); // nothing new
     slurm.finish(job.jobId, 'COMPLETED');
-    await monitor.tick(); // finished
+    await jobManager.tick(); // finished
 
     const comment = await commentOf(job);
     expect(comment.history.map((body) => tableRows(body).map((row) => row.split('|')[2]))).toEqual([
@@ -164,7 +164,7 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
   it('rides out squeue being down for several polls, a foreign held job and a restart', async () => {
     const foreign = slurm.addForeignJob({ name: 'not-the-bot', held: true });
     const job = await submit(43, { slurmOutput: 'no luck\n' });
-    const first = app.get(JobMonitorService);
+    const first = app.get(JobManagerService);
     await first.tick();
     slurm.start(job.jobId);
     slurm.setUnavailable(true);
@@ -175,7 +175,7 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     await app.close();
     slurm.setUnavailable(false);
     app = await bootJobManager(config, slurm, false);
-    const report = await app.get(JobMonitorService).tick();
+    const report = await app.get(JobManagerService).tick();
     expect(report.finished).toEqual([job.jobId]);
     const rows = tableRows((await commentOf(job)).body);
     // The running phase fell into the squeue outage: it is not invented afterwards.
@@ -189,15 +189,15 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
   it('job-manager -i 1 -j ID touches only that job; -i 0 does nothing', async () => {
     const a = await submit(44);
     const b = await submit(45);
-    const monitor = app.get(JobMonitorService);
+    const jobManager = app.get(JobManagerService);
     github.clearRequests();
 
-    const none = await runJobManager(monitor, { iterations: 0, pollIntervalSeconds: 0.05 });
+    const none = await runJobManager(jobManager, { iterations: 0, pollIntervalSeconds: 0.05 });
     expect(none.ticks).toBe(0);
     expect(slurm.calls.filter((c) => c.method !== 'submit')).toHaveLength(0);
     expect(github.requestCount()).toBe(0);
 
-    const one = await runJobManager(monitor, {
+    const one = await runJobManager(jobManager, {
       iterations: 1,
       jobIds: [b.jobId],
       pollIntervalSeconds: 0.05,
@@ -218,7 +218,7 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     await app.close();
     app = await bootJobManager(config, slurm, true);
     const job = await submit(46);
-    expect(app.get(SchedulerRegistry).doesExist('timeout', JOB_MONITOR_TIMER)).toBe(true);
+    expect(app.get(SchedulerRegistry).doesExist('timeout', JOB_MANAGER_TIMER)).toBe(true);
     const deadline = Date.now() + 3000;
     while (slurm.job(job.jobId)?.held && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,7 +1,7 @@
 import { closeSync, fdatasync, mkdirSync, openSync, readFileSync, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { writeFileAtomic } from '../common/atomic-file.js';
+import { writeFileAtomic } from '../atomic-file.js';
 
 /** How a delivery left the pending queue. */
 export type Resolution = 'done' | 'failed';

@@ -2,7 +2,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { errorMessage } from './error-message.js';
+import { errorMessage } from '../github/error-message.js';
 
 /*
  * Why not the smee-client package (checked: smee-client 5.0.0 with eventsource 4):

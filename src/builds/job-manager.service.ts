@@ -18,13 +18,13 @@ import { JobStore, type JobMetadata, type RowKind, type TrackedJob } from './job
 import { ResultAnalyzer, type JobResult } from './result-analyzer.js';
 
 /**
- * Whether the monitor polls on its own timer: true for `serve`, false for `serve --no-job-manager`
+ * Whether the job manager polls on its own timer: true for `serve`, false for `serve --no-job-manager`
  * and for the `job-manager` CLI, which drives tick() itself (see job-manager.runner.ts).
  */
-export const JOB_MONITOR_AUTOSTART = Symbol('JOB_MONITOR_AUTOSTART');
+export const JOB_MANAGER_AUTOSTART = Symbol('JOB_MANAGER_AUTOSTART');
 
-/** Name of the monitor's timer in @nestjs/schedule's SchedulerRegistry. */
-export const JOB_MONITOR_TIMER = 'job-monitor';
+/** Name of the job manager's timer in @nestjs/schedule's SchedulerRegistry. */
+export const JOB_MANAGER_TIMER = 'job-manager';
 
 /** A held job whose comment is still missing this long after it was recorded is released anyway. */
 export const RELEASE_WITHOUT_COMMENT_AFTER_MS = 60_000;
@@ -102,8 +102,8 @@ type MutableReport = { -readonly [K in keyof TickReport]: TickReport[K] };
  * where the last one stopped: a job that ended meanwhile is simply "not in the queue" next tick.
  */
 @Injectable()
-export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(JobMonitorService.name);
+export class JobManagerService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(JobManagerService.name);
   private readonly analyzer = new ResultAnalyzer();
   /** Ticks run one after another: a slow tick delays the next instead of racing it. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -122,7 +122,7 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
     @Inject(SLURM) private readonly slurm: SlurmPort,
     private readonly store: JobStore,
     private readonly comments: JobCommentsService,
-    @Optional() @Inject(JOB_MONITOR_AUTOSTART) private readonly autostart: boolean = false,
+    @Optional() @Inject(JOB_MANAGER_AUTOSTART) private readonly autostart: boolean = false,
     @Optional() private readonly scheduler?: SchedulerRegistry,
   ) {}
 
@@ -157,12 +157,12 @@ export class JobMonitorService implements OnApplicationBootstrap, OnModuleDestro
     this.timer = setTimeout(() => {
       void this.tick().finally(() => this.arm(this.config.jobManager.pollIntervalSeconds * 1000));
     }, delayMs);
-    this.scheduler?.addTimeout(JOB_MONITOR_TIMER, this.timer);
+    this.scheduler?.addTimeout(JOB_MANAGER_TIMER, this.timer);
   }
 
   private disarm(): void {
-    if (this.scheduler?.doesExist('timeout', JOB_MONITOR_TIMER)) {
-      this.scheduler.deleteTimeout(JOB_MONITOR_TIMER);
+    if (this.scheduler?.doesExist('timeout', JOB_MANAGER_TIMER)) {
+      this.scheduler.deleteTimeout(JOB_MANAGER_TIMER);
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

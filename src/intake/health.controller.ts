@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Controller, Get, Logger, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { errorMessage } from './error-message.js';
-import { Inbox } from './inbox.js';
+import { errorMessage } from '../github/error-message.js';
+import { Inbox } from './inbox/inbox.js';
 
-/** Read once: `../../package.json` is the project root from both src/github/ and dist/github/. */
+/** Read once: `../../package.json` is the project root from both src/intake/ and dist/intake/. */
 function readVersion(): string {
   try {
     const pkg = JSON.parse(

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { readProcStart } from '../common/process-identity.js';
+import { readProcStart } from './process-identity.js';
 import { StateDirInUseError, acquireStateLock } from './state-lock.js';
 
 let dir: string;

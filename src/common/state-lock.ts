@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive, processIdentity, type ProcessIdentity } from '../common/process-identity.js';
+import { isAlive, processIdentity, type ProcessIdentity } from './process-identity.js';
 
 /** Another bot process owns the state directory: starting a second one would process twice. */
 export class StateDirInUseError extends Error {}

@@ -10,21 +10,21 @@ import {
   OnModuleInit,
   Optional,
 } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { writeFileAtomic } from '../common/atomic-file.js';
-import { KeyedLock } from '../common/keyed-lock.js';
-import { errorMessage } from './error-message.js';
+import { APP_CONFIG, type AppConfig } from '../../config/app-config.js';
+import { writeFileAtomic } from '../../common/atomic-file.js';
+import { KeyedLock } from '../../common/keyed-lock.js';
+import { errorMessage } from '../../github/error-message.js';
 import {
   Journal,
   JournalDamageError,
   type JournalDamage,
   type JournalOptions,
   type JournalRef,
-} from './journal.js';
-import { ResolvedLog } from './resolved-log.js';
-import { DeliveryProgressStore, type DeliveryProgress } from './delivery-progress.js';
-import { StateDirInUseError, acquireStateLock } from './state-lock.js';
-import { pullRequestNumberOf, repositoryOf } from './github-events.js';
+} from '../../common/journal/journal.js';
+import { ResolvedLog } from '../../common/journal/resolved-log.js';
+import { DeliveryProgressStore, type DeliveryProgress } from '../../github/delivery-progress.js';
+import { StateDirInUseError, acquireStateLock } from '../../common/state-lock.js';
+import { pullRequestNumberOf, repositoryOf } from '../../github/github-events.js';
 
 /** X-GitHub-Delivery values we accept: the id becomes a file name, so nothing that could escape. */
 export const DELIVERY_ID_PATTERN = /^[A-Za-z0-9-]{1,100}$/;

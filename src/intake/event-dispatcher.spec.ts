@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
-import { Inbox, type InboxEntry } from './inbox.js';
+import { Inbox, type InboxEntry } from './inbox/inbox.js';
 
 let stateDir: string;
 let inbox: Inbox;

@@ -11,25 +11,25 @@ import {
   type JobFixtureOptions,
 } from '../../test/support/job-fixture.js';
 import {
-  createMonitorTestEnv,
+  createJobManagerTestEnv,
   TEST_APP_ID,
   TEST_INSTALLATION_ID,
-  type MonitorTestEnv,
-} from '../../test/support/monitor-config.js';
+  type JobManagerTestEnv,
+} from '../../test/support/job-manager-env.js';
 import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import type { JobEndInfo, QueuedJob, SlurmPort, SubmitRequest } from '../slurm/slurm.port.js';
 import { JobCommentsService } from './job-comments.service.js';
 import {
-  JOB_MONITOR_TIMER,
-  JobMonitorService,
+  JOB_MANAGER_TIMER,
+  JobManagerService,
   RELEASED_TEXT,
   RUNNING_TEXT,
   RELEASE_WITHOUT_COMMENT_AFTER_MS,
-} from './job-monitor.service.js';
+} from './job-manager.service.js';
 import { JobStore } from './job-store.js';
 
-/** Keeps what the monitor logs so tests can check the operator sees one line per action. */
+/** Keeps what the job manager logs so tests can check the operator sees one line per action. */
 class CapturingLogger implements LoggerService {
   readonly lines: string[] = [];
   log(message: unknown): void {
@@ -81,18 +81,18 @@ class InstrumentedSlurm implements SlurmPort {
 const REPO = 'EESSI/software-layer';
 const commentRequests = { path: /^\/repos\// };
 
-describe('JobMonitorService.tick', () => {
-  let env: MonitorTestEnv;
+describe('JobManagerService.tick', () => {
+  let env: JobManagerTestEnv;
   let github: FakeGitHub;
   let config: AppConfig;
   let slurm: FakeSlurm;
   let store: JobStore;
   let comments: JobCommentsService;
-  let monitor: JobMonitorService;
+  let jobManager: JobManagerService;
   let logs: CapturingLogger;
 
   beforeAll(async () => {
-    env = await createMonitorTestEnv();
+    env = await createJobManagerTestEnv();
   });
 
   afterAll(async () => {
@@ -115,18 +115,18 @@ describe('JobMonitorService.tick', () => {
     // No retries: each failing request in these tests is exactly one request.
     const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
     comments = new JobCommentsService(config, client, store);
-    monitor = newMonitor(slurm);
+    jobManager = newJobManager(slurm);
     logs = new CapturingLogger();
     Logger.overrideLogger(logs);
   });
 
   afterEach(async () => {
-    await monitor.onModuleDestroy();
+    await jobManager.onModuleDestroy();
     await github.stop();
   });
 
-  function newMonitor(port: SlurmPort, autostart = false, registry?: SchedulerRegistry) {
-    return new JobMonitorService(config, port, store, comments, autostart, registry);
+  function newJobManager(port: SlurmPort, autostart = false, registry?: SchedulerRegistry) {
+    return new JobManagerService(config, port, store, comments, autostart, registry);
   }
 
   /** What the event handler does: sbatch (held), record the job, post its comment. */
@@ -180,7 +180,7 @@ describe('JobMonitorService.tick', () => {
     const comment = await commentOf(job);
     github.clearRequests();
 
-    const first = await monitor.tick();
+    const first = await jobManager.tick();
     expect(first.released).toEqual([job.jobId]);
     expect(slurm.callsOf('release').map((c) => c.args)).toEqual([[job.jobId]]);
     expect(slurm.job(job.jobId)?.held).toBe(false);
@@ -192,21 +192,21 @@ describe('JobMonitorService.tick', () => {
     expect(github.requestCount(commentRequests)).toBe(1);
 
     // Still pending, nothing changed: no release again, no request.
-    const idle = await monitor.tick();
+    const idle = await jobManager.tick();
     expect(idle.released).toEqual([]);
     expect(slurm.callsOf('release')).toHaveLength(1);
     expect(github.requestCount(commentRequests)).toBe(1);
 
     slurm.start(job.jobId);
-    const running = await monitor.tick();
+    const running = await jobManager.tick();
     expect(running.running).toEqual([job.jobId]);
     expect(github.comment(comment.id)!.body).toContain(`|running|${RUNNING_TEXT}|`);
     expect(github.requestCount(commentRequests)).toBe(2);
-    await monitor.tick();
+    await jobManager.tick();
     expect(github.requestCount(commentRequests)).toBe(2);
 
     slurm.finish(job.jobId, 'COMPLETED');
-    const done = await monitor.tick();
+    const done = await jobManager.tick();
     expect(done.finished).toEqual([job.jobId]);
     const body = github.comment(comment.id)!.body;
     expect(body).toMatch(
@@ -223,7 +223,7 @@ describe('JobMonitorService.tick', () => {
     expect(github.requestCount({ method: 'PATCH', path: /^\/repos\// })).toBe(3);
 
     // A finished job is no longer looked at.
-    const after = await monitor.tick();
+    const after = await jobManager.tick();
     expect(after.tracked).toBe(0);
     expect(github.requestCount(commentRequests)).toBe(3);
 
@@ -236,13 +236,13 @@ describe('JobMonitorService.tick', () => {
 
   it('skips polls while squeue fails and declares nothing finished', async () => {
     const job = await submitJob();
-    await monitor.tick();
+    await jobManager.tick();
     slurm.start(job.jobId);
     slurm.setUnavailable(true);
     github.clearRequests();
 
     for (let i = 0; i < 3; i++) {
-      const report = await monitor.tick();
+      const report = await jobManager.tick();
       expect(report.skipped).toBe(true);
       expect(report.skipReason).toMatch(/Unable to contact slurm controller/);
       expect(report.finished).toEqual([]);
@@ -258,7 +258,7 @@ describe('JobMonitorService.tick', () => {
     ).toHaveLength(3);
 
     slurm.setUnavailable(false);
-    const back = await monitor.tick();
+    const back = await jobManager.tick();
     expect(back.running).toEqual([job.jobId]);
     expect(back.finished).toEqual([]);
   });
@@ -276,7 +276,7 @@ describe('JobMonitorService.tick', () => {
     const ours = await submitJob();
     github.clearRequests();
 
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.released).toEqual([ours.jobId]);
     expect(slurm.callsOf('release').map((c) => c.args[0])).toEqual([ours.jobId]);
     expect(slurm.callsOf('cancel')).toHaveLength(0);
@@ -287,7 +287,7 @@ describe('JobMonitorService.tick', () => {
 
   it('leaves a job seen before its metadata for the next poll', async () => {
     const early = await submitJob({ metadata: false });
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.waiting).toEqual([early.jobId]);
     expect(report.released).toEqual([]);
     expect(slurm.job(early.jobId)?.held).toBe(true);
@@ -307,7 +307,7 @@ describe('JobMonitorService.tick', () => {
       (await store.readMetadata(early.jobId, early.jobDir))!,
       'first',
     );
-    const next = await monitor.tick();
+    const next = await jobManager.tick();
     expect(next.released).toEqual([early.jobId]);
   });
 
@@ -322,7 +322,7 @@ describe('JobMonitorService.tick', () => {
       path: `/repos/${REPO}/issues/comments/${commentA.id}`,
     });
 
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.released).toEqual([a.jobId, b.jobId]);
     expect(report.failed.map((f) => f.jobId)).toEqual([a.jobId]);
     expect(github.comment(commentA.id)!.body).not.toContain('|released|');
@@ -334,7 +334,7 @@ describe('JobMonitorService.tick', () => {
     ).toBe(true);
 
     github.clearRequests();
-    const retry = await monitor.tick();
+    const retry = await jobManager.tick();
     expect(retry.failed).toEqual([]);
     expect(github.comment(commentA.id)!.body).toContain('|released|');
     expect(github.requestCount(commentRequests)).toBe(1);
@@ -343,17 +343,17 @@ describe('JobMonitorService.tick', () => {
   it('keeps a finished job in submitted/ until its result is on GitHub', async () => {
     const job = await submitJob({ slurmOutput: 'oops\n' });
     const comment = await commentOf(job);
-    await monitor.tick();
+    await jobManager.tick();
     slurm.finish(job.jobId, 'FAILED', '2:0');
     github.failNext(1, { status: 503, method: 'PATCH' });
 
-    const failed = await monitor.tick();
+    const failed = await jobManager.tick();
     expect(failed.finished).toEqual([]);
     expect(await isLink(submittedLink(job.jobId))).toBe(true);
     expect((await store.rows(job.jobId, job.jobDir)).map((r) => r.kind)).toContain('finished');
 
     slurm.purge(job.jobId); // the analysis is not redone: what Slurm forgot meanwhile does not matter
-    const retried = await monitor.tick();
+    const retried = await jobManager.tick();
     expect(retried.finished).toEqual([job.jobId]);
     expect(await isLink(finishedLink(job.jobId))).toBe(true);
     const body = github.comment(comment.id)!.body;
@@ -367,26 +367,26 @@ describe('JobMonitorService.tick', () => {
     slurm.finish(job.jobId, 'FAILED');
     // The event handler's claim on the comment (JobCommentsService's exclusive mkdir), fresh.
     await mkdir(join(job.jobDir, `_bot_job${job.jobId}.commenting`));
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.finished).toEqual([]);
     expect(await isLink(submittedLink(job.jobId))).toBe(true);
     expect(github.requestCount(commentRequests)).toBe(0);
 
     await rm(join(job.jobDir, `_bot_job${job.jobId}.commenting`), { recursive: true });
-    const next = await monitor.tick();
+    const next = await jobManager.tick();
     expect(next.finished).toEqual([job.jobId]);
     expect((await commentOf(job)).body).toContain('|finished|:cry: FAILURE');
   });
 
   it('after a restart, reports jobs that ended while it was down', async () => {
     const job = await submitJob({ slurmOutput: 'No missing modules!\n' });
-    await monitor.tick();
+    await jobManager.tick();
     slurm.start(job.jobId);
-    await monitor.tick();
-    await monitor.onModuleDestroy();
+    await jobManager.tick();
+    await jobManager.onModuleDestroy();
 
     slurm.finish(job.jobId, 'CANCELLED', '0:15');
-    const restarted = newMonitor(slurm);
+    const restarted = newJobManager(slurm);
     const report = await restarted.tick();
     expect(report.finished).toEqual([job.jobId]);
     expect((await commentOf(job)).body).toContain(
@@ -397,11 +397,11 @@ describe('JobMonitorService.tick', () => {
 
   it('re-checks every job once after a restart without writing to GitHub', async () => {
     const job = await submitJob();
-    await monitor.tick();
+    await jobManager.tick();
     slurm.start(job.jobId);
-    await monitor.tick();
+    await jobManager.tick();
     github.clearRequests();
-    const restarted = newMonitor(slurm);
+    const restarted = newJobManager(slurm);
     const report = await restarted.tick();
     expect(report.running).toEqual([]);
     expect(report.failed).toEqual([]);
@@ -412,7 +412,7 @@ describe('JobMonitorService.tick', () => {
   it('acts only on the given job ids (-j)', async () => {
     const a = await submitJob();
     const b = await submitJob();
-    const report = await monitor.tick({ jobIds: [b.jobId, '99999'] });
+    const report = await jobManager.tick({ jobIds: [b.jobId, '99999'] });
     expect(report.tracked).toBe(1);
     expect(report.released).toEqual([b.jobId]);
     expect(slurm.job(a.jobId)?.held).toBe(true);
@@ -420,7 +420,7 @@ describe('JobMonitorService.tick', () => {
     expect(logs.lines.some((l) => l.includes('job 99999: not tracked'))).toBe(true);
 
     slurm.finish(a.jobId, 'CANCELLED');
-    const again = await monitor.tick({ jobIds: [b.jobId] });
+    const again = await jobManager.tick({ jobIds: [b.jobId] });
     expect(again.finished).toEqual([]);
     expect(await isLink(submittedLink(a.jobId))).toBe(true);
   });
@@ -428,7 +428,7 @@ describe('JobMonitorService.tick', () => {
   it('runs overlapping tick() calls one after another', async () => {
     const slow = new InstrumentedSlurm(slurm);
     slow.delayMs = 30;
-    const serial = newMonitor(slow);
+    const serial = newJobManager(slow);
     await submitJob();
     const reports = await Promise.all([serial.tick(), serial.tick(), serial.tick()]);
     expect(slow.maxActive).toBe(1);
@@ -441,7 +441,7 @@ describe('JobMonitorService.tick', () => {
 
   it('does not mistake a job recorded while squeue runs for one that left the queue', async () => {
     const racing = new InstrumentedSlurm(slurm);
-    const raced = newMonitor(racing);
+    const raced = newJobManager(racing);
     const first = await submitJob();
     let late: JobFixture | undefined;
     racing.afterSnapshot = async () => {
@@ -460,7 +460,7 @@ describe('JobMonitorService.tick', () => {
 
   it('reports a job that squeue still lists with an end state as finished', async () => {
     const listed = new InstrumentedSlurm(slurm);
-    const viaStates = newMonitor(listed);
+    const viaStates = newJobManager(listed);
     const job = await submitJob();
     await viaStates.tick();
     slurm.finish(job.jobId, 'TIMEOUT');
@@ -481,14 +481,14 @@ describe('JobMonitorService.tick', () => {
   it('creates the comment of a job that has none, once, and releases it only then', async () => {
     const job = await submitJob({ comment: false });
     github.clearRequests();
-    const first = await monitor.tick();
+    const first = await jobManager.tick();
     expect(first.released).toEqual([]);
     expect(slurm.job(job.jobId)?.held).toBe(true);
     expect(github.requestCount({ method: 'POST', path: /^\/repos\// })).toBe(1);
     expect((await commentOf(job)).body).toContain('|submitted|');
     expect((await commentOf(job)).body).not.toContain('|released|');
 
-    const second = await monitor.tick();
+    const second = await jobManager.tick();
     expect(second.released).toEqual([job.jobId]);
     expect((await commentOf(job)).body).toContain('|released|');
     expect(github.requestCount({ method: 'POST', path: /^\/repos\// })).toBe(1);
@@ -499,7 +499,7 @@ describe('JobMonitorService.tick', () => {
     // Another writer holds the comment claim (the event handler, about to post).
     const { mkdir, utimes } = await import('node:fs/promises');
     await mkdir(join(job.jobDir, `_bot_job${job.jobId}.commenting`));
-    const waiting = await monitor.tick();
+    const waiting = await jobManager.tick();
     expect(waiting.released).toEqual([]);
     expect(waiting.waiting).toContain(job.jobId);
     expect(slurm.job(job.jobId)?.held).toBe(true);
@@ -507,17 +507,17 @@ describe('JobMonitorService.tick', () => {
     // Recorded longer ago than RELEASE_WITHOUT_COMMENT_AFTER_MS: GitHub down must not stop builds.
     const past = new Date(Date.now() - RELEASE_WITHOUT_COMMENT_AFTER_MS - 1000);
     await utimes(join(job.jobDir, `_bot_job${job.jobId}.metadata`), past, past);
-    const late = await monitor.tick();
+    const late = await jobManager.tick();
     expect(late.released).toEqual([job.jobId]);
   });
 
   it('does not retry a comment that no longer exists on GitHub', async () => {
     const job = await submitJob({ comment: false, commentId: 987654 });
     github.clearRequests();
-    await monitor.tick();
+    await jobManager.tick();
     expect(github.requestCount({ method: 'PATCH', status: 404 })).toBe(1);
     slurm.finish(job.jobId, 'COMPLETED');
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.finished).toEqual([job.jobId]);
     expect(github.requestCount({ method: 'PATCH', status: 404 })).toBe(2);
     expect(logs.lines.some((l) => /comment 987654 is gone \(HTTP 404\)/.test(l))).toBe(true);
@@ -529,7 +529,7 @@ describe('JobMonitorService.tick', () => {
     // Metadata that no longer parses: one job fails, the other is handled.
     const { writeFile } = await import('node:fs/promises');
     await writeFile(join(broken.jobDir, `_bot_job${broken.jobId}.metadata`), '[PR]\nrepo = \n');
-    const report = await monitor.tick();
+    const report = await jobManager.tick();
     expect(report.failed.map((f) => f.jobId)).toEqual([broken.jobId]);
     expect(report.released).toEqual([good.jobId]);
     expect(slurm.job(broken.jobId)?.held).toBe(true);
@@ -538,7 +538,7 @@ describe('JobMonitorService.tick', () => {
   it('polls on its own only when autostarted, and stops on shutdown', async () => {
     const fast = env.config(github.url, 0.02);
     await submitJob();
-    const idle = new JobMonitorService(
+    const idle = new JobManagerService(
       fast,
       slurm,
       store,
@@ -551,12 +551,12 @@ describe('JobMonitorService.tick', () => {
     expect(slurm.callsOf('listJobs')).toHaveLength(0);
 
     const registry = new SchedulerRegistry();
-    const auto = new JobMonitorService(fast, slurm, store, comments, true, registry);
+    const auto = new JobManagerService(fast, slurm, store, comments, true, registry);
     auto.onApplicationBootstrap();
-    expect(registry.doesExist('timeout', JOB_MONITOR_TIMER)).toBe(true);
+    expect(registry.doesExist('timeout', JOB_MANAGER_TIMER)).toBe(true);
     await waitFor(() => slurm.callsOf('listJobs').length >= 3);
     await auto.onModuleDestroy();
-    expect(registry.doesExist('timeout', JOB_MONITOR_TIMER)).toBe(false);
+    expect(registry.doesExist('timeout', JOB_MANAGER_TIMER)).toBe(false);
     const calls = slurm.callsOf('listJobs').length;
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(slurm.callsOf('listJobs')).toHaveLength(calls);

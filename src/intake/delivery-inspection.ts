@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { pullRequestNumberOf, repositoryOf } from './github-events.js';
+import { pullRequestNumberOf, repositoryOf } from '../github/github-events.js';
 import { verifySignature } from './webhook-signature.js';
 
 /** A webhook body as received, with what is needed to judge it. */

@@ -10,10 +10,10 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { DELIVERY_ID_PATTERN, Inbox } from './inbox.js';
+import { DELIVERY_ID_PATTERN, Inbox } from './inbox/inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
 import { inspectDelivery } from './delivery-inspection.js';
-import { errorMessage } from './error-message.js';
+import { errorMessage } from '../github/error-message.js';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { EventDispatcher } from './event-dispatcher.js';
 import { HealthController } from './health.controller.js';
-import { Inbox } from './inbox.js';
+import { Inbox } from './inbox/inbox.js';
 import { WebhookController } from './webhook.controller.js';
 
 /**

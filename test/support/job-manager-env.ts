@@ -10,7 +10,7 @@ import { generateAppKeys, makeConfig, type AppKeys } from './make-config.js';
  * What a job-manager test needs: fresh temporary directories, an App key pair for FakeGitHub and
  * an AppConfig (makeConfig) naming the fixture's app and job name and pointing at a GitHub URL.
  */
-export interface MonitorTestEnv {
+export interface JobManagerTestEnv {
   readonly root: string;
   readonly jobsBaseDir: string;
   readonly jobIdsDir: string;
@@ -31,8 +31,8 @@ export function testAppKeys(): AppKeys {
   return keys;
 }
 
-export async function createMonitorTestEnv(): Promise<MonitorTestEnv> {
-  const root = await mkdtemp(join(tmpdir(), 'eessi-bot-monitor-'));
+export async function createJobManagerTestEnv(): Promise<JobManagerTestEnv> {
+  const root = await mkdtemp(join(tmpdir(), 'eessi-bot-job-manager-'));
   const jobsBaseDir = join(root, 'jobs');
   const jobIdsDir = join(root, 'job-ids');
   const { publicKey, privateKey } = testAppKeys();

@@ -5,24 +5,24 @@
  * (reading submitted/ the way JobStore.listSubmitted does: readdir + one readlink per job), and
  * the GitHub requests of one full job lifecycle (must be 1 create + 3 updates).
  *
- * Run by bench/run.ts; alone: `node dist-bench/bench/job-monitor.bench.js`.
+ * Run by bench/run.ts; alone: `node dist-bench/bench/job-manager.bench.js`.
  */
 import { createHash } from 'node:crypto';
 import { readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JobCommentsService } from '../src/builds/job-comments.service.js';
-import { JobMonitorService } from '../src/builds/job-monitor.service.js';
+import { JobManagerService } from '../src/builds/job-manager.service.js';
 import { JobStore } from '../src/builds/job-store.js';
 import { GitHubClient } from '../src/github/github.client.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../test/fakes/fake-slurm.js';
 import { createTrackedJob } from '../test/support/job-fixture.js';
 import {
-  createMonitorTestEnv,
+  createJobManagerTestEnv,
   TEST_APP_ID,
   TEST_INSTALLATION_ID,
-} from '../test/support/monitor-config.js';
+} from '../test/support/job-manager-env.js';
 
 const JOBS = 5_000;
 const WARM_TICKS = 5;
@@ -53,8 +53,8 @@ async function inPool<T>(items: readonly T[], size: number, fn: (item: T) => Pro
   await Promise.all(Array.from({ length: size }, worker));
 }
 
-export async function benchJobMonitor(): Promise<Record<string, number | string>> {
-  const env = await createMonitorTestEnv();
+export async function benchJobManager(): Promise<Record<string, number | string>> {
+  const env = await createJobManagerTestEnv();
   const github = new FakeGitHub({
     appId: TEST_APP_ID,
     installationId: TEST_INSTALLATION_ID,
@@ -115,8 +115,8 @@ export async function benchJobMonitor(): Promise<Record<string, number | string>
     );
 
     // ---- the first tick after a (re)start re-checks every job from disk
-    const monitor = new JobMonitorService(config, slurm, store, comments, false);
-    const cold = await measure(() => monitor.tick());
+    const jobManager = new JobManagerService(config, slurm, store, comments, false);
+    const cold = await measure(() => jobManager.tick());
     if (cold.value.tracked !== JOBS || cold.value.failed.length > 0) {
       throw new Error(
         `cold tick saw ${cold.value.tracked} jobs, ${cold.value.failed.length} failed: ` +
@@ -129,12 +129,12 @@ export async function benchJobMonitor(): Promise<Record<string, number | string>
     const warm: number[] = [];
     const warmWall: number[] = [];
     for (let i = 0; i < WARM_TICKS; i++) {
-      const tick = await measure(() => monitor.tick());
+      const tick = await measure(() => jobManager.tick());
       warm.push(tick.cpu);
       warmWall.push(tick.wall);
     }
     const idleRequests = github.requestCount({ path: /^\/repos\// }) - coldRequests;
-    await monitor.onModuleDestroy();
+    await jobManager.onModuleDestroy();
 
     // ---- one job's whole life: requests beyond token minting
     github.clearRequests();
@@ -155,7 +155,7 @@ export async function benchJobMonitor(): Promise<Record<string, number | string>
       tarballs: ['eessi-2023.06-software-linux-x86_64-amd-zen2-1.tar.gz'],
     });
     await comments.ensureComment(job, job.meta!, 'first');
-    const lifecycle = new JobMonitorService(config, slurm, store, comments, false);
+    const lifecycle = new JobManagerService(config, slurm, store, comments, false);
     await lifecycle.tick({ jobIds: [jobId] });
     slurm.start(jobId);
     await lifecycle.tick({ jobIds: [jobId] });
@@ -193,7 +193,7 @@ export async function benchJobMonitor(): Promise<Record<string, number | string>
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchJobMonitor().then(
+  benchJobManager().then(
     (result) => console.log(JSON.stringify(result, null, 2)),
     (error: unknown) => {
       console.error(error);

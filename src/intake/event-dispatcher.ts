@@ -4,9 +4,9 @@ import {
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { pullRequestNumberOf, repositoryOf } from './github-events.js';
-import { Inbox, type AcceptedDelivery, type InboxEntry } from './inbox.js';
-import { errorMessage } from './error-message.js';
+import { pullRequestNumberOf, repositoryOf } from '../github/github-events.js';
+import { Inbox, type AcceptedDelivery, type InboxEntry } from './inbox/inbox.js';
+import { errorMessage } from '../github/error-message.js';
 
 /**
  * Does the work for one delivery. Resolve only once the work is durable (the delivery is then
