@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
@@ -148,15 +148,4 @@ function metadataJson(upload: BuiltInUpload, digest: FileDigest, url: string, ct
     null,
     2,
   )}\n`;
-}
-
-/** The staged metadata (for tests and operators checking what was sent). */
-export async function readStagedMetadata(
-  jobDir: string,
-  jobId: string,
-  name: string,
-): Promise<unknown> {
-  return JSON.parse(
-    await readFile(join(jobDir, `_bot_job${jobId}.deploy`, `${name}.meta.txt`), 'utf8'),
-  );
 }

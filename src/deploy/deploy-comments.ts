@@ -70,6 +70,8 @@ export function uploadedText(
   return `transfer of ${codeSpan(name)} to ${codeSpan(where)} ${how} (${formatSize(sizeBytes)})`;
 }
 
-export function notUploadedText(name: string, reason: string): string {
-  return `transfer of ${codeSpan(name)} to S3 bucket failed: ${reason}`;
+export function notUploadedText(name: string, reason: string, skipped: boolean): string {
+  return skipped
+    ? `${codeSpan(name)} not uploaded: ${reason}`
+    : `transfer of ${codeSpan(name)} to S3 bucket failed: ${reason}`;
 }

@@ -80,7 +80,7 @@ type Outcome =
       readonly sizeBytes: number;
       readonly present: boolean;
     }
-  | { readonly uploaded: false; readonly reason: string };
+  | { readonly uploaded: false; readonly reason: string; readonly skipped?: boolean };
 
 /**
  * Per artefact: `started` before its upload begins, `outcome` once it ended, `recorded` once
@@ -280,7 +280,7 @@ export class DeployService {
     if (!state.outcome) {
       let outcome: Outcome;
       if (item.skip) {
-        outcome = { uploaded: false, reason: item.skip };
+        outcome = { uploaded: false, reason: item.skip, skipped: true };
       } else if (state.started && deploy.artefactUploadScript) {
         // The script may or may not have uploaded: running it again could upload twice.
         outcome = {
@@ -313,7 +313,7 @@ export class DeployService {
       status: outcome.uploaded ? 'uploaded' : 'not uploaded',
       comment: outcome.uploaded
         ? uploadedText(item.name, outcome.where, outcome.sizeBytes, outcome.present)
-        : notUploadedText(item.name, outcome.reason),
+        : notUploadedText(item.name, outcome.reason, outcome.skipped === true),
     });
     await progress.set(key, { ...state, recorded: true });
   }
@@ -423,7 +423,11 @@ function reasonOf(error: unknown): string {
     error instanceof SigningError ||
     error instanceof ObjectConflictError;
   const message = error instanceof Error ? error.message || error.name : String(error);
-  const line = message.split('\n')[0].slice(0, 300);
+  // The SDK wraps network errors ("AWS SDK error wrapper for Error: connect ECONNREFUSED …").
+  const line = message
+    .split('\n')[0]
+    .replace(/^AWS SDK error wrapper for \w*(Error)?:\s*/, '')
+    .slice(0, 300);
   if (error instanceof SigningError) return `signing failed, nothing uploaded: ${line}`;
   return known ? line : `S3 upload failed: ${line}`;
 }

@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  s3.setDown(false);
+  await s3.setDown(false);
   await world?.close();
   world = undefined;
 });
@@ -149,7 +149,7 @@ describe('deploy with the built-in uploader', () => {
     expect(writesOf(newer)).toBe(0);
     expect(uploadedLog(w)).toBe(`111/${name}\n`);
     expect(w.commentOf(second)).toContain(
-      `|not uploaded|transfer of \`${newer}\` to S3 bucket failed: payload already uploaded for this PR as \`111/${name}\` (upload_policy \`once\`)|`,
+      `|not uploaded|\`${newer}\` not uploaded: payload already uploaded for this PR as \`111/${name}\` (upload_policy \`once\`)|`,
     );
     expect(w.commentOf(job).match(/\|uploaded\|/g)).toHaveLength(1);
   });
@@ -176,7 +176,7 @@ describe('deploy with the built-in uploader', () => {
     ]);
     expect(uploadedLog(latest).split('\n').sort()).toEqual(['', `121/${newest}`, `123/${other}`]);
     expect(latest.commentOf(oldJob)).toContain(
-      `failed: superseded by \`${newest}\` of job \`121\` (upload_policy \`latest\`)`,
+      `|not uploaded|\`${old}\` not uploaded: superseded by \`${newest}\` of job \`121\` (upload_policy \`latest\`)|`,
     );
     await latest.close();
 
@@ -298,19 +298,19 @@ describe('deploy with the built-in uploader', () => {
     const w = await start({ artefactPrefix: { kind: 'single', value: 'down' } });
     const name = artefact(ZEN2, 1700000021);
     const job = await w.addJob({ jobId: '171', artefacts: { [name]: 'later' } });
-    s3.setDown(true);
+    await s3.setDown(true);
 
     await w.deliver();
 
     expect(w.commentOf(job)).toMatch(
       new RegExp(
-        `\\|not uploaded\\|transfer of \`${name}\` to S3 bucket failed: S3 upload failed: .+\\|`,
+        `\\|not uploaded\\|transfer of \`${name}\` to S3 bucket failed: S3 upload failed: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+\\|`,
       ),
     );
     expect(w.commentOf(job)).not.toContain('|uploaded|');
     expect(uploadedLog(w)).toBe('');
 
-    s3.setDown(false);
+    await s3.setDown(false);
     await w.deliver();
     expect((await s3.object('staging', `down/${name}`))?.body.toString()).toBe('later');
     expect(uploadedLog(w)).toBe(`171/${name}\n`);

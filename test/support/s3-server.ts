@@ -8,7 +8,7 @@
  *   await s3.object('staging', 'key')            → { body, metadata } | undefined
  *   s3.requests                                  → [{ method, path }]
  *   const held = s3.holdNext((r) => …);  await held  (the request never reaches s3rver)
- *   s3.setDown(true)
+ *   await s3.setDown(true)
  *   await s3.stop()
  *
  * Credentials: s3rver accepts S3RVER / S3RVER (S3_ENV gives them as the AWS chain reads them).
@@ -55,7 +55,8 @@ export interface S3Server {
   keys(bucket: string): Promise<string[]>;
   /** Resolves when a matching request arrives; that request is never answered. */
   holdNext(match: (request: S3Request) => boolean): Promise<S3Request>;
-  setDown(down: boolean): void;
+  /** Stops listening (connections refused) or listens again on the same port. */
+  setDown(down: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,15 +96,12 @@ export async function startS3Server(): Promise<S3Server> {
     req.pipe(upstream);
   });
   front.on('connection', (socket) => {
-    if (down) {
-      socket.destroy();
-      return;
-    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  const port = (front.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
 
   // The SDK's notice that its 2027 releases need Node 22 is not the test's business.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -139,13 +137,20 @@ export async function startS3Server(): Promise<S3Server> {
     holdNext(match) {
       return new Promise((resolve) => (hold = { match, resolve }));
     },
-    setDown(value) {
+    async setDown(value) {
+      if (value === down) return;
       down = value;
-      if (value) for (const socket of sockets) socket.destroy();
+      if (value) {
+        // Nobody listens on the port any more: connections are refused, as with a stopped server.
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => front.close(() => resolve()));
+      } else {
+        await new Promise<void>((resolve) => front.listen(port, '127.0.0.1', resolve));
+      }
     },
     async stop() {
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => front.close(() => resolve()));
+      if (!down) await new Promise<void>((resolve) => front.close(() => resolve()));
       client.destroy();
       await backend.close();
       rmSync(dir, { recursive: true, force: true });
