@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { decode, encode } from 'ini';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -190,7 +191,7 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) return false;
+    if (await pathExists(path)) return false;
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
   }
@@ -254,25 +255,6 @@ function positiveInteger(value: unknown): number | undefined {
 
 function asText(value: unknown): string {
   return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Entries of a directory that may not exist yet (nothing recorded there so far). */
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
 }
 
 /** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */

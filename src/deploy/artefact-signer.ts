@@ -1,5 +1,6 @@
-import { access, mkdtemp, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
+import { mkdtemp, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { pathExists } from '../common/fs-entries.js';
 import type { SigningConfig } from '../config/app-config.js';
 import type { CommandRunner } from '../slurm/command-runner.js';
 import type { JobRepository } from './pr-jobs.js';
@@ -35,7 +36,7 @@ export async function signFile(
   sigPath: string,
   context: SignContext,
 ): Promise<void> {
-  if (await exists(sigPath)) return;
+  if (await pathExists(sigPath)) return;
   const { signing, appName } = context;
   // Signed through a link in a fresh directory, so the tool's `<name>.sig` lands there, and only
   // a complete signature is renamed into place.
@@ -107,15 +108,6 @@ function containerEnv(repository: JobRepository, workDir: string): NodeJS.Proces
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return (lines[lines.length - 1] ?? '').slice(0, 300) || '(no output)';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function nonEmpty(path: string): Promise<boolean> {

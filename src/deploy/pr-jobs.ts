@@ -1,4 +1,5 @@
-import { access, lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 import { join, resolve } from 'node:path';
 import { ResultAnalyzer } from '../builds/result-analyzer.js';
 import { assertJobId, compareJobIds, JobStore, type JobMetadata } from '../builds/job-store.js';
@@ -67,7 +68,7 @@ export async function judgeJob(
   if (stillTracked)
     return { kind: 'not-deployed', reason: 'unfinished: the job has not ended yet' };
   const resultFile = `_bot_job${job.jobId}.result`;
-  if (!(await exists(join(job.jobDir, resultFile)))) {
+  if (!(await pathExists(join(job.jobDir, resultFile)))) {
     return { kind: 'not-deployed', reason: `unknown: no result file ${codeSpan(resultFile)}` };
   }
   const result = await new ResultAnalyzer().analyze(job.jobId, job.jobDir);
@@ -134,22 +135,4 @@ export async function readJobRepository(jobDir: string): Promise<JobRepository> 
     ...(container !== undefined ? { container } : {}),
     ...(containerCachedir !== undefined ? { containerCachedir } : {}),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
 }
