@@ -121,6 +121,7 @@ describe('[deploycfg] through loadConfig', () => {
 
   it('reports every problem at once, naming the key and the line of the map entry at fault', () => {
     const path = withDeploy(
+      'deploy_label = bot:build',
       'artefact_upload_script = /nowhere/upload.sh',
       'endpoint_url = s3.example.org',
       'bucket_name = {',
@@ -137,6 +138,7 @@ describe('[deploycfg] through loadConfig', () => {
     const problems = problemsOf(path);
 
     expect(problems).toEqual([
+      `${path}:${lineOf(path, 'deploy_label')}: [deploycfg] deploy_label: must differ from the build label \`bot:build\``,
       `${path}:${lineOf(path, 'artefact_upload_script')}: [deploycfg] artefact_upload_script: /nowhere/upload.sh does not exist`,
       `${path}:${lineOf(path, 'endpoint_url')}: [deploycfg] endpoint_url: "s3.example.org" is not an http:// or https:// URL`,
       `${path}:${lineOf(path, '"bad"')}: [deploycfg] bucket_name: repository "bad": "no spaces allowed" is not a bucket name (3-63 letters, digits, '.', '_' or '-')`,

@@ -107,6 +107,10 @@ function readLabel(section: ConfigSectionReader): string {
     );
     return DEFAULT_DEPLOY_LABEL;
   }
+  if (entry.value === 'bot:build') {
+    section.problem('deploy_label', entry, 'must differ from the build label `bot:build`');
+    return DEFAULT_DEPLOY_LABEL;
+  }
   return entry.value;
 }
 
