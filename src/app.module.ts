@@ -4,6 +4,7 @@ import { BuildsModule } from './builds/builds.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
+import { DeployModule } from './deploy/deploy.module.js';
 import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
@@ -28,6 +29,7 @@ export class AppModule {
       ScheduleModule.forRoot(),
       GitHubModule.register(options.github),
       BuildsModule,
+      DeployModule,
       JobManagerModule.register({ autostart: options.jobManagerAutostart }),
     ];
     const providers: Provider[] = [];

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
@@ -17,8 +18,15 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-export const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+export type RowKind = 'submitted' | 'released' | 'running' | 'finished' | 'deploy';
+/** One row per kind, in this order; any number of `deploy` rows follow (addDeployRow). */
+export const ROW_ORDER: readonly RowKind[] = [
+  'submitted',
+  'released',
+  'running',
+  'finished',
+  'deploy',
+];
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -58,6 +66,9 @@ export interface TrackedJob {
 }
 
 const JOB_ID = /^\d+(_\d+)?$/;
+const DEPLOY_ROW_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+/** `<n>-<kind>`, or `<n>-deploy-<name>` (temp files of a row being written start with a dot). */
+const ROW_FILE = /^\d-[a-z]+(-[A-Za-z0-9._-]+)?$/;
 
 export function assertJobId(jobId: string): void {
   if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
@@ -248,16 +259,34 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) return false;
+    if (await pathExists(path)) return false;
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
+  }
+
+  /**
+   * Adds an `uploaded` / `not uploaded` row under `name` (sortable: rows render in name order)
+   * unless one of that name exists; returns whether it was added.
+   */
+  async addDeployRow(
+    jobId: string,
+    jobDir: string,
+    name: string,
+    row: StatusRow,
+  ): Promise<boolean> {
+    if (!DEPLOY_ROW_NAME.test(name)) throw new Error(`invalid deploy row name '${name}'`);
+    const index = ROW_ORDER.indexOf('deploy');
+    return writeFileExclusive(
+      join(JobStore.rowsDir(jobDir, jobId), `${index}-deploy-${name}`),
+      JSON.stringify(row),
+    );
   }
 
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
-    for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
+    for (const name of names.filter((n) => ROW_FILE.test(n)).sort()) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
       } catch (error) {
@@ -293,27 +322,8 @@ function list(value: string): string[] {
   return value === '' ? [] : value.split('+');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Entries of a directory that may not exist yet (nothing recorded there so far). */
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
 /** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */
-function compareJobIds(a: string, b: string): number {
+export function compareJobIds(a: string, b: string): number {
   const [ja, ta = -1] = a.split('_').map(Number);
   const [jb, tb = -1] = b.split('_').map(Number);
   return ja - jb || ta - tb;

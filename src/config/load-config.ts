@@ -16,6 +16,7 @@ import { readBotControl, readCleanUp, readTemplates } from './templates.reader.j
 export { defaultJobName, DEFAULT_NO_BUILD_PERMISSION_COMMENT } from './buildenv.reader.js';
 export { DEFAULT_API_URL } from './github.reader.js';
 export { DEFAULT_COMMAND_TIMEOUT_SECONDS } from './job-manager.reader.js';
+import { readDeployConfig } from './deploy-config.reader.js';
 
 export interface LoadedConfig {
   /** Deep-frozen. */
@@ -60,6 +61,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   const eventHandler = readEventHandler(context.section('event_handler', []), buildenv.jobsBaseDir);
   const templates = readTemplates(context, generation);
   const cleanUp = readCleanUp(context.section('clean_up', []));
+  const deploy = readDeployConfig(context, text);
 
   if (context.problems.length > 0) throw new ConfigError(context.problems, context.warnings);
   const config: AppConfig = {
@@ -74,8 +76,8 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     nodeTypes: targets.nodeTypes,
     repoTargets: targets.repoTargets,
     templates,
-    // [deploycfg] is read by its own reader (deploy-config.reader.ts); until then: no deploy.
     cleanUp,
+    ...(deploy ? { deploy } : {}),
   };
   return { config: deepFreeze(config), warnings: Object.freeze([...context.warnings]) };
 }
