@@ -26,17 +26,14 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { AppModule } from '../src/app.module.js';
-import { BuildRunner } from '../src/builds/build-runner.js';
-import { CommandRunner } from '../src/slurm/command-runner.js';
-import { BuildsService } from '../src/builds/builds.service.js';
-import { JobCommentsService } from '../src/builds/job-comments.service.js';
-import { JobStore } from '../src/builds/job-store.js';
+import type { BuildsService } from '../src/builds/builds.service.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { GitHubClient, GITHUB_CLIENT_OPTIONS } from '../src/github/github.client.js';
 import { SLURM } from '../src/slurm/slurm.tokens.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../test/fakes/fake-slurm.js';
+import { newBuildsService } from '../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../test/support/payloads.js';
@@ -122,13 +119,7 @@ function makeCase(
 ): Case {
   const config = benchConfig(env, root, targets);
   const slurm = new FakeSlurm();
-  const store = new JobStore(config.jobManager.jobIdsDir);
-  const comments = new JobCommentsService(config, client, store);
-  const builds = new BuildsService(
-    config,
-    new BuildRunner(config, slurm, client, store, comments),
-    new CommandRunner(),
-  );
+  const builds = newBuildsService(config, slurm, client);
   return { name, targets: Object.keys(targets).length, config, slurm, builds };
 }
 

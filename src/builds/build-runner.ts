@@ -7,13 +7,9 @@ import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob, SlurmPort, SubmitRequest } from '../slurm/slurm.port.js';
 import { SLURM } from '../slurm/slurm.tokens.js';
 import { assertInside, repoUrl, type PullRequestContext } from './build-plan.js';
-import {
-  eventMarker,
-  type EventNoticeKind,
-  type SubmitFailure,
-  type TreeFailureReason,
-} from './event-comments.js';
-import { EventProgress, type MergedTree } from './event-progress.js';
+import type { SubmitFailure, TreeFailureReason } from './event-comments.js';
+import { EventNotices } from './event-notices.js';
+import type { EventProgress, MergedTree } from './event-progress.js';
 import { extraHeaderEnv } from './git.js';
 import { formatRowDate } from './job-comment.js';
 import { JobCommentsService } from './job-comments.service.js';
@@ -80,6 +76,7 @@ export class BuildRunner {
     private readonly github: GitHubClient,
     private readonly store: JobStore,
     private readonly comments: JobCommentsService,
+    private readonly notices: EventNotices,
   ) {}
 
   /**
@@ -170,7 +167,7 @@ export class BuildRunner {
     }
     const failure = progress.data.treeFailure;
     if (failure) {
-      await this.postNotice(ctx, progress, 'tree-failed', (marker) =>
+      await this.notices.post(ctx, progress, 'tree-failed', (marker) =>
         build.notices.treeFailure(failure.reason, failure.detail, marker),
       );
       await progress.update((d) => (d.done = true));
@@ -320,74 +317,9 @@ export class BuildRunner {
         ...build.progress.target(job.key).submitFailed!,
       }));
     if (failures.length === 0) return;
-    await this.postNotice(build.ctx, build.progress, 'submit-failed', (marker) =>
+    await this.notices.post(build.ctx, build.progress, 'submit-failed', (marker) =>
       build.notices.submitFailure(failures, marker),
     );
-  }
-
-  /**
-   * Posts an event-level comment exactly once: the attempt is recorded before the comment is
-   * created, and a resumed attempt looks for the comment's marker before posting.
-   */
-  async postNotice(
-    ctx: PullRequestContext,
-    progress: EventProgress,
-    kind: EventNoticeKind,
-    render: (marker: string) => string,
-  ): Promise<void> {
-    const notice = progress.notice(kind);
-    if (notice.commentId) return;
-    const marker = this.noticeMarker(ctx, progress, kind);
-    if (notice.posting) {
-      const existing = await this.findNotice(ctx, marker);
-      if (existing) {
-        await progress.update(() => (notice.commentId = existing));
-        this.logger.log(`${where(ctx)}: ${kind} comment ${existing} found after an interruption`);
-        return;
-      }
-    } else {
-      await progress.update(() => (notice.posting = true));
-    }
-    const { id } = await this.github.createComment(ctx.repo, ctx.prNumber, render(marker));
-    await progress.update(() => (notice.commentId = id));
-    this.logger.log(`${where(ctx)}: posted ${kind} comment ${id}`);
-  }
-
-  /**
-   * Posts an event-level comment once without writing anything to disk (refusals leave nothing
-   * behind): it looks for the comment's marker first, every time. Returns the comment id.
-   */
-  async postNoticeStateless(
-    ctx: PullRequestContext,
-    kind: EventNoticeKind,
-    render: (marker: string) => string,
-  ): Promise<number> {
-    const marker = eventMarker(ctx.deliveryId, kind, this.config.github.appName);
-    const existing = await this.findNotice(ctx, marker);
-    if (existing) {
-      this.logger.log(`${where(ctx)}: ${kind} comment ${existing} already posted`);
-      return existing;
-    }
-    const { id } = await this.github.createComment(ctx.repo, ctx.prNumber, render(marker));
-    this.logger.log(`${where(ctx)}: posted ${kind} comment ${id}`);
-    return id;
-  }
-
-  /** One marker per build: the requests of one comment each have their own progress file. */
-  private noticeMarker(
-    ctx: PullRequestContext,
-    progress: EventProgress,
-    kind: EventNoticeKind,
-  ): string {
-    const suffix = /progress-(\d+)\.json$/.exec(progress.path)?.[1];
-    const id = suffix === undefined ? ctx.deliveryId : `${ctx.deliveryId}-${suffix}`;
-    return eventMarker(id, kind, this.config.github.appName);
-  }
-
-  private async findNotice(ctx: PullRequestContext, marker: string): Promise<number | undefined> {
-    const comments = await this.github.listComments(ctx.repo, ctx.prNumber);
-    // A comment by someone else could quote the marker: only the bot's own count.
-    return comments.find((c) => c.byBot !== false && c.body.includes(marker))?.id;
   }
 }
 

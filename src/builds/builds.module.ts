@@ -3,6 +3,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SlurmModule } from '../slurm/slurm.module.js';
 import { BuildRunner } from './build-runner.js';
 import { BuildsService } from './builds.service.js';
+import { EventNotices } from './event-notices.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore } from './job-store.js';
 
@@ -19,6 +20,7 @@ import { JobStore } from './job-store.js';
       inject: [APP_CONFIG],
     },
     JobCommentsService,
+    EventNotices,
     BuildRunner,
     BuildsService,
   ],

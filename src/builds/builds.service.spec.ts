@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
+import { newBuildsService } from '../../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../../test/support/payloads.js';
@@ -12,12 +13,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
-import { CommandRunner } from '../slurm/command-runner.js';
-import { BuildRunner } from './build-runner.js';
-import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
-import { JobCommentsService } from './job-comments.service.js';
-import { JobStore } from './job-store.js';
 
 jest.setTimeout(30_000);
 
@@ -56,13 +52,8 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
     },
   });
   const client = new GitHubClient(config, { ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 });
-  const store = new JobStore(config.jobManager.jobIdsDir);
-  const builds = new BuildsService(
-    config,
-    new BuildRunner(config, slurm, client, store, new JobCommentsService(config, client, store)),
-    new CommandRunner(),
-  );
-  return { config, slurm, builds, store };
+  const builds = newBuildsService(config, slurm, client);
+  return { config, slurm, builds };
 }
 
 type Payload = ReturnType<typeof labeledPullRequestPayload>;

@@ -25,6 +25,7 @@ import {
   renderSubmitFailureComment,
   renderTreeFailureComment,
 } from './event-comments.js';
+import { EventNotices } from './event-notices.js';
 import { EventProgress, type PlannedBuild } from './event-progress.js';
 import { applyCvmfsCustomizations, customizationFileName, writeJobConfig } from './job-config.js';
 import { planBuild, type NodeTypeSummary } from './node-type-plan.js';
@@ -78,6 +79,7 @@ export class BuildsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly runner: BuildRunner,
+    private readonly notices: EventNotices,
     private readonly commands: CommandRunner,
   ) {}
 
@@ -189,10 +191,10 @@ export class BuildsService {
         marker,
       );
     if (progress.existed) {
-      await this.runner.postNotice(event, progress, 'refused', render);
+      await this.notices.post(event, progress, 'refused', render);
       await progress.update((d) => (d.done = true));
     } else {
-      await this.runner.postNoticeStateless(event, 'refused', render);
+      await this.notices.postStateless(event, 'refused', render);
     }
   }
 

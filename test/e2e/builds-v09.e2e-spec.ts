@@ -615,6 +615,24 @@ describe('v0.9 build options', () => {
     expect(submits(off.slurm)[0].schedulerArgs).not.toContain('--mem=64G');
   });
 
+  it('the bot:build label starts nothing under a v0.9-format config', async () => {
+    const w = await world();
+    await w.builds.handleLabeled({
+      id: 'label-1',
+      receivedAt: RECEIVED_AT,
+      payload: labeledPullRequestPayload({
+        label: 'bot:build',
+        sender: 'alice',
+        repo: fixture.repo,
+        number: fixture.cleanPr,
+        base: { ref: fixture.baseRef },
+        head: { sha: fixture.headSha[fixture.cleanPr] },
+      }),
+    });
+    expect(existsSync(w.jobsBaseDir)).toBe(false);
+    expect(w.slurm.calls).toEqual([]);
+  });
+
   it('a seed-format config builds nothing for a request', async () => {
     const w = await world({ rest: { generation: 'seed' } });
     const outcome: BuildOutcome = await w.build('for:arch=x86_64/amd/zen4');

@@ -1,9 +1,15 @@
 import { Test, type TestingModule } from '@nestjs/testing';
+import { BuildRunner } from '../../src/builds/build-runner.js';
 import { BuildsModule } from '../../src/builds/builds.module.js';
+import { BuildsService } from '../../src/builds/builds.service.js';
+import { EventNotices } from '../../src/builds/event-notices.js';
+import { JobCommentsService } from '../../src/builds/job-comments.service.js';
+import { JobStore } from '../../src/builds/job-store.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { ConfigModule } from '../../src/config/config.module.js';
-import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
+import { GITHUB_CLIENT_OPTIONS, type GitHubClient } from '../../src/github/github.client.js';
 import { GitHubModule } from '../../src/github/github.module.js';
+import { CommandRunner } from '../../src/slurm/command-runner.js';
 import type { SlurmPort } from '../../src/slurm/slurm.port.js';
 import { SLURM } from '../../src/slurm/slurm.tokens.js';
 import { FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.server.js';
@@ -26,4 +32,17 @@ export function compileBuildsModule(
     .overrideProvider(GITHUB_CLIENT_OPTIONS)
     .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: githubRetries })
     .compile();
+}
+
+/** BuildsService wired by hand as Nest wires it, for specs and benchmarks without a module. */
+export function newBuildsService(
+  config: AppConfig,
+  slurm: SlurmPort,
+  client: GitHubClient,
+): BuildsService {
+  const store = new JobStore(config.jobManager.jobIdsDir);
+  const notices = new EventNotices(config, client);
+  const comments = new JobCommentsService(config, client, store);
+  const runner = new BuildRunner(config, slurm, client, store, comments, notices);
+  return new BuildsService(config, runner, notices, new CommandRunner());
 }
