@@ -3,6 +3,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { BuildsModule } from './builds/builds.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
+import { CommandsModule } from './commands/commands.module.js';
 import { ConfigModule } from './config/config.module.js';
 import { DeployModule } from './deploy/deploy.module.js';
 import { EventRoutes } from './event-routes.js';
@@ -34,7 +35,7 @@ export class AppModule {
     ];
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule);
+      imports.push(IntakeModule, CommandsModule);
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

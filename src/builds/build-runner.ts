@@ -108,7 +108,10 @@ export class BuildRunner {
     await this.reportSubmitFailures(build, jobs);
 
     const complete = jobs.every(
-      (job) => progress.target(job.key).commentId || progress.target(job.key).submitFailed,
+      (job) =>
+        progress.target(job.key).commentId ||
+        progress.target(job.key).submitFailed ||
+        (progress.target(job.key).recorded && !this.comments.posts),
     );
     if (complete) {
       await progress.update((d) => (d.done = true));
@@ -269,7 +272,7 @@ export class BuildRunner {
       this.logger.log(`${tag}: job ${jobId} recorded`);
     }
 
-    if (!state.commentId) {
+    if (!state.commentId && this.comments.posts) {
       const mode = state.commentAttempted ? 'resume' : 'first';
       if (!state.commentAttempted) await progress.update(() => (state.commentAttempted = true));
       try {

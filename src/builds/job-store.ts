@@ -18,14 +18,19 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'running' | 'finished' | 'deploy';
-/** One row per kind, in this order; any number of `deploy` rows follow (addDeployRow). */
+export type RowKind = 'submitted' | 'released' | 'running' | 'finished' | 'deploy' | 'cancelled';
+/**
+ * One row per kind; a row's file is `<index here>-<kind>`, so kinds are only ever appended (rows
+ * on disk outlive upgrades). Any number of `deploy` rows (addDeployRow). `cancelled`: the job was
+ * cancelled with the `bot: cancel` command.
+ */
 export const ROW_ORDER: readonly RowKind[] = [
   'submitted',
   'released',
   'running',
   'finished',
   'deploy',
+  'cancelled',
 ];
 
 export interface StatusRow {

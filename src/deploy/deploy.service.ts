@@ -6,6 +6,7 @@ import { formatRowDate } from '../builds/job-comment.js';
 import { JobCommentsService } from '../builds/job-comments.service.js';
 import { JobStore } from '../builds/job-store.js';
 import { APP_CONFIG, type AppConfig, type DeployConfig } from '../config/app-config.js';
+import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
 import { CommandRunner } from '../slurm/command-runner.js';
 import { ArtefactError, uploadBuiltIn } from './builtin-upload.js';
@@ -106,6 +107,7 @@ const DONE = 'deploy.done';
 @Injectable()
 export class DeployService {
   private readonly logger = new Logger(DeployService.name);
+  private readonly poster: CommentPoster;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -114,7 +116,15 @@ export class DeployService {
     private readonly comments: JobCommentsService,
     private readonly runner: CommandRunner,
     @Optional() @Inject(DEPLOY_OPTIONS) private readonly options: DeployOptions = {},
-  ) {}
+    @Optional() poster?: CommentPoster,
+  ) {
+    this.poster = poster ?? new CommentPoster(config, github);
+  }
+
+  /** Whether `login` may deploy: `[deploycfg] deploy_permission`, for the label and the command. */
+  mayDeploy(login: string): boolean {
+    return this.config.deploy?.deployPermission.includes(login) ?? false;
+  }
 
   /** Whether a `pull_request` `labeled` payload adds this instance's deploy label. */
   isDeployLabel(payload: unknown): boolean {
@@ -146,7 +156,7 @@ export class DeployService {
       this.logger.log(`${tag}: no [deploycfg] in app.cfg: this instance does not deploy`);
       return;
     }
-    if (!deploy.deployPermission.includes(request.sender)) {
+    if (!this.mayDeploy(request.sender)) {
       await this.refuse(request, deploy);
       return;
     }
@@ -198,22 +208,32 @@ export class DeployService {
     this.logger.log(
       `${where(request)}: ${JSON.stringify(request.sender)} may not deploy ([deploycfg] deploy_permission): refused`,
     );
+    if (!this.poster.allows('basic')) return;
     const marker = deployMarker(request.deliveryId, 'refused', this.config.github.appName);
     // Nothing is written on a refusal, so a resumed one looks for its reply instead.
     const comments = await this.github.listComments(request.repo, request.prNumber);
     if (comments.some((c) => c.byBot === true && c.body.includes(marker))) return;
-    await this.github.createComment(
+    await this.poster.post(
       request.repo,
       request.prNumber,
       renderRefusal(deploy.noDeployPermissionComment, request.sender, marker),
+      'basic',
+      'deploy refusal',
     );
   }
 
   /** The one reply of a deploy, posted once even across a crash (marker searched on resume). */
   private async reportOnce(request: DeployRequest, render: (marker: string) => string) {
     const { progress } = request;
-    const state = (await progress.get<{ posting?: boolean; commentId?: number }>(REPORT)) ?? {};
-    if (state.commentId) return;
+    const state =
+      (await progress.get<{ posting?: boolean; commentId?: number; suppressed?: boolean }>(
+        REPORT,
+      )) ?? {};
+    if (state.commentId || state.suppressed) return;
+    if (!this.poster.allows('minimal')) {
+      await progress.set(REPORT, { suppressed: true });
+      return;
+    }
     const marker = deployMarker(request.deliveryId, 'report', this.config.github.appName);
     if (state.posting) {
       const found = (await this.github.listComments(request.repo, request.prNumber)).find(
@@ -226,8 +246,14 @@ export class DeployService {
     } else {
       await progress.set(REPORT, { posting: true });
     }
-    const { id } = await this.github.createComment(request.repo, request.prNumber, render(marker));
-    await progress.set(REPORT, { commentId: id });
+    const posted = await this.poster.post(
+      request.repo,
+      request.prNumber,
+      render(marker),
+      'minimal',
+      'deploy report',
+    );
+    await progress.set(REPORT, posted ? { commentId: posted.id } : { suppressed: true });
   }
 
   private async plan(request: DeployRequest, deploy: DeployConfig): Promise<StoredPlan> {

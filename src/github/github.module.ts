@@ -1,9 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { CommentPoster } from './comment-poster.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
 
 /**
  * One GitHub App client for the whole process, so one token cache and one rate-limit budget.
- * `simulate` swaps in a stand-in that prints comments instead of sending them.
+ * `simulate` swaps in a stand-in that prints comments instead of sending them. CommentPoster,
+ * the chatlevel gate, sits on top of whichever client is provided.
  */
 @Module({})
 export class GitHubModule {
@@ -14,8 +16,9 @@ export class GitHubModule {
       providers: [
         { provide: GITHUB_CLIENT_OPTIONS, useValue: {} },
         replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient,
+        CommentPoster,
       ],
-      exports: [GitHubClient],
+      exports: [GitHubClient, CommentPoster],
     };
   }
 }

@@ -58,6 +58,7 @@ const ROW_TEXT: Readonly<Record<RowKind, (jobId: string) => string>> = {
   running: () => 'job is running',
   finished: () => ':grin: SUCCESS',
   deploy: () => 'transfer to S3 bucket succeeded',
+  cancelled: () => 'job cancelled by `alice` with the cancel command',
 };
 
 /** `<jobs_base_dir>/YYYY.MM/pr_<N>/event_<delivery>/run_001/<os_arch>`, as the builds module lays it out. */
