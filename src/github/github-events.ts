@@ -92,7 +92,7 @@ function describeValue(value: unknown): string {
 }
 
 const wrong = (path: string, expected: string, value: unknown): PayloadProblem =>
-  `${path}: expected ${expected}, got ${describeValue(value)}`;
+  `${path || 'payload'}: expected ${expected}, got ${describeValue(value)}`;
 
 const str: Check = (v, path) => (typeof v === 'string' ? undefined : wrong(path, 'a string', v));
 

@@ -32,6 +32,7 @@
  *   GET   /repos/:o/:r/issues/:n/labels            → [{ name }]
  *   POST  /repos/:o/:r/issues/:n/labels            { labels: [...] } or [...] → all labels
  *   DELETE /repos/:o/:r/issues/:n/labels/:name     → remaining labels, 404 if not set
+ *   GET   /repos/:o/:r/pulls/:n                    → the PR given to seedPullRequest, else 404
  *   Anything else → 404, unless a test adds it with addRoute(method, '/path/:param', handler).
  *
  * Inspecting state
@@ -41,7 +42,8 @@
  *   comment(id), labels(repo, n), issuedTokens()
  *   requests                       → FakeRequest[] { method, path, query, status, auth, userAgent, body }
  *   requestCount({ method?, path?: string | RegExp, status? }), clearRequests()
- *   seedComment(repo, n, body), seedLabels(repo, n, labels): state without HTTP (not logged)
+ *   seedComment(repo, n, body), seedLabels(repo, n, labels), seedPullRequest(repo, n, pr):
+ *   state without HTTP (not logged)
  *
  * Fault injection
  *   failNext(n, { status: 500|502|503 (any code), method?, path? }): the next n matching requests fail
@@ -51,6 +53,9 @@
  *     secondary: 403 (or 429) + retry-after + "You have exceeded a secondary rate limit".
  *   setDown(true): every incoming connection is destroyed (clients see a network error).
  *   revokeTokens(): every issued installation token now gets 401 (App reinstalled, key rotated).
+ *   holdNext({ method?, path? }) → { reached, release }: the next matching request waits (its
+ *     client sees no answer) until release(); `reached` resolves when it arrives. For tests that
+ *     kill the bot at a precise point.
  */
 import { randomBytes, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -186,6 +191,12 @@ export class FakeGitHub {
   private nextCommentId = 100001;
   private readonly store = new Map<number, StoredComment>();
   private readonly labelStore = new Map<string, string[]>();
+  private readonly pullStore = new Map<string, unknown>();
+  private readonly holds: {
+    filter: { method?: string; path?: string | RegExp };
+    arrived: () => void;
+    released: Promise<void>;
+  }[] = [];
   private readonly tokens = new Map<string, { expiresAt: number; revoked: boolean }>();
   private readonly log: FakeRequest[] = [];
   private readonly faults: Fault[] = [];
@@ -210,6 +221,7 @@ export class FakeGitHub {
       route('GET', '/repos/:owner/:repo/issues/:n/labels', (c) => this.getLabels(c)),
       route('POST', '/repos/:owner/:repo/issues/:n/labels', (c) => this.addLabels(c)),
       route('DELETE', '/repos/:owner/:repo/issues/:n/labels/:name', (c) => this.removeLabel(c)),
+      route('GET', '/repos/:owner/:repo/pulls/:n', (c) => this.getPullRequest(c)),
     ];
   }
 
@@ -299,6 +311,23 @@ export class FakeGitHub {
     this.labelStore.set(`${repo}#${issueNumber}`, [...new Set(labels)]);
   }
 
+  /** What GET /repos/:o/:r/pulls/:n answers (e.g. a webhook example's `pull_request`). */
+  seedPullRequest(repo: string, n: number, pullRequest: unknown): void {
+    this.pullStore.set(`${repo}#${n}`, structuredClone(pullRequest));
+  }
+
+  holdNext(filter: { method?: string; path?: string | RegExp }): {
+    reached: Promise<void>;
+    release: () => void;
+  } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ filter, arrived, released });
+    return { reached, release };
+  }
+
   // ---- fault injection --------------------------------------------------------------------
 
   failNext(n: number, fault: { status: number; method?: string; path?: string | RegExp }): void {
@@ -364,6 +393,12 @@ export class FakeGitHub {
     };
     try {
       body = await readJson(req);
+      const hold = this.holds.findIndex((h) => matches(h.filter, method, path));
+      if (hold >= 0) {
+        const [held] = this.holds.splice(hold, 1);
+        held.arrived();
+        await held.released;
+      }
       const limited = this.rateLimited(method, path);
       if (limited) return reply(limited.status, limited.body, limited.headers);
       const fault = this.faults.find((f) => f.remaining > 0 && matches(f, method, path));
@@ -591,6 +626,12 @@ export class FakeGitHub {
     if (page > 1) links.push(link(page - 1, 'prev'), link(1, 'first'));
     if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
     return { status: 200, body: items, headers: links.length ? { link: links.join(', ') } : {} };
+  }
+
+  private getPullRequest(c: FakeRouteContext): FakeRouteResult {
+    const pr = this.pullStore.get(`${repoOf(c)}#${issueOf(c)}`);
+    if (pr === undefined) throw new HttpFailure(404, 'Not Found');
+    return { status: 200, body: pr };
   }
 
   private labelKey(c: FakeRouteContext): string {

@@ -1,0 +1,17 @@
+import { describe, expect, it } from '@jest/globals';
+import { CHAT_LEVELS } from '../config/app-config.js';
+import { mayPost } from './comment-poster.js';
+
+describe('mayPost (the chatlevel gate)', () => {
+  it('posts a comment needing a level at that level and above, never below', () => {
+    const table = CHAT_LEVELS.map((configured) =>
+      CHAT_LEVELS.filter((needed) => mayPost(configured, needed)),
+    );
+    expect(table).toEqual([
+      ['incognito'], // no comment kind needs "incognito": nothing is posted
+      ['incognito', 'minimal'],
+      ['incognito', 'minimal', 'basic'],
+      ['incognito', 'minimal', 'basic', 'chatty'],
+    ]);
+  });
+});
