@@ -152,6 +152,8 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
     await dispatcher.drain();
 
     const answers: number[] = [];
+    /** An ordinary delivery sent right before each command: the same moment's conditions. */
+    const paired: number[] = [];
     const firstReplies: number[] = [];
     const complete: number[] = [];
     for (let run = 0; run < RUNS; run++) {
@@ -162,6 +164,8 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
         repo: fixture.repo,
         number: pr,
       });
+      paired.push((await send(agent, port, 'pull_request', label(300 + run))).ms);
+      await dispatcher.drain();
       const t0 = performance.now();
       const { ms, id } = await send(agent, port, 'issue_comment', payload);
       answers.push(ms);
@@ -184,6 +188,7 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
       'node types matched by the command': NODE_TYPES.length,
       runs: RUNS,
       'ordinary delivery: webhook answered p50 / max ms': `${round(quantile(ordinary, 0.5))} / ${round(Math.max(...ordinary))}`,
+      'ordinary delivery right before each command: answered ms': paired.map(round).join(' / '),
       'bot: build delivery: webhook answered ms (all runs)': answers.map(round).join(' / '),
       'delivery → first reply ms (all runs; target < 2000)': all(firstReplies),
       'delivery → reply edited with 4 jobs ms (all runs)': all(complete),

@@ -471,3 +471,11 @@ describe('the label and new pull requests under a v0.9 config', () => {
     expect(chatty.bodies()[0]).toContain('Instance `site-a` is configured to build on:');
   });
 });
+
+describe('near misses from accounts without command permission', () => {
+  it('get no reply at all (a near miss is not a command to refuse)', async () => {
+    const w = await world({ commandPermission: ['alice'] });
+    await w.comment('bot show_config', { sender: 'mallory' });
+    expect(w.github.requestCount()).toBe(0);
+  });
+});

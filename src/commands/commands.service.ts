@@ -98,11 +98,14 @@ export class CommandsService {
     this.logger.log(
       `${tag}: ${mine.length} command(s) from ${JSON.stringify(sender)}: ${mine.map((c) => c.command.kind).join(', ')}`,
     );
+    // Empty command_permission means nobody in both formats: the seed had no commands to keep.
     if (!mayBuild(sender, this.config.botControl.commandPermission, 'v09')) {
       this.logger.log(
         `${tag}: ${JSON.stringify(sender)} is not in [bot_control] command_permission`,
       );
-      await this.replyOnce(event, refusalText(sender, 'send commands'), 'basic');
+      // A near miss is not a command: there is nothing to refuse.
+      if (mine.length > 0)
+        await this.replyOnce(event, refusalText(sender, 'send commands'), 'basic');
       return;
     }
     const buildPermitted = mayBuild(

@@ -57,3 +57,18 @@ describe('renderReply', () => {
     );
   });
 });
+
+describe('a reply too long for GitHub', () => {
+  it('keeps the start of the results and says it was cut', () => {
+    const result = `- ${'x'.repeat(100_000)}`;
+    const body = renderReply(
+      '{app_name}\n{comment_response}\n{comment_result}',
+      'a',
+      { response: '- r', result },
+      '<!-- m -->',
+    );
+    expect(body.length).toBeLessThan(65_536);
+    expect(body).toContain('[…] (cut: the reply would be longer than GitHub allows');
+    expect(body.endsWith('<!-- m -->')).toBe(true);
+  });
+});

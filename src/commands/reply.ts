@@ -26,13 +26,27 @@ export function renderReply(
   text: ReplyText,
   marker: string,
 ): string {
-  const body = fillTemplate(format, {
-    app_name: appName,
-    comment_response: text.response,
-    comment_result: text.result,
-  });
-  return `${defuseCommandLines(body)}\n\n${marker}`;
+  const fill = (result: string) =>
+    defuseCommandLines(
+      fillTemplate(format, {
+        app_name: appName,
+        comment_response: text.response,
+        comment_result: result,
+      }),
+    );
+  let body = fill(text.result);
+  if (body.length > MAX_REPLY_LENGTH) {
+    // GitHub refuses comments over 65,536 characters: keep the start of the results.
+    const over = body.length - MAX_REPLY_LENGTH + TRUNCATED.length;
+    body = fill(`${text.result.slice(0, Math.max(0, text.result.length - over))}${TRUNCATED}`);
+  }
+  return `${body}\n\n${marker}`;
 }
+
+/** Below GitHub's 65,536 characters, with room for the marker. */
+export const MAX_REPLY_LENGTH = 65_000;
+const TRUNCATED =
+  '\n\n[…] (cut: the reply would be longer than GitHub allows; narrow the command with filters)';
 
 /** `- received `bot: …` from `login`` (chatty: with the command as the bot reads it). */
 export function understoodItem(
