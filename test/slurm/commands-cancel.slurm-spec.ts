@@ -75,7 +75,10 @@ function writeConfig(): string {
   writeFileSync(script, '#!/bin/sh\necho this job is cancelled before it is released\n');
   chmodSync(script, 0o755);
   mkdirSync(join(root, 'repos'));
-  writeFileSync(join(root, 'repos', 'repos.cfg'), `[${REPO_ID}]\nrepo_version = 2023.06\n`);
+  writeFileSync(
+    join(root, 'repos', 'repos.cfg'),
+    `[${REPO_ID}]\nrepo_name = software.eessi.io\nrepo_version = 2023.06\n`,
+  );
   const nodeTypes = {
     zen4: { os: 'linux', cpu_subdir: 'x86_64/amd/zen4', slurm_params: '', repo_targets: [REPO_ID] },
   };
