@@ -28,7 +28,7 @@ export class AppModule {
     const imports = [
       ConfigModule.forConfig(options.config),
       ScheduleModule.forRoot(),
-      GitHubModule.register(options.github),
+      GitHubModule.register(options.github, options.config.botControl.chatlevel),
       BuildsModule,
       DeployModule,
       JobManagerModule.register({ autostart: options.jobManagerAutostart }),

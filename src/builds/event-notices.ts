@@ -27,7 +27,7 @@ export class EventNotices {
     private readonly github: GitHubClient,
     @Optional() poster?: CommentPoster,
   ) {
-    this.poster = poster ?? new CommentPoster(config, github);
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
   }
 
   /**

@@ -31,7 +31,7 @@ export class JobCommentsService {
     private readonly store: JobStore,
     @Optional() poster?: CommentPoster,
   ) {
-    this.poster = poster ?? new CommentPoster(config, github);
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
   }
 
   /**

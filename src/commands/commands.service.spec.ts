@@ -112,7 +112,11 @@ async function world(
   });
   const slurm = new FakeSlurm();
   const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register(), CommandsModule],
+    imports: [
+      ConfigModule.forConfig(config),
+      GitHubModule.register(undefined, config.botControl.chatlevel),
+      CommandsModule,
+    ],
   })
     .overrideProvider(SLURM)
     .useValue(slurm)

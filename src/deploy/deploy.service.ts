@@ -118,7 +118,7 @@ export class DeployService {
     @Optional() @Inject(DEPLOY_OPTIONS) private readonly options: DeployOptions = {},
     @Optional() poster?: CommentPoster,
   ) {
-    this.poster = poster ?? new CommentPoster(config, github);
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
   }
 
   /** Whether `login` may deploy: `[deploycfg] deploy_permission`, for the label and the command. */

@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, CHAT_LEVELS, type AppConfig, type ChatLevel } from '../config/app-config.js';
+import { mayPost, type ChatLevel } from '../common/chat-level.js';
 import { GitHubClient, type IssueComment, type RepoFullName } from './github.client.js';
+
+/** The configured `[bot_control] chatlevel`, provided by GitHubModule.register. */
+export const CHAT_LEVEL = Symbol('CHAT_LEVEL');
 
 /**
  * The one way the bot creates a PR comment, and so the one place `[bot_control] chatlevel` is
@@ -19,13 +22,13 @@ export class CommentPoster {
   private readonly logger = new Logger(CommentPoster.name);
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly github: GitHubClient,
+    @Inject(CHAT_LEVEL) private readonly chatlevel: ChatLevel,
   ) {}
 
   /** Whether a comment that needs `level` is posted at this instance's chatlevel. */
   allows(level: ChatLevel): boolean {
-    return mayPost(this.config.botControl.chatlevel, level);
+    return mayPost(this.chatlevel, level);
   }
 
   /**
@@ -40,15 +43,10 @@ export class CommentPoster {
   ): Promise<IssueComment | undefined> {
     if (!this.allows(level)) {
       this.logger.log(
-        `${repo}#${issueNumber}: ${what} not posted: it needs chatlevel ${level}, this instance's is ${this.config.botControl.chatlevel}`,
+        `${repo}#${issueNumber}: ${what} not posted: it needs chatlevel ${level}, this instance's is ${this.chatlevel}`,
       );
       return undefined;
     }
     return this.github.createComment(repo, issueNumber, body);
   }
-}
-
-/** incognito < minimal < basic < chatty: a comment needing `needed` is posted at `configured`. */
-export function mayPost(configured: ChatLevel, needed: ChatLevel): boolean {
-  return CHAT_LEVELS.indexOf(configured) >= CHAT_LEVELS.indexOf(needed);
 }

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { CommentPoster } from './comment-poster.js';
+import type { ChatLevel } from '../common/chat-level.js';
+import { CHAT_LEVEL, CommentPoster } from './comment-poster.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
 
 /**
@@ -9,13 +10,17 @@ import { GITHUB_CLIENT_OPTIONS, GitHubClient } from './github.client.js';
  */
 @Module({})
 export class GitHubModule {
-  static register(replacement?: Partial<GitHubClient>): DynamicModule {
+  static register(
+    replacement?: Partial<GitHubClient>,
+    chatlevel: ChatLevel = 'basic',
+  ): DynamicModule {
     return {
       module: GitHubModule,
       global: true,
       providers: [
         { provide: GITHUB_CLIENT_OPTIONS, useValue: {} },
         replacement ? { provide: GitHubClient, useValue: replacement } : GitHubClient,
+        { provide: CHAT_LEVEL, useValue: chatlevel },
         CommentPoster,
       ],
       exports: [GitHubClient, CommentPoster],

@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CHAT_LEVELS } from '../config/app-config.js';
-import { mayPost } from './comment-poster.js';
+import { CHAT_LEVELS, mayPost } from './chat-level.js';
 
 describe('mayPost (the chatlevel gate)', () => {
   it('posts a comment needing a level at that level and above, never below', () => {
