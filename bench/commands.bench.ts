@@ -29,7 +29,11 @@ import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../test/fakes/fake-githu
 import { FakeSlurm } from '../test/fakes/fake-slurm.js';
 import type { GitFixture } from '../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig } from '../test/support/make-config.js';
-import { labeledPullRequestPayload, pullRequestCommentPayload } from '../test/support/payloads.js';
+import {
+  fixturePullRequest,
+  labeledPullRequestPayload,
+  pullRequestCommentPayload,
+} from '../test/support/payloads.js';
 import { signBody } from '../test/support/sign.js';
 import { createFixtureRemote, post } from './builds.bench.js';
 
@@ -115,16 +119,7 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
   try {
     await github.start();
     const pr = fixture.cleanPr;
-    github.seedPullRequest(
-      fixture.repo,
-      pr,
-      labeledPullRequestPayload({
-        repo: fixture.repo,
-        number: pr,
-        base: { ref: fixture.baseRef },
-        head: { sha: fixture.headSha[pr] },
-      }).pull_request,
-    );
+    github.seedPullRequest(fixture.repo, pr, fixturePullRequest(fixture, pr, fixture.headSha[pr]));
     const config = benchConfig(root, github, keys.privateKey);
     const slurm = new FakeSlurm();
     const moduleRef = await Test.createTestingModule({

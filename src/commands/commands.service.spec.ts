@@ -9,6 +9,7 @@ import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
 import {
+  fixturePullRequest,
   labeledPullRequestPayload,
   pullRequestCommentPayload,
   type Json,
@@ -125,16 +126,7 @@ async function world(
     .compile();
   cleanups.push(() => moduleRef.close());
   const pr = fixture.cleanPr;
-  github.seedPullRequest(
-    fixture.repo,
-    pr,
-    labeledPullRequestPayload({
-      repo: fixture.repo,
-      number: pr,
-      base: { ref: fixture.baseRef },
-      head: { sha: fixture.headSha[pr] },
-    }).pull_request,
-  );
+  github.seedPullRequest(fixture.repo, pr, fixturePullRequest(fixture, pr, fixture.headSha[pr]));
   const stateDir = join(root, 'progress');
   const progress = new DeliveryProgressStore(stateDir);
   const commands = moduleRef.get(CommandsService);

@@ -23,7 +23,7 @@ import { FakeGitHub, type FakeComment } from '../fakes/fake-github.server.js';
 import { startServer, stopAllBots, type BotServer } from '../support/bot-process.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import { generateAppKeys, type AppKeys } from '../support/make-config.js';
-import { labeledPullRequestPayload, pullRequestCommentPayload } from '../support/payloads.js';
+import { fixturePullRequest, pullRequestCommentPayload } from '../support/payloads.js';
 
 jest.setTimeout(120_000);
 
@@ -50,16 +50,7 @@ let prs = 10;
 function newPullRequest(): number {
   const pr = ++prs;
   const head = fixture.addPullRequest(pr, { [`easystacks/pr-${pr}.yml`]: `pr: ${pr}\n` });
-  github.seedPullRequest(
-    fixture.repo,
-    pr,
-    labeledPullRequestPayload({
-      repo: fixture.repo,
-      number: pr,
-      base: { ref: fixture.baseRef },
-      head: { sha: head },
-    }).pull_request,
-  );
+  github.seedPullRequest(fixture.repo, pr, fixturePullRequest(fixture, pr, head));
   return pr;
 }
 

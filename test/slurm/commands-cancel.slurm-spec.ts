@@ -14,7 +14,7 @@ import { FakeGitHub, type FakeComment } from '../fakes/fake-github.server.js';
 import { startServer, stopAllBots } from '../support/bot-process.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import { generateAppKeys } from '../support/make-config.js';
-import { labeledPullRequestPayload, pullRequestCommentPayload } from '../support/payloads.js';
+import { fixturePullRequest, pullRequestCommentPayload } from '../support/payloads.js';
 import {
   queue,
   requireSlurmCluster,
@@ -49,12 +49,7 @@ beforeAll(async () => {
   github.seedPullRequest(
     fixture.repo,
     fixture.cleanPr,
-    labeledPullRequestPayload({
-      repo: fixture.repo,
-      number: fixture.cleanPr,
-      base: { ref: fixture.baseRef },
-      head: { sha: fixture.headSha[fixture.cleanPr] },
-    }).pull_request,
+    fixturePullRequest(fixture, fixture.cleanPr, fixture.headSha[fixture.cleanPr]),
   );
 });
 

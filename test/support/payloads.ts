@@ -170,3 +170,21 @@ export function pullRequestCommentPayload(overrides: PullRequestCommentOverrides
   }
   return payload;
 }
+
+/**
+ * What GET /repos/:o/:r/pulls/:n answers for pull request `number` of a git fixture (the
+ * `pull_request` of the labeled example, pointed at the fixture's base branch and the PR's head):
+ * give it to FakeGitHub.seedPullRequest for commands, whose payloads name neither.
+ */
+export function fixturePullRequest(
+  fixture: { readonly repo: string; readonly baseRef: string },
+  number: number,
+  headSha: string,
+): Json {
+  return labeledPullRequestPayload({
+    repo: fixture.repo,
+    number,
+    base: { ref: fixture.baseRef },
+    head: { sha: headSha },
+  }).pull_request as Json;
+}
