@@ -4,7 +4,9 @@ import { githubAppSettingsOf, intakeOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
+import { CommandsModule } from './commands/commands.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { DeployModule } from './deploy/deploy.module.js';
 import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
@@ -29,14 +31,16 @@ export class AppModule {
       ScheduleModule.forRoot(),
       GitHubModule.register({
         app: githubAppSettingsOf(options.config),
+        chatlevel: options.config.botControl.chatlevel,
         ...(options.github ? { replacement: options.github } : {}),
       }),
       BuildsModule,
+      DeployModule,
       JobManagerModule.register({ autostart: options.jobManagerAutostart }),
     ];
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule.register(intakeOptionsOf(options.config)));
+      imports.push(IntakeModule.register(intakeOptionsOf(options.config)), CommandsModule);
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

@@ -115,7 +115,10 @@ export class BuildRunner {
     await this.reportSubmitFailures(build, jobs);
 
     const complete = jobs.every(
-      (job) => progress.target(job.key).commentId || progress.target(job.key).submitFailed,
+      (job) =>
+        progress.target(job.key).commentId ||
+        progress.target(job.key).submitFailed ||
+        (progress.target(job.key).recorded && !this.comments.posts),
     );
     if (complete) {
       await progress.update((d) => (d.done = true));
@@ -315,6 +318,10 @@ export class BuildRunner {
     jobDir: string,
     meta: JobMetadata,
   ): Promise<number | undefined> {
+    if (!this.comments.posts) {
+      // chatlevel incognito: no job comments; the job is recorded without one.
+      return undefined;
+    }
     const mode = state.commentAttempted ? 'resume' : 'first';
     if (!state.commentAttempted) {
       await progress.update(() => (state.commentAttempted = true));

@@ -40,6 +40,8 @@ export interface NoticeProgress {
   /** Set before the comment is created: a resume searches for its marker before posting. */
   posting?: boolean;
   commentId?: number;
+  /** Below the configured chatlevel: never posted, never retried. */
+  suppressed?: boolean;
 }
 
 export interface MergedTree {

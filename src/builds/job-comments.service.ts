@@ -1,13 +1,17 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
 import { checkRunName, checkRunState } from './job-check-run.js';
 import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
 import { delaySeconds } from './submit-options.js';
+
+/** Job comments are what a build is for: posted at every chatlevel but incognito. */
+const JOB_COMMENT_LEVEL = 'minimal';
 
 /** How long a comment claim protects an in-flight creation before others may recover it. */
 export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
@@ -20,12 +24,24 @@ export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
 @Injectable()
 export class JobCommentsService {
   private readonly logger = new Logger(JobCommentsService.name);
+  private readonly poster: CommentPoster;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly github: GitHubClient,
     private readonly store: JobStore,
-  ) {}
+    @Optional() poster?: CommentPoster,
+  ) {
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
+  }
+
+  /**
+   * Whether job comments are posted at all (chatlevel minimal or above). At `incognito` a job
+   * lives on disk only: nobody waits for, adopts or syncs its comment.
+   */
+  get posts(): boolean {
+    return this.poster.allows(JOB_COMMENT_LEVEL);
+  }
 
   async render(job: TrackedJob, meta: JobMetadata): Promise<string> {
     const appName = meta.appName || this.config.github.appName;
@@ -68,9 +84,8 @@ export class JobCommentsService {
     meta: JobMetadata,
     mode: 'first' | 'resume' | 'adopt',
   ): Promise<number | undefined> {
-    if (meta.commentId) {
-      return meta.commentId;
-    }
+    if (meta.commentId) return meta.commentId;
+    if (!this.posts) return undefined;
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
       if (mode === 'first' || !(await this.isStale(claim))) {
@@ -95,7 +110,15 @@ export class JobCommentsService {
         }
       }
       if (!commentId) {
-        commentId = (await this.github.createComment(meta.repo, meta.prNumber, body)).id;
+        const posted = await this.poster.post(
+          meta.repo,
+          meta.prNumber,
+          body,
+          JOB_COMMENT_LEVEL,
+          `job ${job.jobId}'s comment`,
+        );
+        if (!posted) return undefined;
+        commentId = posted.id;
         await this.store.setPostedHash(job.jobId, job.jobDir, hashOf(body));
         this.logger.log(
           `job ${job.jobId}: created comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
@@ -120,9 +143,7 @@ export class JobCommentsService {
    * the job dir), so an unchanged job costs no request.
    */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
-    if (!meta.commentId) {
-      return false;
-    }
+    if (!meta.commentId || !this.posts) return false;
     const body = await this.render(job, meta);
     const hash = hashOf(body);
     let sent = false;

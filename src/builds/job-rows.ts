@@ -1,3 +1,4 @@
+import { mayPost } from '../common/chat-level.js';
 import { Logger } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../common/error-message.js';
@@ -45,12 +46,16 @@ export class JobRows {
    */
   private readonly lastSeen = new Map<string, QueuedJob>();
 
+  /** chatlevel incognito: no job comment will come, so a held job is not kept waiting for one. */
+  private readonly jobCommentsPosted: boolean;
+
   constructor(
     config: AppConfig,
     private readonly slurm: SlurmPort,
     private readonly store: JobStore,
   ) {
     this.texts = jobRowTexts(config);
+    this.jobCommentsPosted = mayPost(config.botControl.chatlevel, 'minimal');
     this.releasesJobs = config.buildenv.jobHandoverProtocol !== 'delayed_begin';
     if (config.generation === 'v09') {
       this.resultFiles = new ResultFilesAnalyzer(config.templates);
@@ -78,7 +83,7 @@ export class JobRows {
     if (!this.releasesJobs) {
       return this.followDelayedBegin(job, queued, rows, where, report);
     }
-    if (queued.held && !meta.commentId && (await this.commentMayStillCome(job))) {
+    if (queued.held && !meta.commentId && this.jobCommentsPosted && (await this.commentMayStillCome(job))) {
       // The event handler posts the comment right after recording the job: wait for it, so the
       // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
       this.logger.log(`${where}: held until its PR comment exists`);

@@ -3,10 +3,10 @@ import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
 import { JOB_ID_PATTERN, parseGitHubId } from '../common/ids.js';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
-import { namesIn, pathExists } from './fs-entries.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -21,11 +21,20 @@ import { namesIn, pathExists } from './fs-entries.js';
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
 export type RowKind =
-  'submitted' | 'released' | 'received' | 'running' | 'cancelled' | 'finished' | 'test';
+  | 'submitted'
+  | 'released'
+  | 'received'
+  | 'running'
+  | 'cancelled'
+  | 'finished'
+  | 'test'
+  | 'deploy';
 /**
- * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
- * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
- * `test` follows `finished` for v0.9 jobs (from _bot_job<ID>.test).
+ * The index in a row's file name (`<n>-<kind>`, or `<n>-deploy-<name>` for the any number of
+ * deploy rows). Rows on disk outlive upgrades, so an index never changes: new kinds only get new
+ * numbers. `received` is delayed_begin's stand-in for `released`; `test` follows `finished` for
+ * v0.9 jobs (from _bot_job<ID>.test); `cancelled`: scancel'd by the bot (PR closed, new push,
+ * `bot: cancel`).
  */
 const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
   submitted: 0,
@@ -35,6 +44,7 @@ const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
   test: 4,
   received: 5,
   cancelled: 6,
+  deploy: 7,
 };
 /** The order of the rows in a comment. */
 const ROW_ORDER: readonly RowKind[] = [
@@ -45,8 +55,10 @@ const ROW_ORDER: readonly RowKind[] = [
   'cancelled',
   'finished',
   'test',
+  'deploy',
 ];
-const ROW_FILE = /^(\d)-([a-z]+)$/;
+/** `<n>-<kind>`, or `<n>-deploy-<name>` (temp files of a row being written start with a dot). */
+const ROW_FILE = /^(\d)-([a-z]+)(?:-[A-Za-z0-9._-]+)?$/;
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -89,7 +101,9 @@ export interface TrackedJob {
   readonly jobDir: string;
 }
 
-function assertJobId(jobId: string): void {
+const DEPLOY_ROW_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+export function assertJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) {
     throw new Error(`invalid job id '${jobId}'`);
   }
@@ -345,12 +359,32 @@ export class JobStore {
     return writeFileExclusive(path, JSON.stringify(row));
   }
 
+  /**
+   * Adds an `uploaded` / `not uploaded` row under `name` (sortable: rows render in name order)
+   * unless one of that name exists; returns whether it was added.
+   */
+  async addDeployRow(
+    jobId: string,
+    jobDir: string,
+    name: string,
+    row: StatusRow,
+  ): Promise<boolean> {
+    if (!DEPLOY_ROW_NAME.test(name)) throw new Error(`invalid deploy row name '${name}'`);
+    const index = ROW_FILE_INDEX.deploy;
+    return writeFileExclusive(
+      join(JobStore.rowsDir(jobDir, jobId), `${index}-deploy-${name}`),
+      JSON.stringify(row),
+    );
+  }
+
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
     const rank = (name: string) => ROW_ORDER.indexOf(ROW_FILE.exec(name)?.[2] as RowKind);
-    const rowFiles = names.filter((n) => ROW_FILE.test(n)).sort((a, b) => rank(a) - rank(b));
+    const rowFiles = names
+      .filter((n) => ROW_FILE.test(n))
+      .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
     for (const name of rowFiles) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
@@ -394,7 +428,7 @@ function list(value: string): string[] {
 }
 
 /** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */
-function compareJobIds(a: string, b: string): number {
+export function compareJobIds(a: string, b: string): number {
   const [ja, ta = -1] = a.split('_').map(Number);
   const [jb, tb = -1] = b.split('_').map(Number);
   return ja - jb || ta - tb;

@@ -1,6 +1,6 @@
 import { cp, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { namesIn, pathExists } from './fs-entries.js';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 
 /** `jobs_base_dir/YYYY.MM/`: the month a PR's job dirs were made in (v0.9's layout). */
 const MONTH_DIR = /^\d{4}\.\d{2}$/;

@@ -103,9 +103,9 @@ export interface EventHandlerConfig {
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */
 export type ConfigGeneration = 'seed' | 'v09';
 
-/** incognito < minimal < basic < chatty: a comment is posted only at or above the configured level. */
-export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
-export type ChatLevel = (typeof CHAT_LEVELS)[number];
+// incognito < minimal < basic < chatty (src/common/chat-level.ts, where the posting path reads it).
+export { CHAT_LEVELS, type ChatLevel } from '../common/chat-level.js';
+import type { ChatLevel } from '../common/chat-level.js';
 
 export interface BotControlConfig {
   /** Logins allowed to send any command (v0.9 format: empty = nobody). */

@@ -30,18 +30,6 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
     'clone_git_repo_via',
     'cancel_on_push',
   ],
-  // Read by deploy-config.reader.ts.
-  deploycfg: [
-    'artefact_upload_script',
-    'endpoint_url',
-    'bucket_name',
-    'upload_policy',
-    'deploy_permission',
-    'no_deploy_permission_comment',
-    'metadata_prefix',
-    'artefact_prefix',
-    'signing',
-  ],
   architecturetargets: ['arch_target_map', 'node_type_map'],
   repo_targets: ['repos_cfg_dir'],
   job_manager: [
@@ -68,6 +56,19 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
   finished_job_comments: ['job_result_unknown_fmt', 'job_test_unknown_fmt'],
   download_pr_comments: [...DOWNLOAD_PR_COMMENT_KEYS],
   clean_up: ['trash_bin_dir', 'moved_job_dirs_comment', 'cancel_on_close'],
+  // Read by deploy-config.reader.ts.
+  deploycfg: [
+    'deploy_label',
+    'artefact_upload_script',
+    'endpoint_url',
+    'bucket_name',
+    'upload_policy',
+    'deploy_permission',
+    'no_deploy_permission_comment',
+    'metadata_prefix',
+    'artefact_prefix',
+    'signing',
+  ],
 };
 
 /**

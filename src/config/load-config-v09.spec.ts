@@ -191,8 +191,19 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
         movedJobDirsComment: 'Moved {job_dirs} to {trash_bin_dir} after the merge',
         cancelOnClose: true,
       });
-      // [deploycfg] is read by the deploy reader, not here
-      expect(config.deploy).toBeUndefined();
+      expect(config.deploy).toMatchObject({
+        artefactUploadScript: join(dir, 'home', 'upload.sh'),
+        endpointUrl: 'https://s3.site-a.example',
+        bucketName: {
+          kind: 'map',
+          byRepo: {
+            'eessi.io-2023.06-software': 'staging-2023',
+            'eessi.io-2025.06-software': 'staging-2025',
+          },
+        },
+        uploadPolicy: 'latest',
+        deployPermission: ['alice'],
+      });
       expect(Object.isFrozen(config.nodeTypes[2].accel)).toBe(true);
     });
 

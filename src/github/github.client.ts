@@ -19,6 +19,24 @@ export interface IssueComment {
   readonly body: string;
   /** Posted by a bot account (an App's `<slug>[bot]`): only such comments can be the bot's own. */
   readonly byBot?: boolean;
+  /** The comment's web page (listComments only). */
+  readonly htmlUrl?: string;
+}
+
+/** What a build takes from a pull request read through the API (GET /repos/:o/:r/pulls/:n). */
+export interface PullRequestInfo {
+  readonly number: number;
+  readonly state: string;
+  readonly base: {
+    readonly ref: string;
+    readonly sha: string;
+    readonly repo: { readonly full_name: string; readonly clone_url: string } | null;
+  };
+  readonly head: {
+    readonly ref: string;
+    readonly sha: string;
+    readonly repo: { readonly full_name: string; readonly clone_url: string } | null;
+  };
 }
 
 /** "owner/name" */
@@ -226,6 +244,29 @@ export class GitHubClient {
     });
   }
 
+  /** The pull request's base and head as GitHub knows them now. */
+  async getPullRequest(repo: RepoFullName, prNumber: number): Promise<PullRequestInfo> {
+    const { owner, name } = splitRepo(repo);
+    return this.call(`reading pull request ${repo}#${prNumber}`, async () => {
+      const { data } = await this.octokit.rest.pulls.get({
+        owner,
+        repo: name,
+        pull_number: prNumber,
+      });
+      const side = (ref: typeof data.base) => ({
+        ref: ref.ref,
+        sha: ref.sha,
+        repo: ref.repo && { full_name: ref.repo.full_name, clone_url: ref.repo.clone_url },
+      });
+      return {
+        number: data.number,
+        state: data.state,
+        base: side(data.base),
+        head: side(data.head),
+      };
+    });
+  }
+
   /** All comments of an issue/PR (paginated). */
   async listComments(repo: RepoFullName, issueNumber: number): Promise<IssueComment[]> {
     const { owner, name } = splitRepo(repo);
@@ -236,7 +277,12 @@ export class GitHubClient {
         issue_number: issueNumber,
         per_page: 100,
       });
-      return all.map((c) => ({ id: c.id, body: c.body ?? '', byBot: c.user?.type === 'Bot' }));
+      return all.map((c) => ({
+        id: c.id,
+        body: c.body ?? '',
+        byBot: c.user?.type === 'Bot',
+        htmlUrl: c.html_url,
+      }));
     });
   }
 

@@ -32,6 +32,7 @@
  *   GET   /repos/:o/:r/issues/:n/labels            → [{ name }]
  *   POST  /repos/:o/:r/issues/:n/labels            { labels: [...] } or [...] → all labels
  *   DELETE /repos/:o/:r/issues/:n/labels/:name     → remaining labels, 404 if not set
+ *   GET   /repos/:o/:r/pulls/:n                    → the PR given to seedPullRequest, else 404
  *   Anything else → 404, unless a test adds it with addRoute(method, '/path/:param', handler).
  *
  * Inspecting state
@@ -43,7 +44,8 @@
  *                                    title, summary, history } (POST/PATCH …/check-runs)
  *   requests                       → FakeRequest[] { method, path, query, status, auth, userAgent, body }
  *   requestCount({ method?, path?: string | RegExp, status? }), clearRequests()
- *   seedComment(repo, n, body), seedLabels(repo, n, labels): state without HTTP (not logged)
+ *   seedComment(repo, n, body), seedLabels(repo, n, labels), seedPullRequest(repo, n, pr):
+ *   state without HTTP (not logged)
  *
  * Fault injection
  *   failNext(n, { status: 500|502|503 (any code), method?, path? }): the next n matching requests fail
@@ -53,6 +55,9 @@
  *     secondary: 403 (or 429) + retry-after + "You have exceeded a secondary rate limit".
  *   setDown(true): every incoming connection is destroyed (clients see a network error).
  *   revokeTokens(): every issued installation token now gets 401 (App reinstalled, key rotated).
+ *   holdNext({ method?, path? }) → { reached, release }: the next matching request waits (its
+ *     client sees no answer) until release(); `reached` resolves when it arrives. For tests that
+ *     kill the bot at a precise point.
  */
 import { randomBytes, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -191,6 +196,12 @@ export class FakeGitHub {
   private nextCheckRunId = 9_000_001;
   private readonly checks = new FakeCheckRuns(() => this.nextCheckRunId++);
   private readonly labelStore = new Map<string, string[]>();
+  private readonly pullStore = new Map<string, unknown>();
+  private readonly holds: {
+    filter: { method?: string; path?: string | RegExp };
+    arrived: () => void;
+    released: Promise<void>;
+  }[] = [];
   private readonly tokens = new Map<string, { expiresAt: number; revoked: boolean }>();
   private readonly log: FakeRequest[] = [];
   private readonly faults: Fault[] = [];
@@ -217,6 +228,7 @@ export class FakeGitHub {
       route('DELETE', '/repos/:owner/:repo/issues/:n/labels/:name', (c) => this.removeLabel(c)),
       route('POST', '/repos/:owner/:repo/check-runs', (c) => this.createCheckRun(c)),
       route('PATCH', '/repos/:owner/:repo/check-runs/:id', (c) => this.updateCheckRun(c)),
+      route('GET', '/repos/:owner/:repo/pulls/:n', (c) => this.getPullRequest(c)),
     ];
   }
 
@@ -319,6 +331,23 @@ export class FakeGitHub {
     this.labelStore.set(`${repo}#${issueNumber}`, [...new Set(labels)]);
   }
 
+  /** What GET /repos/:o/:r/pulls/:n answers (e.g. a webhook example's `pull_request`). */
+  seedPullRequest(repo: string, n: number, pullRequest: unknown): void {
+    this.pullStore.set(`${repo}#${n}`, structuredClone(pullRequest));
+  }
+
+  holdNext(filter: { method?: string; path?: string | RegExp }): {
+    reached: Promise<void>;
+    release: () => void;
+  } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ filter, arrived, released });
+    return { reached, release };
+  }
+
   // ---- fault injection --------------------------------------------------------------------
 
   failNext(n: number, fault: { status: number; method?: string; path?: string | RegExp }): void {
@@ -390,6 +419,12 @@ export class FakeGitHub {
     };
     try {
       body = await readJson(req);
+      const hold = this.holds.findIndex((h) => matches(h.filter, method, path));
+      if (hold >= 0) {
+        const [held] = this.holds.splice(hold, 1);
+        held.arrived();
+        await held.released;
+      }
       const limited = this.rateLimited(method, path);
       if (limited) {
         return reply(limited.status, limited.body, limited.headers);
@@ -662,6 +697,12 @@ export class FakeGitHub {
       links.push(link(page + 1, 'next'), link(last, 'last'));
     }
     return { status: 200, body: items, headers: links.length ? { link: links.join(', ') } : {} };
+  }
+
+  private getPullRequest(c: FakeRouteContext): FakeRouteResult {
+    const pr = this.pullStore.get(`${repoOf(c)}#${issueOf(c)}`);
+    if (pr === undefined) throw new HttpFailure(404, 'Not Found');
+    return { status: 200, body: pr };
   }
 
   private labelKey(c: FakeRouteContext): string {

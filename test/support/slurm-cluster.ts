@@ -319,3 +319,19 @@ export function scontrolWrapperCalls(log: string): [args: string, queued: string
       return [line.slice(0, at), line.slice(at + 3)];
     });
 }
+
+/** `scontrol show job` as key=value fields, or undefined once Slurm has forgotten the job. */
+export async function showJob(id: string): Promise<Record<string, string> | undefined> {
+  const result = await run(SLURM_COMMANDS.scontrol, ['show', 'job', '--oneliner', id]);
+  if (result.code !== 0) {
+    if (/Invalid job id/i.test(result.stderr)) {
+      return undefined;
+    }
+    throw new Error(`scontrol show job ${id} exited ${result.code}: ${result.stderr.trim()}`);
+  }
+  const fields: Record<string, string> = {};
+  for (const match of result.stdout.matchAll(/(\S+?)=(\S*)/g)) {
+    fields[match[1]] ??= match[2];
+  }
+  return fields;
+}
