@@ -95,14 +95,18 @@ async function send(
   const t0 = performance.now();
   const status = await post(agent, port, body, headers);
   const ms = performance.now() - t0;
-  if (status !== 202) throw new Error(`webhook answered ${status}, expected 202`);
+  if (status !== 202) {
+    throw new Error(`webhook answered ${status}, expected 202`);
+  }
   return { ms, id };
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 120_000): Promise<number> {
   const t0 = performance.now();
   while (!check()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() - t0 > timeoutMs) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await sleep(2);
   }
   return performance.now();
@@ -138,7 +142,9 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
       labeledPullRequestPayload({ label: 'bug', sender: 'alice', repo: fixture.repo, number: n });
 
     // Warm-up, then the baseline: ordinary deliveries (a label nobody acts on), nothing running.
-    for (let i = 0; i < 10; i++) await send(agent, port, 'pull_request', label(100 + i));
+    for (let i = 0; i < 10; i++) {
+      await send(agent, port, 'pull_request', label(100 + i));
+    }
     await dispatcher.drain();
     const ordinary: number[] = [];
     for (let i = 0; i < PROBES; i++) {
@@ -172,8 +178,9 @@ export async function benchCommands(): Promise<Record<string, number | string>> 
       );
       await dispatcher.drain();
       const jobs = slurm.jobs().length - jobsBefore;
-      if (jobs !== NODE_TYPES.length)
+      if (jobs !== NODE_TYPES.length) {
         throw new Error(`${jobs} jobs, expected ${NODE_TYPES.length}`);
+      }
       // 20,000 files per job dir add up: every run starts from an empty jobs dir.
       await rm(config.buildenv.jobsBaseDir, { recursive: true, force: true });
     }

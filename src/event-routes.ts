@@ -58,7 +58,9 @@ export class EventRoutes implements OnModuleInit {
       try {
         await handler(delivery);
       } catch (error) {
-        if (!(error instanceof InvalidDeliveryError)) throw error;
+        if (!(error instanceof InvalidDeliveryError)) {
+          throw error;
+        }
         this.logger.warn(
           `delivery ${delivery.id} (${delivery.event}.${delivery.action ?? '-'}) ignored: ${error.message}`,
         );

@@ -42,7 +42,9 @@ export class EventNotices {
     render: (marker: string) => string,
   ): Promise<void> {
     const notice = progress.notice(kind);
-    if (notice.commentId || notice.suppressed) return;
+    if (notice.commentId || notice.suppressed) {
+      return;
+    }
     if (!this.poster.allows(NOTICE_LEVEL[kind])) {
       await progress.update(() => (notice.suppressed = true));
       return;
@@ -68,7 +70,9 @@ export class EventNotices {
     await progress.update(() =>
       posted ? (notice.commentId = posted.id) : (notice.suppressed = true),
     );
-    if (posted) this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    if (posted) {
+      this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    }
   }
 
   /**
@@ -81,7 +85,9 @@ export class EventNotices {
     kind: EventNoticeKind,
     render: (marker: string) => string,
   ): Promise<number | undefined> {
-    if (!this.poster.allows(NOTICE_LEVEL[kind])) return undefined;
+    if (!this.poster.allows(NOTICE_LEVEL[kind])) {
+      return undefined;
+    }
     const marker = eventMarker(ctx.deliveryId, kind, this.config.github.appName);
     const existing = await this.findNotice(ctx, marker);
     if (existing) {
@@ -95,7 +101,9 @@ export class EventNotices {
       NOTICE_LEVEL[kind],
       `${kind} notice`,
     );
-    if (posted) this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    if (posted) {
+      this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    }
     return posted?.id;
   }
 

@@ -84,8 +84,12 @@ export class JobCommentsService {
     meta: JobMetadata,
     mode: 'first' | 'resume' | 'adopt',
   ): Promise<number | undefined> {
-    if (meta.commentId) return meta.commentId;
-    if (!this.posts) return undefined;
+    if (meta.commentId) {
+      return meta.commentId;
+    }
+    if (!this.posts) {
+      return undefined;
+    }
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
       if (mode === 'first' || !(await this.isStale(claim))) {
@@ -117,7 +121,9 @@ export class JobCommentsService {
           JOB_COMMENT_LEVEL,
           `job ${job.jobId}'s comment`,
         );
-        if (!posted) return undefined;
+        if (!posted) {
+          return undefined;
+        }
         commentId = posted.id;
         await this.store.setPostedHash(job.jobId, job.jobDir, hashOf(body));
         this.logger.log(
@@ -143,7 +149,9 @@ export class JobCommentsService {
    * the job dir), so an unchanged job costs no request.
    */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
-    if (!meta.commentId || !this.posts) return false;
+    if (!meta.commentId || !this.posts) {
+      return false;
+    }
     const body = await this.render(job, meta);
     const hash = hashOf(body);
     let sent = false;

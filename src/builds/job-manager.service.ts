@@ -377,7 +377,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     report: MutableReport,
   ): Promise<boolean> {
     // chatlevel incognito: the rows on disk are the whole record.
-    if (!this.comments.posts) return true;
+    if (!this.comments.posts) {
+      return true;
+    }
     let current = meta;
     if (!current.commentId) {
       const commentId = await this.comments.ensureComment(job, meta, 'adopt');

@@ -83,7 +83,12 @@ export class JobRows {
     if (!this.releasesJobs) {
       return this.followDelayedBegin(job, queued, rows, where, report);
     }
-    if (queued.held && !meta.commentId && this.jobCommentsPosted && (await this.commentMayStillCome(job))) {
+    if (
+      queued.held &&
+      !meta.commentId &&
+      this.jobCommentsPosted &&
+      (await this.commentMayStillCome(job))
+    ) {
       // The event handler posts the comment right after recording the job: wait for it, so the
       // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
       this.logger.log(`${where}: held until its PR comment exists`);

@@ -21,14 +21,7 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
 export type RowKind =
-  | 'submitted'
-  | 'released'
-  | 'received'
-  | 'running'
-  | 'cancelled'
-  | 'finished'
-  | 'test'
-  | 'deploy';
+  'submitted' | 'released' | 'received' | 'running' | 'cancelled' | 'finished' | 'test' | 'deploy';
 /**
  * The index in a row's file name (`<n>-<kind>`, or `<n>-deploy-<name>` for the any number of
  * deploy rows). Rows on disk outlive upgrades, so an index never changes: new kinds only get new
@@ -369,7 +362,9 @@ export class JobStore {
     name: string,
     row: StatusRow,
   ): Promise<boolean> {
-    if (!DEPLOY_ROW_NAME.test(name)) throw new Error(`invalid deploy row name '${name}'`);
+    if (!DEPLOY_ROW_NAME.test(name)) {
+      throw new Error(`invalid deploy row name '${name}'`);
+    }
     const index = ROW_FILE_INDEX.deploy;
     return writeFileExclusive(
       join(JobStore.rowsDir(jobDir, jobId), `${index}-deploy-${name}`),

@@ -88,7 +88,9 @@ export async function cancelJobs(
     });
     try {
       const current = await store.readMetadata(jobId, job.jobDir);
-      if (current) await deps.comments.sync({ jobId, jobDir: job.jobDir }, current);
+      if (current) {
+        await deps.comments.sync({ jobId, jobDir: job.jobDir }, current);
+      }
     } catch (error) {
       // The row is on disk: the job manager publishes it on its next poll.
       logger.warn(`${ctx.tag}: job ${jobId}'s comment not updated: ${errorMessage(error)}`);

@@ -5,7 +5,9 @@ const options = { allowedExportVars: ['SKIP_TESTS=yes'] };
 const parse = (text: string) => parseCommand(text, options);
 const problemOf = (text: string) => {
   const command = parse(text);
-  if (command.kind !== 'invalid') throw new Error(`${text}: parsed as ${command.kind}`);
+  if (command.kind !== 'invalid') {
+    throw new Error(`${text}: parsed as ${command.kind}`);
+  }
   return command.problem;
 };
 const filtersOf = (command: ParsedCommand) => command.filters.map((f) => [f.component, f.pattern]);

@@ -78,7 +78,9 @@ class GrammarError extends Error {}
 export function parseCommand(text: string, options: GrammarOptions): ParsedCommand {
   const tokens = text.split(/\s+/).filter((t) => t !== '');
   const name = tokens[0] ?? '';
-  if (!isCommandName(name)) return { kind: 'unknown', text, filters: [], name };
+  if (!isCommandName(name)) {
+    return { kind: 'unknown', text, filters: [], name };
+  }
   const filters: Filter[] = [];
   const invalid = (problem: string): ParsedCommand => ({
     kind: 'invalid',
@@ -106,15 +108,22 @@ export function parseCommand(text: string, options: GrammarOptions): ParsedComma
           throw new GrammarError(`${codeSpan(key + ':')} is given twice`);
         }
         const spec = parseTargetSpec(value, key);
-        if (key === 'for') forSpec = spec;
-        else onSpec = spec;
+        if (key === 'for') {
+          forSpec = spec;
+        } else {
+          onSpec = spec;
+        }
       } else if (name === 'status' && token === 'last_build') {
         lastBuild = true;
       } else if (name === 'cancel' && key === 'jobid' && colon > 0) {
-        if (jobIds) throw new GrammarError(`${codeSpan('jobid:')} is given twice`);
+        if (jobIds) {
+          throw new GrammarError(`${codeSpan('jobid:')} is given twice`);
+        }
         jobIds = parseJobIds(token, value);
       } else if (colon > 0 && componentOf(key) === 'exportvariable') {
-        if (name !== 'build') throw notTaken(name, token, 'exportvariable');
+        if (name !== 'build') {
+          throw notTaken(name, token, 'exportvariable');
+        }
         const variable = parseExportVar(value);
         if (!options.allowedExportVars.includes(`${variable.name}=${variable.value}`)) {
           throw new GrammarError(
@@ -136,15 +145,21 @@ export function parseCommand(text: string, options: GrammarOptions): ParsedComma
       problem ??= explain(error, token);
     }
   }
-  if (problem !== undefined) return invalid(problem);
+  if (problem !== undefined) {
+    return invalid(problem);
+  }
   switch (name) {
     case 'build':
-      if (!forSpec) return invalid(`${codeSpan('for:arch=…')} is required; ${usage('build')}`);
+      if (!forSpec) {
+        return invalid(`${codeSpan('for:arch=…')} is required; ${usage('build')}`);
+      }
       return { kind: 'build', text, filters, for: forSpec, on: onSpec, exportVars };
     case 'status':
       return { kind: 'status', text, filters, lastBuild };
     case 'cancel':
-      if (!jobIds) return invalid(`${codeSpan('jobid:<N>')} is required; ${usage('cancel')}`);
+      if (!jobIds) {
+        return invalid(`${codeSpan('jobid:<N>')} is required; ${usage('cancel')}`);
+      }
       return { kind: 'cancel', text, filters, jobIds };
     default:
       return { kind: name, text, filters };
@@ -161,7 +176,7 @@ export function isForInstance(command: ParsedCommand, appName: string): boolean 
 }
 
 /** How each command is written, for error messages. */
-export function usage(name: CommandName): string {
+function usage(name: CommandName): string {
   const forms: Record<CommandName, string> = {
     help: 'bot: help',
     show_config: 'bot: show_config [arch:… acc:… repo:…]',
@@ -196,7 +211,11 @@ function notTaken(name: CommandName, token: string, component: FilterComponent):
 /** The reply's text for a token's error; anything but our own parse errors is a bug, passed on. */
 function explain(error: unknown, token: string): string {
   // parseTargetSpec and parseExportVar quote the user's text as JSON: shown as code, not Markdown.
-  if (error instanceof BuildRequestError) return `${codeSpan(token)}: ${codeSpan(error.message)}`;
-  if (error instanceof GrammarError || error instanceof FilterError) return error.message;
+  if (error instanceof BuildRequestError) {
+    return `${codeSpan(token)}: ${codeSpan(error.message)}`;
+  }
+  if (error instanceof GrammarError || error instanceof FilterError) {
+    return error.message;
+  }
   throw error;
 }

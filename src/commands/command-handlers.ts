@@ -96,7 +96,9 @@ export class CommandHandlers {
     try {
       pr = await ctx.pullRequest();
     } catch (error) {
-      if (!(error instanceof InvalidDeliveryError)) throw error;
+      if (!(error instanceof InvalidDeliveryError)) {
+        throw error;
+      }
       this.logger.warn(`${ctx.tag}: build: ${error.message}`);
       return 'no job started: GitHub describes this pull request in a way the bot cannot build (see the bot’s log)';
     }
@@ -151,7 +153,9 @@ export class CommandHandlers {
 
   private async deployCommand(ctx: CommandContext): Promise<string> {
     const { event } = ctx;
-    if (!this.config.deploy) return 'this instance does not deploy (no `[deploycfg]`)';
+    if (!this.config.deploy) {
+      return 'this instance does not deploy (no `[deploycfg]`)';
+    }
     if (!this.deploy.mayDeploy(event.sender)) {
       return `account ${codeSpan(event.sender)} has no permission to deploy on this instance`;
     }
@@ -203,7 +207,9 @@ function renderBuildOutcome(outcome: BuildOutcome, prUrl: string): string {
       submitted.length === 1 ? 'submitted one job:' : `submitted ${submitted.length} jobs:`,
     );
   }
-  for (const job of outcome.jobs) lines.push(`- ${describeJob(job, prUrl)}`);
+  for (const job of outcome.jobs) {
+    lines.push(`- ${describeJob(job, prUrl)}`);
+  }
   return lines.join('\n');
 }
 
@@ -213,7 +219,9 @@ function describeJob(job: JobOutcome, prUrl: string): string {
   const what =
     `on ${codeSpan(job.instance)}, node type ${codeSpan(job.nodeType)}, for ${arch(job.forArch, job.forAccel)}, ` +
     `on ${arch(job.onArch, job.onAccel)}, repository ${codeSpan(job.repoId)}`;
-  if (!job.jobId) return `no job ${what}: ${job.reason ?? 'not submitted'}`;
+  if (!job.jobId) {
+    return `no job ${what}: ${job.reason ?? 'not submitted'}`;
+  }
   const id = job.commentId
     ? `[${codeSpan(job.jobId)}](${prUrl}#issuecomment-${job.commentId})`
     : codeSpan(job.jobId);

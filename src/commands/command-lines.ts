@@ -4,7 +4,7 @@
  * mistyped command (`bot show_config`, `Bot: help`, `bot:bulid …`) are near misses: they get a
  * short hint, nothing else. A comment of ordinary prose gets neither.
  */
-export const COMMAND_LINE = /^bot:\s?(.*)$/;
+const COMMAND_LINE = /^bot:\s?(.*)$/;
 
 /** The commands a bot instance answers (in `help`'s order). */
 export const COMMAND_NAMES = [
@@ -52,7 +52,9 @@ export function findCommands(body: string): CommentCommands {
   const nearMisses: NearMiss[] = [];
   body.split(/\r\n|\r|\n/).forEach((raw, index) => {
     const line = raw.trim();
-    if (line === '') return;
+    if (line === '') {
+      return;
+    }
     const match = COMMAND_LINE.exec(line);
     if (match) {
       const text = match[1].trim();
@@ -70,7 +72,9 @@ export function findCommands(body: string): CommentCommands {
       return;
     }
     const loose = LOOKS_LIKE_COMMAND.exec(line);
-    if (!loose) return;
+    if (!loose) {
+      return;
+    }
     const meant = nearestCommand(loose[1]);
     const args = loose[2].trim().split(/\s+/).filter(Boolean);
     if (meant !== undefined && args.every((arg) => ARGUMENT.test(arg))) {
@@ -94,19 +98,27 @@ export function isCommandName(name: string): name is CommandName {
  */
 export function nearestCommand(word: string): CommandName | undefined {
   const lower = word.toLowerCase().replace(/-/g, '_');
-  if (isCommandName(lower)) return lower;
-  if (lower.length < 4) return undefined;
+  if (isCommandName(lower)) {
+    return lower;
+  }
+  if (lower.length < 4) {
+    return undefined;
+  }
   let best: { name: CommandName; distance: number } | undefined;
   for (const name of COMMAND_NAMES) {
     const distance = editDistance(lower, name);
-    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+    if (distance <= 2 && (!best || distance < best.distance)) {
+      best = { name, distance };
+    }
   }
   return best?.name;
 }
 
 /** Levenshtein distance with adjacent transpositions (`bulid` is one edit from `build`). */
 function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
+  if (Math.abs(a.length - b.length) > 2) {
+    return 3;
+  }
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
     Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
   );

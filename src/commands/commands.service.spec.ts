@@ -70,7 +70,9 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
 });
 
 interface World {
@@ -174,7 +176,9 @@ describe('what is read', () => {
     expect(reply.body).toContain('**How to send commands to bot instance `site-a`**');
     expect(reply.body).toContain('- Node type `zen4-h100`:');
     expect(reply.body).toMatch(/<!-- bot:reply delivery-1 site-a -->$/);
-    for (const body of reply.history) expect(containsCommandLine(body)).toBe(false);
+    for (const body of reply.history) {
+      expect(containsCommandLine(body)).toBe(false);
+    }
   });
 
   it('ignores edited and deleted comments, comments without commands, and issues', async () => {

@@ -91,7 +91,9 @@ export class CommandsService {
       this.logger.log(`${tag}: ${parsed.length - mine.length} command(s) for other instances`);
     }
     if (mine.length === 0 && hints.length === 0) {
-      if (parsed.length === 0) this.logger.log(`${tag}: no command`);
+      if (parsed.length === 0) {
+        this.logger.log(`${tag}: no command`);
+      }
       return;
     }
     const sender = event.sender;
@@ -104,8 +106,9 @@ export class CommandsService {
         `${tag}: ${JSON.stringify(sender)} is not in [bot_control] command_permission`,
       );
       // A near miss is not a command: there is nothing to refuse.
-      if (mine.length > 0)
+      if (mine.length > 0) {
         await this.replyOnce(event, refusalText(sender, 'send commands'), 'basic');
+      }
       return;
     }
     const buildPermitted = mayBuild(
@@ -164,7 +167,9 @@ export class CommandsService {
         outcome = await this.handlers.run(command, ctx);
         await progress.set(key, outcome);
       }
-      if (command.kind === 'build') builds += 1;
+      if (command.kind === 'build') {
+        builds += 1;
+      }
       results.push(resultItem(written, outcome));
     }
     await this.finishReply(event, progress, render(results.join('\n')), tag);
@@ -186,7 +191,9 @@ export class CommandsService {
     tag: string,
   ): Promise<void> {
     const state = (await progress.get<ReplyState>(REPLY)) ?? {};
-    if (state.commentId || state.suppressed) return;
+    if (state.commentId || state.suppressed) {
+      return;
+    }
     if (!this.poster.allows('minimal')) {
       await progress.set(REPLY, { suppressed: true });
       return;
@@ -203,7 +210,9 @@ export class CommandsService {
     }
     const posted = await this.poster.post(event.repo, event.prNumber, body, 'minimal', 'reply');
     await progress.set(REPLY, posted ? { commentId: posted.id } : { suppressed: true });
-    if (posted) this.logger.log(`${tag}: replied (${posted.id})`);
+    if (posted) {
+      this.logger.log(`${tag}: replied (${posted.id})`);
+    }
   }
 
   /** The one edit, with every command's result. */
@@ -214,7 +223,9 @@ export class CommandsService {
     tag: string,
   ): Promise<void> {
     const state = (await progress.get<ReplyState>(REPLY)) ?? {};
-    if (!state.commentId || state.final) return;
+    if (!state.commentId || state.final) {
+      return;
+    }
     await this.github.updateComment(event.repo, state.commentId, body);
     await progress.set(REPLY, { ...state, final: true });
     this.logger.log(`${tag}: reply ${state.commentId} completed`);
@@ -232,8 +243,12 @@ export class CommandsService {
    * looks for its marker before posting, every time.
    */
   private async replyOnce(event: CommentEvent, response: string, level: ChatLevel): Promise<void> {
-    if (!this.poster.allows(level)) return;
-    if (await this.findReply(event)) return;
+    if (!this.poster.allows(level)) {
+      return;
+    }
+    if (await this.findReply(event)) {
+      return;
+    }
     const appName = this.config.github.appName;
     const body = renderReply(
       this.config.botControl.commandResponseFmt,
@@ -253,11 +268,15 @@ export class CommandsService {
   /** Under a v0.9 config the label only says how builds are asked for (as v0.9 does). */
   async answerBuildLabel(delivery: LabeledDelivery): Promise<void> {
     const event = parseLabeledDelivery(delivery);
-    if (!this.poster.allows('basic')) return;
+    if (!this.poster.allows('basic')) {
+      return;
+    }
     const appName = this.config.github.appName;
     const marker = replyMarker(event.deliveryId, appName);
     const comments = await this.github.listComments(event.repo, event.prNumber);
-    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) return;
+    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) {
+      return;
+    }
     const response = `- the label ${codeSpan(BUILD_LABEL)} starts no build on this instance: builds are started with the command ${codeSpan('bot: build for:arch=…')} (${codeSpan('bot: help')} says more)`;
     const body = renderReply(
       this.config.botControl.commandResponseFmt,
@@ -271,10 +290,14 @@ export class CommandsService {
   /** `pull_request` `opened`: what this instance builds (v0.9 configs, chatlevel chatty). */
   async showConfigOnOpened(delivery: LabeledDelivery): Promise<void> {
     const event = parsePullRequestDelivery(delivery);
-    if (this.config.generation !== 'v09' || !this.poster.allows('chatty')) return;
+    if (this.config.generation !== 'v09' || !this.poster.allows('chatty')) {
+      return;
+    }
     const marker = `<!-- bot:show_config ${event.deliveryId} ${this.config.github.appName.replace(/--+|[<>\s]/g, '_')} -->`;
     const comments = await this.github.listComments(event.repo, event.prNumber);
-    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) return;
+    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) {
+      return;
+    }
     const body = `${renderShowConfig(this.config)}\n\n${marker}`;
     await this.poster.post(event.repo, event.prNumber, body, 'chatty', 'show_config');
   }
@@ -282,17 +305,25 @@ export class CommandsService {
 
 /** A command as the bot reads it, with every filter's full component name. */
 function expand(command: ParsedCommand): string | undefined {
-  if (command.kind === 'unknown' || command.kind === 'invalid') return undefined;
+  if (command.kind === 'unknown' || command.kind === 'invalid') {
+    return undefined;
+  }
   const parts: string[] = [command.kind];
   if (command.kind === 'build') {
     const spec = (s: { arch: string; accel: readonly string[] }) =>
       `arch=${s.arch}${s.accel.length > 0 ? `,accel=${s.accel.join('+')}` : ''}`;
     parts.push(`for:${spec(command.for)}`);
-    if (command.on) parts.push(`on:${spec(command.on)}`);
+    if (command.on) {
+      parts.push(`on:${spec(command.on)}`);
+    }
     parts.push(...command.exportVars.map((v) => `exportvariable:${v.name}=${v.value}`));
   }
-  if (command.kind === 'status' && command.lastBuild) parts.push('last_build');
-  if (command.kind === 'cancel') parts.push(`jobid:${command.jobIds.join(',')}`);
+  if (command.kind === 'status' && command.lastBuild) {
+    parts.push('last_build');
+  }
+  if (command.kind === 'cancel') {
+    parts.push(`jobid:${command.jobIds.join(',')}`);
+  }
   parts.push(...command.filters.map((f) => `${f.component}:${f.pattern}`));
   return parts.join(' ');
 }

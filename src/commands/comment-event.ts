@@ -66,10 +66,18 @@ export function parseCommentDelivery(delivery: Delivery): CommentEvent {
  */
 function botAuthorship(payload: IssueCommentPayload): string | undefined {
   const { comment, sender } = payload;
-  if (comment.user.login.endsWith('[bot]')) return `author ${comment.user.login}`;
-  if (sender.login.endsWith('[bot]')) return `sender ${sender.login}`;
-  if (comment.user.type === 'Bot' || sender.type === 'Bot') return 'a Bot account';
-  if (comment.performed_via_github_app != null) return 'written through a GitHub App';
+  if (comment.user.login.endsWith('[bot]')) {
+    return `author ${comment.user.login}`;
+  }
+  if (sender.login.endsWith('[bot]')) {
+    return `sender ${sender.login}`;
+  }
+  if (comment.user.type === 'Bot' || sender.type === 'Bot') {
+    return 'a Bot account';
+  }
+  if (comment.performed_via_github_app != null) {
+    return 'written through a GitHub App';
+  }
   return undefined;
 }
 

@@ -90,7 +90,9 @@ describe('matchesAll (v0.9 check_filters)', () => {
       const [filter] = filters(`repo:${pattern}`);
       const input = `${'a'.repeat(5_000)}!`;
       const started = performance.now();
-      for (let i = 0; i < 10; i++) matchesAll([filter], { repository: input });
+      for (let i = 0; i < 10; i++) {
+        matchesAll([filter], { repository: input });
+      }
       // A backtracking engine takes longer than the age of the universe on these.
       expect((performance.now() - started) / 10).toBeLessThan(200);
     },

@@ -42,7 +42,9 @@ export interface Filter {
 /** The component a 3+ letter prefix names, or undefined. */
 export function componentOf(prefix: string): FilterComponent | undefined {
   const lower = prefix.toLowerCase();
-  if (lower.length < 3) return undefined;
+  if (lower.length < 3) {
+    return undefined;
+  }
   return FILTER_COMPONENTS.find((c) => c.startsWith(lower));
 }
 
@@ -64,14 +66,20 @@ export function parseFilter(token: string): Filter {
         : `${shown}: ${codeSpan(prefix)} is not a filter (filters: ${FILTER_COMPONENTS.join(', ')}, or a prefix of 3 letters or more)`,
     );
   }
-  if (pattern === '') throw new FilterError(`${shown}: the pattern is empty`);
+  if (pattern === '') {
+    throw new FilterError(`${shown}: the pattern is empty`);
+  }
   if (pattern.length > MAX_PATTERN_LENGTH) {
     throw new FilterError(
       `${codeSpan(token.slice(0, 40) + '…')}: the pattern is longer than ${MAX_PATTERN_LENGTH} characters`,
     );
   }
-  if (component === 'architecture') pattern = normalizeArch(pattern);
-  if (component === 'accelerator') pattern = normalizeAccelerator(pattern);
+  if (component === 'architecture') {
+    pattern = normalizeArch(pattern);
+  }
+  if (component === 'accelerator') {
+    pattern = normalizeAccelerator(pattern);
+  }
   return { component, pattern, token, regex: compilePattern(pattern, shown) };
 }
 
@@ -104,7 +112,11 @@ export function matchesAll(filters: readonly Filter[], context: FilterContext): 
 }
 
 function normalizeValue(component: FilterComponent, value: string): string {
-  if (component === 'architecture') return normalizeArch(value);
-  if (component === 'accelerator') return normalizeAccelerator(value);
+  if (component === 'architecture') {
+    return normalizeArch(value);
+  }
+  if (component === 'accelerator') {
+    return normalizeAccelerator(value);
+  }
   return value;
 }

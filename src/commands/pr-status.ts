@@ -49,7 +49,9 @@ export async function collectJobStatus(sources: StatusSources): Promise<JobStatu
   for (const job of await findPrJobs(await prDirsOf(sources.jobsBaseDir, sources.prNumber))) {
     const meta = await store.readMetadata(job.jobId, job.jobDir).catch(() => undefined);
     // pr_<N> dirs do not name the repository, and instances may share jobs_base_dir.
-    if (!meta || meta.repo !== repo || (meta.appName !== '' && meta.appName !== appName)) continue;
+    if (!meta || meta.repo !== repo || (meta.appName !== '' && meta.appName !== appName)) {
+      continue;
+    }
     const rows = await store.rows(job.jobId, job.jobDir);
     const seedArch = meta.target.split('/').slice(1).join('/');
     const build = meta.build ?? {
@@ -75,9 +77,13 @@ export async function collectJobStatus(sources: StatusSources): Promise<JobStatu
   }
   const header = headerReader(sources.templates);
   for (const comment of sources.comments) {
-    if (comment.byBot !== true) continue;
+    if (comment.byBot !== true) {
+      continue;
+    }
     const jobId = JOB_MARKER.exec(comment.body);
-    if (!jobId || found.has(jobId[1]) || !comment.body.includes(marker(jobId[1]))) continue;
+    if (!jobId || found.has(jobId[1]) || !comment.body.includes(marker(jobId[1]))) {
+      continue;
+    }
     found.set(jobId[1], {
       jobId: jobId[1],
       ...header(comment.body),
@@ -108,7 +114,9 @@ export function lastBuilds(jobs: readonly JobStatus[]): JobStatus[] {
   for (const job of jobs) {
     const key = `${job.forArch}\n${joinAccelerators(job.forAccel)}\n${job.repoId}`;
     const seen = newest.get(key);
-    if (!seen || compareJobIds(job.jobId, seen.jobId) > 0) newest.set(key, job);
+    if (!seen || compareJobIds(job.jobId, seen.jobId) > 0) {
+      newest.set(key, job);
+    }
   }
   return [...newest.values()].sort(
     (a, b) => a.forArch.localeCompare(b.forArch) || compareJobIds(a.jobId, b.jobId),
@@ -155,7 +163,9 @@ function tableRows(body: string): { date: string; status: string; comment: strin
   const rows: { date: string; status: string; comment: string }[] = [];
   for (const line of body.split(/\r?\n/)) {
     const cells = /^\|(.*?)\|(.*?)\|(.*)\|\s*$/.exec(line);
-    if (!cells || cells[1] === 'date' || /^-+$/.test(cells[1])) continue;
+    if (!cells || cells[1] === 'date' || /^-+$/.test(cells[1])) {
+      continue;
+    }
     rows.push({ date: cells[1], status: cells[2], comment: cells[3] });
   }
   return rows;
@@ -189,7 +199,9 @@ function headerReader(templates: SubmittedJobTemplates) {
       for (const reader of readers) {
         const match = reader.regex.exec(line);
         reader.names.forEach((name, i) => {
-          if (match && match[i + 1] !== undefined) values[name] ??= match[i + 1];
+          if (match && match[i + 1] !== undefined) {
+            values[name] ??= match[i + 1];
+          }
         });
       }
     }

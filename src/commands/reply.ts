@@ -44,7 +44,7 @@ export function renderReply(
 }
 
 /** Below GitHub's 65,536 characters, with room for the marker. */
-export const MAX_REPLY_LENGTH = 65_000;
+const MAX_REPLY_LENGTH = 65_000;
 const TRUNCATED =
   '\n\n[…] (cut: the reply would be longer than GitHub allows; narrow the command with filters)';
 
@@ -65,7 +65,9 @@ export function understoodItem(
 export function resultItem(written: string, outcome: string): string {
   const [first, ...rest] = outcome.split('\n');
   const lines = [`- ${codeSpan(`bot: ${written}`)}: ${first}`];
-  for (const line of rest) lines.push(line === '' || line.startsWith('|') ? line : `  ${line}`);
+  for (const line of rest) {
+    lines.push(line === '' || line.startsWith('|') ? line : `  ${line}`);
+  }
   return lines.join('\n');
 }
 

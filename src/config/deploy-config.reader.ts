@@ -5,14 +5,14 @@ import type { ConfigEntry } from './read-configparser.js';
 import { resolveCommand } from './resolve-command.js';
 
 export const DEFAULT_DEPLOY_LABEL = 'bot:deploy';
-export const DEFAULT_UPLOAD_POLICY: UploadPolicy = 'once';
+const DEFAULT_UPLOAD_POLICY: UploadPolicy = 'once';
 /** Upstream v0.9's text (app.cfg.example), so PRs read the same after a switch. */
 export const DEFAULT_NO_DEPLOY_PERMISSION_COMMENT =
   'Label `bot:deploy` has been set by user `{deploy_labeler}`, but this person does not have permission to trigger deployments';
 
 const UPLOAD_POLICIES: readonly UploadPolicy[] = ['all', 'latest', 'once', 'none'];
 /** Variables upstream's eessi-upload-to-staging lets prefixes use (envsubst), and so do we. */
-export const PREFIX_VARIABLES = ['github_repository', 'pull_request_number', 'legacy_aws_path'];
+const PREFIX_VARIABLES = ['github_repository', 'pull_request_number', 'legacy_aws_path'];
 const PREFIX_VARIABLE = /\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 /** S3's rules, loosened to what legacy us-east-1 buckets may be called. */
 const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/;
@@ -31,7 +31,9 @@ export function readDeployConfig(
   context: ConfigReadContext,
   text: string,
 ): DeployConfig | undefined {
-  if (!context.parsed.sections.has('deploycfg')) return undefined;
+  if (!context.parsed.sections.has('deploycfg')) {
+    return undefined;
+  }
   const section = context.section('deploycfg', []);
   const json = new JsonLines(text);
 
@@ -68,8 +70,9 @@ export function readDeployConfig(
   let uploadPolicy = DEFAULT_UPLOAD_POLICY;
   if (policyEntry && policyEntry.value !== '') {
     const value = policyEntry.value.toLowerCase() as UploadPolicy;
-    if (UPLOAD_POLICIES.includes(value)) uploadPolicy = value;
-    else {
+    if (UPLOAD_POLICIES.includes(value)) {
+      uploadPolicy = value;
+    } else {
       section.problem(
         'upload_policy',
         policyEntry,
@@ -98,7 +101,9 @@ export function readDeployConfig(
 
 function readLabel(section: ConfigSectionReader): string {
   const entry = section.get('deploy_label');
-  if (!entry || entry.value === '') return DEFAULT_DEPLOY_LABEL;
+  if (!entry || entry.value === '') {
+    return DEFAULT_DEPLOY_LABEL;
+  }
   if (entry.value.length > MAX_LABEL_CHARS || entry.value.includes('\n')) {
     section.problem(
       'deploy_label',
@@ -119,9 +124,13 @@ function readUploadScript(
   context: ConfigReadContext,
 ): string | undefined {
   const entry = section.get('artefact_upload_script');
-  if (!entry || entry.value === '') return undefined;
+  if (!entry || entry.value === '') {
+    return undefined;
+  }
   const expanded = section.expandedOnly('artefact_upload_script', entry);
-  if (expanded === undefined) return undefined;
+  if (expanded === undefined) {
+    return undefined;
+  }
   // Unlike the Slurm commands, no `scheduler = local` leniency: a deploy always runs the script.
   const resolved = resolveCommand(expanded, context.env, context.baseDir);
   if ('error' in resolved) {
@@ -142,11 +151,15 @@ function readPerRepo(
   const value = entry?.value ?? '';
   if (!entry || !value.startsWith('{')) {
     const problem = problemOf(value);
-    if (problem && entry) section.problem(key, entry, problem);
+    if (problem && entry) {
+      section.problem(key, entry, problem);
+    }
     return { kind: 'single', value };
   }
   const parsed = json.parseObject(section, key, entry, '{"eessi.io-2023.06-software": "…"}');
-  if (!parsed) return { kind: 'map', byRepo: {} };
+  if (!parsed) {
+    return { kind: 'map', byRepo: {} };
+  }
   const pairs: [string, string][] = [];
   for (const [repoId, repoValue] of Object.entries(parsed)) {
     const at = json.entryAt(entry, repoId);
@@ -159,7 +172,9 @@ function readPerRepo(
       continue;
     }
     const problem = problemOf(repoValue);
-    if (problem) section.problem(key, at, `repository ${JSON.stringify(repoId)}: ${problem}`);
+    if (problem) {
+      section.problem(key, at, `repository ${JSON.stringify(repoId)}: ${problem}`);
+    }
     pairs.push([repoId, repoValue]);
   }
   return { kind: 'map', byRepo: Object.fromEntries(pairs) };
@@ -197,7 +212,9 @@ function readPermission(section: ConfigSectionReader): readonly string[] {
 
 function readNoPermissionComment(section: ConfigSectionReader): string {
   const entry = section.get('no_deploy_permission_comment');
-  if (!entry || entry.value === '') return DEFAULT_NO_DEPLOY_PERMISSION_COMMENT;
+  if (!entry || entry.value === '') {
+    return DEFAULT_NO_DEPLOY_PERMISSION_COMMENT;
+  }
   for (const match of entry.value.matchAll(/\{([^{}]*)\}/g)) {
     if (match[1] !== 'deploy_labeler') {
       section.problem(
@@ -217,10 +234,14 @@ function readSigning(
   scriptRequired: boolean,
 ): Readonly<Record<string, SigningConfig>> {
   const entry = section.get('signing');
-  if (!entry || entry.value === '') return {};
+  if (!entry || entry.value === '') {
+    return {};
+  }
   const example = '{"eessi.io-2023.06-software": {"key": "/path/to/signing.key"}}';
   const parsed = json.parseObject(section, 'signing', entry, example);
-  if (!parsed) return {};
+  if (!parsed) {
+    return {};
+  }
   const result: [string, SigningConfig][] = [];
   for (const [repoId, spec] of Object.entries(parsed)) {
     const at = json.entryAt(entry, repoId);
@@ -232,13 +253,18 @@ function readSigning(
     }
     const fields = spec as Record<string, unknown>;
     for (const name of Object.keys(fields)) {
-      if (!SIGNING_KEYS.includes(name))
+      if (!SIGNING_KEYS.includes(name)) {
         problem(`unknown field ${JSON.stringify(name)} (known: ${SIGNING_KEYS.join(', ')})`);
+      }
     }
     const text = (name: string): string | undefined => {
       const value = fields[name];
-      if (value === undefined) return undefined;
-      if (typeof value !== 'string') problem(`"${name}" must be a string`);
+      if (value === undefined) {
+        return undefined;
+      }
+      if (typeof value !== 'string') {
+        problem(`"${name}" must be a string`);
+      }
       return typeof value === 'string' && value !== '' ? value : undefined;
     };
     const keyText = text('key');
@@ -249,9 +275,13 @@ function readSigning(
       continue;
     }
     const key = context.expandPath(keyText);
-    for (const error of key.errors) problem(`"key": ${error}`);
+    for (const error of key.errors) {
+      problem(`"key": ${error}`);
+    }
     const keyProblem = readableFileProblem(key.value);
-    if (keyProblem) problem(`"key": ${key.value} ${keyProblem}`);
+    if (keyProblem) {
+      problem(`"key": ${key.value} ${keyProblem}`);
+    }
     if (script === undefined && scriptRequired) {
       problem('"script" is missing; artefact_upload_script signs through it (--sign-script)');
     }
@@ -259,13 +289,18 @@ function readSigning(
     // checked now.
     if (script?.startsWith('/')) {
       const resolved = resolveCommand(script, context.env, context.baseDir);
-      if ('error' in resolved) problem(`"script": ${resolved.error}`);
+      if ('error' in resolved) {
+        problem(`"script": ${resolved.error}`);
+      }
     }
     let containerRuntime: string | undefined;
     if (runtimeText !== undefined) {
       const resolved = resolveCommand(runtimeText, context.env, context.baseDir);
-      if ('error' in resolved) problem(`"container_runtime": ${resolved.error}`);
-      else containerRuntime = resolved.path;
+      if ('error' in resolved) {
+        problem(`"container_runtime": ${resolved.error}`);
+      } else {
+        containerRuntime = resolved.path;
+      }
     }
     result.push([
       repoId,
@@ -281,7 +316,9 @@ function readSigning(
 
 function readableFileProblem(path: string): string | undefined {
   try {
-    if (!statSync(path).isFile()) return 'is not a regular file';
+    if (!statSync(path).isFile()) {
+      return 'is not a regular file';
+    }
     accessSync(path, constants.R_OK);
     return undefined;
   } catch (error) {
@@ -313,11 +350,17 @@ class JsonLines {
     for (let index = keyLine; index < this.lines.length; index++) {
       const raw = this.lines[index];
       const stripped = raw.trim();
-      if (stripped.startsWith('#') || stripped.startsWith(';')) continue;
-      if (stripped !== '' && (/\S/.exec(raw)?.index ?? 0) <= keyIndent) break;
+      if (stripped.startsWith('#') || stripped.startsWith(';')) {
+        continue;
+      }
+      if (stripped !== '' && (/\S/.exec(raw)?.index ?? 0) <= keyIndent) {
+        break;
+      }
       joined.push({ text: stripped, line: index + 1 });
     }
-    while (joined.length > 1 && joined[0].text === '') joined.shift();
+    while (joined.length > 1 && joined[0].text === '') {
+      joined.shift();
+    }
     return joined.map((part) => part.line);
   }
 

@@ -36,7 +36,9 @@ export async function signFile(
   sigPath: string,
   context: SignContext,
 ): Promise<void> {
-  if (await pathExists(sigPath)) return;
+  if (await pathExists(sigPath)) {
+    return;
+  }
   const { signing, appName } = context;
   // Signed through a link in a fresh directory, so the tool's `<name>.sig` lands there, and only
   // a complete signature is renamed into place.

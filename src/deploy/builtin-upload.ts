@@ -78,7 +78,9 @@ export async function uploadBuiltIn(
     files.push({ key: keys.artefactSignature, path: join(stage, `${name}.sig`) });
   }
   files.push({ key: keys.artefact, path: artefact });
-  if (signing) files.push({ key: keys.metadataSignature, path: `${metadata}.sig` });
+  if (signing) {
+    files.push({ key: keys.metadataSignature, path: `${metadata}.sig` });
+  }
   files.push({ key: keys.metadata, path: metadata });
 
   let present = false;
@@ -91,7 +93,9 @@ export async function uploadBuiltIn(
       fileDigest,
       file.path === artefact ? onMultipart : undefined,
     );
-    if (file.path === artefact) present = outcome === 'present';
+    if (file.path === artefact) {
+      present = outcome === 'present';
+    }
   }
   return { bucket: target.bucket, key: keys.artefact, sizeBytes: digest.sizeBytes, present };
 }

@@ -39,7 +39,9 @@ export function renderReport(
   const lines = [`Deploy (${codeSpan(label)}) on instance ${codeSpan(appName)} ${uploading}.`];
   if (notDeployed.length > 0) {
     lines.push('', 'Not deployed:');
-    for (const job of notDeployed) lines.push(`- job ${codeSpan(job.jobId)}: ${job.reason}`);
+    for (const job of notDeployed) {
+      lines.push(`- job ${codeSpan(job.jobId)}: ${job.reason}`);
+    }
   }
   lines.push('', marker);
   return lines.join('\n');
@@ -55,7 +57,7 @@ export function renderPolicyNone(appName: string, label: string, marker: string)
 
 const GIB = 2 ** 30;
 
-export function formatSize(bytes: number): string {
+function formatSize(bytes: number): string {
   return bytes >= GIB / 10 ? `${(bytes / GIB).toFixed(3)} GiB` : `${bytes} bytes`;
 }
 

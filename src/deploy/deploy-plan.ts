@@ -17,9 +17,13 @@ export interface ArtefactName {
 
 /** undefined: not a `.tar.*` file name (nor a plain name: no directories). */
 export function parseArtefactName(name: string): ArtefactName | undefined {
-  if (name.includes('/') || name.startsWith('.')) return undefined;
+  if (name.includes('/') || name.startsWith('.')) {
+    return undefined;
+  }
   const match = ARTEFACT_NAME.exec(name);
-  if (!match) return undefined;
+  if (!match) {
+    return undefined;
+  }
   return { payload: match[1], timestamp: match[2] ? Number(match[2]) : 0 };
 }
 
@@ -52,7 +56,9 @@ export function planArtefacts(
   const newest = new Map<string, { candidate: Candidate; timestamp: number; order: number }>();
   candidates.forEach((candidate, order) => {
     const parsed = parseArtefactName(candidate.name);
-    if (!parsed) return;
+    if (!parsed) {
+      return;
+    }
     const best = newest.get(parsed.payload);
     if (
       !best ||
@@ -65,9 +71,15 @@ export function planArtefacts(
 
   return candidates.map((candidate) => {
     const parsed = parseArtefactName(candidate.name);
-    if (!parsed) return { ...candidate, skip: 'not a `.tar.*` file name in the job directory' };
-    if (policy === 'none') return { ...candidate, skip: 'upload_policy is `none`' };
-    if (policy === 'all') return { ...candidate };
+    if (!parsed) {
+      return { ...candidate, skip: 'not a `.tar.*` file name in the job directory' };
+    }
+    if (policy === 'none') {
+      return { ...candidate, skip: 'upload_policy is `none`' };
+    }
+    if (policy === 'all') {
+      return { ...candidate };
+    }
     const before = policy === 'once' ? uploaded.get(parsed.payload) : undefined;
     if (before !== undefined) {
       return {

@@ -161,7 +161,9 @@ export class DeployService {
       return;
     }
     const { progress } = request;
-    if (await progress.get<boolean>(DONE)) return;
+    if (await progress.get<boolean>(DONE)) {
+      return;
+    }
     if (deploy.uploadPolicy === 'none') {
       this.logger.log(`${tag}: upload_policy is none: nothing uploaded`);
       await this.reportOnce(request, (marker) =>
@@ -208,11 +210,15 @@ export class DeployService {
     this.logger.log(
       `${where(request)}: ${JSON.stringify(request.sender)} may not deploy ([deploycfg] deploy_permission): refused`,
     );
-    if (!this.poster.allows('basic')) return;
+    if (!this.poster.allows('basic')) {
+      return;
+    }
     const marker = deployMarker(request.deliveryId, 'refused', this.config.github.appName);
     // Nothing is written on a refusal, so a resumed one looks for its reply instead.
     const comments = await this.github.listComments(request.repo, request.prNumber);
-    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) return;
+    if (comments.some((c) => c.byBot === true && c.body.includes(marker))) {
+      return;
+    }
     await this.poster.post(
       request.repo,
       request.prNumber,
@@ -229,7 +235,9 @@ export class DeployService {
       (await progress.get<{ posting?: boolean; commentId?: number; suppressed?: boolean }>(
         REPORT,
       )) ?? {};
-    if (state.commentId || state.suppressed) return;
+    if (state.commentId || state.suppressed) {
+      return;
+    }
     if (!this.poster.allows('minimal')) {
       await progress.set(REPORT, { suppressed: true });
       return;
@@ -266,13 +274,17 @@ export class DeployService {
     for (const job of await findPrJobs(prDirs)) {
       const meta = await readJobMetadata(this.store, job);
       const verdict = await judgeJob(job, meta, expected, tracked.has(job.jobId));
-      if (verdict.kind === 'not-ours') continue;
+      if (verdict.kind === 'not-ours') {
+        continue;
+      }
       if (verdict.kind === 'not-deployed') {
         notDeployed.push({ jobId: job.jobId, reason: verdict.reason });
         continue;
       }
       jobs.set(job.jobId, job);
-      for (const name of verdict.artefacts) candidates.push({ jobId: job.jobId, name });
+      for (const name of verdict.artefacts) {
+        candidates.push({ jobId: job.jobId, name });
+      }
     }
     const uploaded =
       deploy.uploadPolicy === 'once' ? await uploadedPayloads(prDirs) : new Map<string, string>();
@@ -301,7 +313,9 @@ export class DeployService {
     const key = `deploy.item.${index}`;
     const item = plan.items[index];
     let state = (await progress.get<ItemState>(key)) ?? {};
-    if (state.recorded) return;
+    if (state.recorded) {
+      return;
+    }
 
     if (!state.outcome) {
       let outcome: Outcome;
@@ -331,7 +345,9 @@ export class DeployService {
     }
 
     const outcome = state.outcome!;
-    if (outcome.uploaded) await recordUpload(item.prDir, item.jobId, item.name);
+    if (outcome.uploaded) {
+      await recordUpload(item.prDir, item.jobId, item.name);
+    }
     const rowName = `${plan.startedAt}-${String(index).padStart(4, '0')}`;
     await this.store.addDeployRow(item.jobId, item.jobDir, rowName, {
       kind: 'deploy',
@@ -360,7 +376,9 @@ export class DeployService {
       const prCommentId = meta?.commentId ?? -1;
       if (deploy.artefactUploadScript) {
         const info = await lstat(join(item.jobDir, item.name)).catch(() => undefined);
-        if (!info?.isFile()) throw new ArtefactError('no such regular file in the job directory');
+        if (!info?.isFile()) {
+          throw new ArtefactError('no such regular file in the job directory');
+        }
         const result = await runUploadScript(this.runner, deploy, {
           target,
           artefactPath: join(item.link, item.name),
@@ -423,12 +441,16 @@ export class DeployService {
     const failures: string[] = [];
     const seen = new Set<string>();
     for (const item of plan.items) {
-      if (seen.has(item.jobId)) continue;
+      if (seen.has(item.jobId)) {
+        continue;
+      }
       seen.add(item.jobId);
       const job = { jobId: item.jobId, jobDir: item.jobDir };
       try {
         const meta = await this.store.readMetadata(job.jobId, job.jobDir);
-        if (meta) await this.comments.sync(job, meta);
+        if (meta) {
+          await this.comments.sync(job, meta);
+        }
       } catch (error) {
         failures.push(`job ${item.jobId}: ${(error as Error).message}`);
       }
@@ -454,7 +476,9 @@ function reasonOf(error: unknown): string {
     .split('\n')[0]
     .replace(/^AWS SDK error wrapper for \w*(Error)?:\s*/, '')
     .slice(0, 300);
-  if (error instanceof SigningError) return `signing failed, nothing uploaded: ${line}`;
+  if (error instanceof SigningError) {
+    return `signing failed, nothing uploaded: ${line}`;
+  }
   return known ? line : `S3 upload failed: ${line}`;
 }
 

@@ -28,7 +28,9 @@ export async function prDirsOf(jobsBaseDir: string, prNumber: number): Promise<s
   const dirs: string[] = [];
   for (const month of (await namesIn(jobsBaseDir)).filter((n) => MONTH_DIR.test(n)).sort()) {
     const prDir = join(jobsBaseDir, month, `pr_${prNumber}`);
-    if ((await lstat(prDir).catch(() => undefined))?.isDirectory()) dirs.push(prDir);
+    if ((await lstat(prDir).catch(() => undefined))?.isDirectory()) {
+      dirs.push(prDir);
+    }
   }
   return dirs;
 }
@@ -38,7 +40,9 @@ export async function findPrJobs(prDirs: readonly string[]): Promise<PrJob[]> {
   for (const prDir of prDirs) {
     for (const jobId of (await namesIn(prDir)).filter((n) => JOB_ID.test(n))) {
       const link = join(prDir, jobId);
-      if (!(await lstat(link)).isSymbolicLink()) continue;
+      if (!(await lstat(link)).isSymbolicLink()) {
+        continue;
+      }
       jobs.push({ jobId, prDir, link, jobDir: resolve(prDir, await readlink(link)) });
     }
   }
@@ -61,12 +65,19 @@ export async function judgeJob(
   expected: { readonly repo: string; readonly appName: string },
   stillTracked: boolean,
 ): Promise<JobVerdict> {
-  if (!meta) return { kind: 'not-deployed', reason: 'unknown: no readable job metadata' };
+  if (!meta) {
+    return { kind: 'not-deployed', reason: 'unknown: no readable job metadata' };
+  }
   // pr_<N> dirs do not name the repository, and several instances may share jobs_base_dir.
-  if (meta.repo !== expected.repo) return { kind: 'not-ours' };
-  if (meta.appName !== '' && meta.appName !== expected.appName) return { kind: 'not-ours' };
-  if (stillTracked)
+  if (meta.repo !== expected.repo) {
+    return { kind: 'not-ours' };
+  }
+  if (meta.appName !== '' && meta.appName !== expected.appName) {
+    return { kind: 'not-ours' };
+  }
+  if (stillTracked) {
     return { kind: 'not-deployed', reason: 'unfinished: the job has not ended yet' };
+  }
   const resultFile = `_bot_job${job.jobId}.result`;
   if (!(await pathExists(join(job.jobDir, resultFile)))) {
     return { kind: 'not-deployed', reason: `unknown: no result file ${codeSpan(resultFile)}` };

@@ -30,7 +30,7 @@ export interface S3UploaderOptions {
   readonly maxAttempts?: number;
 }
 
-export const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
+const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** One request (at most one part) may take this long: 64 MiB in 10 minutes is ~110 KB/s. */
 const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
@@ -104,14 +104,23 @@ export class S3Uploader {
     digest: FileDigest,
     onMultipart?: MultipartObserver,
   ): Promise<PutOutcome> {
-    if (await this.isPresent(bucket, key, digest)) return 'present';
+    if (await this.isPresent(bucket, key, digest)) {
+      return 'present';
+    }
     try {
-      if (digest.sizeBytes <= this.partSize) await this.putSingle(bucket, key, path, digest);
-      else await this.putMultipart(bucket, key, path, digest, onMultipart);
+      if (digest.sizeBytes <= this.partSize) {
+        await this.putSingle(bucket, key, path, digest);
+      } else {
+        await this.putMultipart(bucket, key, path, digest, onMultipart);
+      }
     } catch (error) {
       // `If-None-Match: *` lost a race: someone created the object since the check.
-      if (statusOf(error) === 412 && (await this.isPresent(bucket, key, digest))) return 'present';
-      if (statusOf(error) === 412) throw new ObjectConflictError(conflictText(bucket, key));
+      if (statusOf(error) === 412 && (await this.isPresent(bucket, key, digest))) {
+        return 'present';
+      }
+      if (statusOf(error) === 412) {
+        throw new ObjectConflictError(conflictText(bucket, key));
+      }
       throw error;
     }
     return 'uploaded';
@@ -129,7 +138,9 @@ export class S3Uploader {
     try {
       head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (statusOf(error) === 404) {
+        return false;
+      }
       throw error;
     }
     const sha256 = head.Metadata?.sha256;
@@ -137,7 +148,9 @@ export class S3Uploader {
     const same =
       head.ContentLength === digest.sizeBytes &&
       (sha256 !== undefined ? sha256 === digest.sha256 : etag === digest.md5);
-    if (!same) throw new ObjectConflictError(conflictText(bucket, key, sha256));
+    if (!same) {
+      throw new ObjectConflictError(conflictText(bucket, key, sha256));
+    }
     return true;
   }
 
@@ -175,7 +188,9 @@ export class S3Uploader {
         Metadata: { sha256: digest.sha256 },
       }),
     );
-    if (!uploadId) throw new Error(`${bucket}/${key}: the server returned no multipart upload id`);
+    if (!uploadId) {
+      throw new Error(`${bucket}/${key}: the server returned no multipart upload id`);
+    }
     await onMultipart?.({ bucket, key, uploadId });
     const parts: CompletedPart[] = [];
     const partDigests: Buffer[] = [];
@@ -238,7 +253,9 @@ export async function digestFile(path: string): Promise<FileDigest> {
     sizeBytes += bytes.length;
   }
   const info = await stat(path);
-  if (info.size !== sizeBytes) throw new Error(`${path} changed while it was read`);
+  if (info.size !== sizeBytes) {
+    throw new Error(`${path} changed while it was read`);
+  }
   return { sizeBytes, sha256: sha256.digest('hex'), md5: md5.digest('hex') };
 }
 
@@ -249,7 +266,9 @@ function checkEtag(
   where: string,
 ): void {
   // With KMS encryption S3's ETag is no MD5; the server has checked Content-MD5 already.
-  if (etag === undefined || encryption === 'aws:kms' || encryption === 'aws:kms:dsse') return;
+  if (etag === undefined || encryption === 'aws:kms' || encryption === 'aws:kms:dsse') {
+    return;
+  }
   const value = etag.replace(/"/g, '');
   if (!expected.includes(value)) {
     throw new Error(
@@ -264,6 +283,8 @@ function conflictText(bucket: string, key: string, sha256?: string): string {
 }
 
 function statusOf(error: unknown): number | undefined {
-  if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode;
+  if (error instanceof S3ServiceException) {
+    return error.$metadata.httpStatusCode;
+  }
   return undefined;
 }

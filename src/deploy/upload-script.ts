@@ -27,15 +27,23 @@ export interface ScriptUpload {
 }
 
 /** A tarball of several GiB over a slow link takes long; a hung script must still end. */
-export const UPLOAD_SCRIPT_TIMEOUT_MS = 4 * 60 * 60 * 1000;
+const UPLOAD_SCRIPT_TIMEOUT_MS = 4 * 60 * 60 * 1000;
 
-export function uploadScriptArgs(deploy: DeployConfig, upload: ScriptUpload): string[] {
+function uploadScriptArgs(deploy: DeployConfig, upload: ScriptUpload): string[] {
   const { target } = upload;
   const args: string[] = [];
-  if (target.artefactPrefix !== '') args.push('--artefact-prefix', target.artefactPrefix);
-  if (target.bucket !== '') args.push('--bucket-name', target.bucket);
-  if (deploy.endpointUrl) args.push('--endpoint-url', deploy.endpointUrl);
-  if (target.metadataPrefix !== '') args.push('--metadata-prefix', target.metadataPrefix);
+  if (target.artefactPrefix !== '') {
+    args.push('--artefact-prefix', target.artefactPrefix);
+  }
+  if (target.bucket !== '') {
+    args.push('--bucket-name', target.bucket);
+  }
+  if (deploy.endpointUrl) {
+    args.push('--endpoint-url', deploy.endpointUrl);
+  }
+  if (target.metadataPrefix !== '') {
+    args.push('--metadata-prefix', target.metadataPrefix);
+  }
   args.push(
     '--pr-comment-id',
     String(upload.prCommentId),
@@ -79,7 +87,9 @@ export async function runUploadScript(
   await mkdir(tmpDir, { recursive: true });
   const binds = new Set<string>([dirname(dirname(upload.artefactPath))]);
   for (const arg of [script, ...args]) {
-    if (!arg.startsWith('/')) continue;
+    if (!arg.startsWith('/')) {
+      continue;
+    }
     binds.add(dirname(arg));
     binds.add(await realpath(dirname(arg)).catch(() => dirname(arg)));
   }

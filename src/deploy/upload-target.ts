@@ -22,7 +22,9 @@ export class MissingRepoValueError extends Error {
  */
 export function uploadTargetFor(deploy: DeployConfig, repoId: string | undefined): UploadTarget {
   const pick = (key: string, value: PerRepoValue): string => {
-    if (value.kind === 'single') return value.value;
+    if (value.kind === 'single') {
+      return value.value;
+    }
     if (repoId === undefined) {
       throw new MissingRepoValueError(
         `\`${key}\` is set per repository, but the job's \`cfg/job.cfg\` names no repository id`,
@@ -65,7 +67,9 @@ export function expandPrefix(prefix: string, fileName: string, vars: PrefixVaria
     pull_request_number: String(vars.pullRequestNumber),
     legacy_aws_path: legacyAwsPath(fileName),
   };
-  if (prefix === '') return values.legacy_aws_path;
+  if (prefix === '') {
+    return values.legacy_aws_path;
+  }
   // The reader allowed only these three names, so nothing else can be left to substitute.
   return prefix
     .replace(/\$\{([A-Za-z_]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, a?: string, b?: string) =>

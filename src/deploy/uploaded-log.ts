@@ -10,17 +10,19 @@ import { parseArtefactName } from './deploy-plan.js';
  * it, so the format stays; unlike upstream, a line is added by rewriting the file atomically, and
  * only after the upload finished.
  */
-export const UPLOADED_LOG = 'uploaded.txt';
+const UPLOADED_LOG = 'uploaded.txt';
 
 const appends = new KeyedLock();
 
 /** The log's lines; a PR dir without one has none. */
-export async function readUploadedLog(prDir: string): Promise<string[]> {
+async function readUploadedLog(prDir: string): Promise<string[]> {
   let text: string;
   try {
     text = await readFile(join(prDir, UPLOADED_LOG), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return [];
+    }
     throw error;
   }
   return text.split('\n').filter((line) => line.trim() !== '');
@@ -36,7 +38,9 @@ export async function uploadedPayloads(prDirs: readonly string[]): Promise<Map<s
   for (const prDir of prDirs) {
     for (const line of await readUploadedLog(prDir)) {
       const payload = parseArtefactName(basename(line.trim()))?.payload;
-      if (payload !== undefined && !found.has(payload)) found.set(payload, line.trim());
+      if (payload !== undefined && !found.has(payload)) {
+        found.set(payload, line.trim());
+      }
     }
   }
   return found;
@@ -47,7 +51,9 @@ export async function recordUpload(prDir: string, jobId: string, name: string): 
   const line = `${jobId}/${name}`;
   await appends.run(prDir, async () => {
     const lines = await readUploadedLog(prDir);
-    if (lines.includes(line)) return;
+    if (lines.includes(line)) {
+      return;
+    }
     await writeFileAtomic(join(prDir, UPLOADED_LOG), [...lines, line, ''].join('\n'));
   });
 }

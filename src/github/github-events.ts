@@ -85,11 +85,21 @@ export type PayloadProblem = string;
 type Check = (value: unknown, path: string) => PayloadProblem | undefined;
 
 function describeValue(value: unknown): string {
-  if (value === undefined) return 'missing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  if (value === undefined) {
+    return 'missing';
+  }
+  if (value === null) {
+    return 'null';
+  }
+  if (Array.isArray(value)) {
+    return 'an array';
+  }
+  if (typeof value === 'object') {
+    return 'an object';
+  }
+  if (typeof value === 'string') {
+    return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  }
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -115,10 +125,14 @@ const nullable =
 
 function object(fields: Readonly<Record<string, Check>>): Check {
   return (v, path) => {
-    if (!isObject(v)) return wrong(path, 'an object', v);
+    if (!isObject(v)) {
+      return wrong(path, 'an object', v);
+    }
     for (const [key, check] of Object.entries(fields)) {
       const problem = check(v[key], path === '' ? key : `${path}.${key}`);
-      if (problem) return problem;
+      if (problem) {
+        return problem;
+      }
     }
     return undefined;
   };
@@ -175,14 +189,12 @@ function isString(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function isPositiveInt(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
-}
-
 /** What is wrong with a `pull_request` payload of any action, or undefined if nothing is. */
 export function pullRequestEventProblem(payload: unknown): PayloadProblem | undefined {
   const problem = PULL_REQUEST_EVENT(payload, '');
-  if (problem) return problem;
+  if (problem) {
+    return problem;
+  }
   const p = payload as PullRequestEventPayload;
   if (p.pull_request.number !== p.number) {
     return `pull_request.number: ${p.pull_request.number} is not the event's number ${p.number}`;
@@ -193,20 +205,19 @@ export function pullRequestEventProblem(payload: unknown): PayloadProblem | unde
 /** What is wrong with a `pull_request` `labeled` payload, or undefined if nothing is. */
 export function pullRequestLabeledProblem(payload: unknown): PayloadProblem | undefined {
   const problem = pullRequestEventProblem(payload);
-  if (problem) return problem;
+  if (problem) {
+    return problem;
+  }
   const p = payload as Json;
-  if (p.action !== 'labeled') return wrong('action', '"labeled"', p.action);
+  if (p.action !== 'labeled') {
+    return wrong('action', '"labeled"', p.action);
+  }
   return object({ name: str })(p.label, 'label');
 }
 
 /** What is wrong with an `issue_comment` payload (any action), or undefined if nothing is. */
 export function issueCommentProblem(payload: unknown): PayloadProblem | undefined {
   return ISSUE_COMMENT_EVENT(payload, '');
-}
-
-/** `pull_request` event of any action, every field of PullRequestEventPayload checked. */
-export function isPullRequestEvent(payload: unknown): payload is PullRequestEventPayload {
-  return pullRequestEventProblem(payload) === undefined;
 }
 
 /** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */

@@ -164,7 +164,9 @@ function comment(
 
 async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
   for (const started = Date.now(); Date.now() - started < timeoutMs;) {
-    if (check()) return;
+    if (check()) {
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
@@ -229,7 +231,9 @@ describe('commands through the built bot', () => {
     );
 
     // status last_build with a filter, through the comments' pages
-    for (let i = 0; i < 120; i++) github.seedComment(fixture.repo, pr, `filler ${i}`, 'someone');
+    for (let i = 0; i < 120; i++) {
+      github.seedComment(fixture.repo, pr, `filler ${i}`, 'someone');
+    }
     const statusId = randomUUID();
     await bot.deliver(
       'issue_comment',
@@ -369,7 +373,9 @@ describe('commands through the built bot', () => {
       '`bot: build for:arch=aarch64/nvidia/grace inst:site-b`: submitted one job:',
     );
     expect(replyB.body).not.toContain('zen4');
-    for (const reply of [replyA, replyB]) expect(reply.body).not.toContain('site-c');
+    for (const reply of [replyA, replyB]) {
+      expect(reply.body).not.toContain('site-c');
+    }
     const jobComments = (app: string) =>
       github
         .comments(fixture.repo, pr)

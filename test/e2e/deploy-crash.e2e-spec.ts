@@ -106,7 +106,9 @@ const env = (): NodeJS.ProcessEnv => ({
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
   for (let waited = 0; waited < 60_000; waited += 200) {
-    if (await check()) return;
+    if (await check()) {
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out waiting for ${what}`);

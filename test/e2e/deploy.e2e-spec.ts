@@ -45,7 +45,9 @@ const savedEnv = { ...process.env };
 beforeAll(async () => {
   Object.assign(process.env, S3_ENV);
   s3 = await startS3Server();
-  for (const bucket of ['staging', 'staging-2023', 'staging-2025']) await s3.createBucket(bucket);
+  for (const bucket of ['staging', 'staging-2023', 'staging-2025']) {
+    await s3.createBucket(bucket);
+  }
 });
 
 afterAll(async () => {
@@ -84,7 +86,9 @@ function writesOf(key: string): number {
 
 /** Every file and dir under `dir`, relative, with sizes: a snapshot to compare. */
 function tree(dir: string): string[] {
-  if (!existsSync(dir)) return [];
+  if (!existsSync(dir)) {
+    return [];
+  }
   return readdirSync(dir, { recursive: true, withFileTypes: false })
     .map(String)
     .sort()

@@ -701,7 +701,9 @@ export class FakeGitHub {
 
   private getPullRequest(c: FakeRouteContext): FakeRouteResult {
     const pr = this.pullStore.get(`${repoOf(c)}#${issueOf(c)}`);
-    if (pr === undefined) throw new HttpFailure(404, 'Not Found');
+    if (pr === undefined) {
+      throw new HttpFailure(404, 'Not Found');
+    }
     return { status: 200, body: pr };
   }
 

@@ -59,7 +59,9 @@ afterAll(async () => {
   await scancelByName(FOREIGN_NAME);
   await github?.stop();
   fixture?.cleanup();
-  if (root) rmSync(root, { recursive: true, force: true });
+  if (root) {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 function writeConfig(): string {

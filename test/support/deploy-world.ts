@@ -95,7 +95,11 @@ export async function deployWorld(
     rest: { deploy },
   });
   const moduleRef = await Test.createTestingModule({
-    imports: [ConfigModule.forConfig(config), GitHubModule.register({ app: githubAppSettingsOf(config) }), DeployModule],
+    imports: [
+      ConfigModule.forConfig(config),
+      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      DeployModule,
+    ],
   })
     .overrideProvider(GITHUB_CLIENT_OPTIONS)
     .useValue(FAST_GITHUB_CLIENT_OPTIONS)
@@ -122,7 +126,9 @@ export async function deployWorld(
       const status = spec.status === undefined ? 'SUCCESS' : spec.status;
       const files: Record<string, string> = {};
       for (const [name, content] of Object.entries(artefacts)) {
-        if (typeof content === 'string') files[name] = content;
+        if (typeof content === 'string') {
+          files[name] = content;
+        }
       }
       const repoId = spec.repoId === undefined ? REPO_ID : spec.repoId;
       files['cfg/job.cfg'] =
@@ -152,7 +158,9 @@ export async function deployWorld(
               ].join('\n'),
             }),
       });
-      if (spec.finished !== false) await store.finish(spec.jobId);
+      if (spec.finished !== false) {
+        await store.finish(spec.jobId);
+      }
       return { ...job, commentId: comment.id };
     },
     async deliver(opts = {}) {

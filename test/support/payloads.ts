@@ -158,7 +158,9 @@ export function pullRequestCommentPayload(overrides: PullRequestCommentOverrides
     merged_at: null,
   };
   payload.comment.body = overrides.body;
-  if (overrides.commentId !== undefined) payload.comment.id = overrides.commentId;
+  if (overrides.commentId !== undefined) {
+    payload.comment.id = overrides.commentId;
+  }
   payload.comment.html_url = `https://github.com/${fullName}/pull/${number}#issuecomment-${payload.comment.id}`;
   payload.comment.issue_url = payload.issue.url;
   if (overrides.sender !== undefined) {

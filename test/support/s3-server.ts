@@ -126,7 +126,9 @@ export async function startS3Server(): Promise<S3Server> {
         const body = Buffer.from(await answer.Body!.transformToByteArray());
         return { body, metadata: answer.Metadata ?? {} };
       } catch (error) {
-        if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+        if ((error as { name?: string }).name === 'NoSuchKey') {
+          return undefined;
+        }
         throw error;
       }
     },
@@ -138,19 +140,27 @@ export async function startS3Server(): Promise<S3Server> {
       return new Promise((resolve) => (hold = { match, resolve }));
     },
     async setDown(value) {
-      if (value === down) return;
+      if (value === down) {
+        return;
+      }
       down = value;
       if (value) {
         // Nobody listens on the port any more: connections are refused, as with a stopped server.
-        for (const socket of sockets) socket.destroy();
+        for (const socket of sockets) {
+          socket.destroy();
+        }
         await new Promise<void>((resolve) => front.close(() => resolve()));
       } else {
         await new Promise<void>((resolve) => front.listen(port, '127.0.0.1', resolve));
       }
     },
     async stop() {
-      for (const socket of sockets) socket.destroy();
-      if (!down) await new Promise<void>((resolve) => front.close(() => resolve()));
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+      if (!down) {
+        await new Promise<void>((resolve) => front.close(() => resolve()));
+      }
       client.destroy();
       await backend.close();
       rmSync(dir, { recursive: true, force: true });
