@@ -1,6 +1,6 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
-import { githubAppSettingsOf, intakeOptionsOf } from './app-options.js';
+import { githubModuleOptionsOf, intakeOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
@@ -30,8 +30,7 @@ export class AppModule {
       ConfigModule.forConfig(options.config),
       ScheduleModule.forRoot(),
       GitHubModule.register({
-        app: githubAppSettingsOf(options.config),
-        chatlevel: options.config.botControl.chatlevel,
+        ...githubModuleOptionsOf(options.config),
         ...(options.github ? { replacement: options.github } : {}),
       }),
       BuildsModule,

@@ -9,7 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { githubAppSettingsOf } from '../../src/app-options.js';
+import { githubModuleOptionsOf } from '../../src/app-options.js';
 import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
 import { jobMarker } from '../../src/builds/job-comment.js';
@@ -96,7 +96,7 @@ async function world(opts: WorldOptions = {}) {
   const moduleRef = await Test.createTestingModule({
     imports: [
       ConfigModule.forConfig(config),
-      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      GitHubModule.register(githubModuleOptionsOf(config)),
       BuildsModule,
       JobManagerModule.register({ autostart: false }),
     ],

@@ -1,4 +1,4 @@
-import { githubAppSettingsOf } from '../../src/app-options.js';
+import { githubModuleOptionsOf } from '../../src/app-options.js';
 /**
  * The deploy flow wired by Nest as in production (ConfigModule, GitHubModule, DeployModule with
  * the real JobStore and JobCommentsService), the real GitHubClient against FakeGitHub, progress
@@ -97,7 +97,7 @@ export async function deployWorld(
   const moduleRef = await Test.createTestingModule({
     imports: [
       ConfigModule.forConfig(config),
-      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      GitHubModule.register(githubModuleOptionsOf(config)),
       DeployModule,
     ],
   })
