@@ -14,6 +14,8 @@ const MODULE_GRAPH = {
   intake: ['github', 'builds', 'deploy', 'common'],
   builds: ['slurm', 'github', 'config', 'common'],
   deploy: ['builds', 'github', 'config', 'common'],
+  // Above builds and deploy; only the wiring imports it.
+  commands: ['builds', 'deploy', 'slurm', 'github', 'config', 'common'],
   github: ['common'],
   slurm: ['common'],
   config: ['common'],
@@ -32,6 +34,11 @@ const TOP_LEVEL = ['*.ts', 'cli/**', 'simulate/**', 'demo/**'];
 // the entry once the file is under the limit.
 const MAX_LINES = 400;
 const OVER_MAX_LINES = {
+  'src/config/deploy-config.reader.ts': 410,
+  'src/builds/build-runner.ts': 410,
+  'src/builds/job-store.ts': 440,
+  'src/deploy/deploy.service.ts': 490,
+  'src/github/github.client.ts': 450,
   'src/common/journal/journal.ts': 690,
   'src/builds/job-manager.service.ts': 490,
   'src/config/config-section.reader.ts': 430,

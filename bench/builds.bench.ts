@@ -241,7 +241,7 @@ async function benchPreparation(env: Env): Promise<Record<string, number | strin
 
 // ---------------------------------------------------------------- 2. webhook latency meanwhile
 
-function post(agent: Agent, port: number, body: string, headers: Record<string, string>) {
+export function post(agent: Agent, port: number, body: string, headers: Record<string, string>) {
   return new Promise<number>((resolve, reject) => {
     const req = request(
       {
@@ -424,7 +424,7 @@ async function benchWebhookDuringPreparation(
  * is one, which saves most of the set-up time (20,000 files written and added), while the bot's
  * own directories stay in the ordinary temp dir, on the disk the measurements are about.
  */
-function createFixtureRemote(): GitFixture {
+export function createFixtureRemote(): GitFixture {
   const tmpfs = '/dev/shm';
   const saved = process.env.TMPDIR;
   try {

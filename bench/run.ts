@@ -4,6 +4,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { benchBuilds } from './builds.bench.js';
+import { benchCommands } from './commands.bench.js';
 import { benchIntake } from './intake.bench.js';
 import { benchJobManager } from './job-manager.bench.js';
 
@@ -13,6 +14,7 @@ const benches: [string, () => Promise<Table>][] = [
   ['webhook intake (issues #2, #16)', benchIntake],
   ['job manager tick (issue #4)', benchJobManager],
   ['builds: labeled delivery to jobs (issue #3)', benchBuilds],
+  ['commands: bot: build comment to first reply (issue #13)', benchCommands],
 ];
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { AppConfig } from './config/app-config.js';
 import type { GitHubAppSettings } from './github/github-app.settings.js';
+import type { GitHubModuleOptions } from './github/github.module.js';
 import type { IntakeOptions } from './intake/intake.options.js';
 
 /*
@@ -18,6 +19,11 @@ export function githubAppSettingsOf(config: AppConfig): GitHubAppSettings {
     apiUrl,
     configPath: config.configPath,
   };
+}
+
+/** The App's settings and the chatlevel that CommentPoster applies to every comment. */
+export function githubModuleOptionsOf(config: AppConfig): GitHubModuleOptions {
+  return { app: githubAppSettingsOf(config), chatlevel: config.botControl.chatlevel };
 }
 
 export function intakeOptionsOf(config: AppConfig): IntakeOptions {

@@ -1,8 +1,10 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { githubAppSettingsOf, intakeOptionsOf } from './app-options.js';
+import { githubModuleOptionsOf, intakeOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
 import type { AppConfig } from './config/app-config.js';
+import { CommandsModule } from './commands/commands.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { DeployModule } from './deploy/deploy.module.js';
 import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
@@ -33,10 +35,11 @@ export class AppModule {
     const imports: DynamicModule['imports'] & object = [
       ConfigModule.forConfig(options.config),
       GitHubModule.register({
-        app: githubAppSettingsOf(options.config),
+        ...githubModuleOptionsOf(options.config),
         ...(options.github ? { replacement: options.github } : {}),
       }),
       BuildsModule,
+      DeployModule,
     ];
     if (options.jobManager ?? true) {
       const [{ ScheduleModule }, { JobManagerModule }] = await Promise.all([
@@ -50,7 +53,7 @@ export class AppModule {
     }
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule.register(intakeOptionsOf(options.config)));
+      imports.push(IntakeModule.register(intakeOptionsOf(options.config)), CommandsModule);
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

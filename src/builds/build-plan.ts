@@ -2,8 +2,10 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { DELIVERY_ID_PATTERN } from '../common/ids.js';
 import type { BuildEnvConfig, ConfigGeneration } from '../config/app-config.js';
 import {
-  isPullRequestEvent,
-  isPullRequestLabeled,
+  pullRequestEventProblem,
+  pullRequestLabeledProblem,
+  type PullRequestEventPayload,
+  type PullRequestLabeledPayload,
   type PullRequestRef,
   type RepositoryRef,
 } from '../github/github-events.js';
@@ -69,12 +71,14 @@ function isRepoFullName(name: string): boolean {
  * @throws InvalidDeliveryError naming the delivery and the field at fault.
  */
 export function parseLabeledDelivery(delivery: LabeledDelivery): LabeledEvent {
-  if (!isPullRequestLabeled(delivery.payload)) {
+  const problem = pullRequestLabeledProblem(delivery.payload);
+  if (problem) {
     throw new InvalidDeliveryError(
-      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request.labeled payload (action, number, label, pull_request, repository or sender missing or mistyped)`,
+      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request.labeled payload: ${problem}`,
     );
   }
-  return { ...parsePullRequestDelivery(delivery), label: delivery.payload.label.name };
+  const payload = delivery.payload as PullRequestLabeledPayload;
+  return { ...parsePullRequestDelivery(delivery), label: payload.label.name };
 }
 
 /**
@@ -82,12 +86,13 @@ export function parseLabeledDelivery(delivery: LabeledDelivery): LabeledEvent {
  * @throws InvalidDeliveryError naming the delivery and the field at fault.
  */
 export function parsePullRequestDelivery(delivery: LabeledDelivery): PullRequestContext {
-  const payload = delivery.payload;
-  if (!isPullRequestEvent(payload)) {
+  const problem = pullRequestEventProblem(delivery.payload);
+  if (problem) {
     throw new InvalidDeliveryError(
-      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request payload (action, number, pull_request, repository or sender missing or mistyped)`,
+      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request payload: ${problem}`,
     );
   }
+  const payload = delivery.payload as PullRequestEventPayload;
   return pullRequestContext({
     deliveryId: delivery.id,
     receivedAt: delivery.receivedAt,

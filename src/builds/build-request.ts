@@ -43,6 +43,12 @@ export interface BuildRequest {
   readonly accept?: (job: CandidateJob) => boolean;
   /** The filters as the user wrote them, for messages ("the filters repo:x exclude …"). */
   readonly filterText?: string;
+  /**
+   * The command has an accelerator filter (`acc:…`): node types with accelerators are candidates
+   * even when the node side names none (`accept` then decides), as v0.9 uses a GPU node only
+   * when an accelerator is asked for, by `for:`/`on:` or by a filter.
+   */
+  readonly acceleratorFilter?: boolean;
 }
 
 export class BuildRequestError extends Error {
@@ -84,7 +90,7 @@ export function normalizeArch(arch: string): string {
 }
 
 /** v0.9 accepts `nvidia=cc80` for `nvidia/cc80` (a `/` cannot be typed in some filter positions). */
-function normalizeAccelerator(accel: string): string {
+export function normalizeAccelerator(accel: string): string {
   return accel.replace(/=/g, '/');
 }
 

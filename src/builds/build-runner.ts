@@ -115,7 +115,10 @@ export class BuildRunner {
     await this.reportSubmitFailures(build, jobs);
 
     const complete = jobs.every(
-      (job) => progress.target(job.key).commentId || progress.target(job.key).submitFailed,
+      (job) =>
+        progress.target(job.key).commentId ||
+        progress.target(job.key).submitFailed ||
+        (progress.target(job.key).recorded && !this.comments.posts),
     );
     if (complete) {
       await progress.update((d) => (d.done = true));
@@ -275,6 +278,8 @@ export class BuildRunner {
       // known to the job manager. The comment's creation writes the metadata with its id: one
       // write per job. Without the links the job manager does not see the job, so nobody else
       // comments on it meanwhile.
+      // The head actually built, so that a later push can tell this job's commit is superseded.
+      const meta = { ...job.metadata, headSha: progress.data.tree?.headSha ?? ctx.headSha };
       await this.store.addRow(jobId, job.dir, {
         kind: 'submitted',
         date: formatRowDate(new Date()),
@@ -282,13 +287,13 @@ export class BuildRunner {
         comment: job.submittedRow(jobId),
       });
       const commentId =
-        state.commentId ?? (await this.comment(tag, progress, state, jobId, job.dir, job.metadata));
+        state.commentId ?? (await this.comment(tag, progress, state, jobId, job.dir, meta));
       if (commentId) {
         await this.store.linkSubmitted(jobId, job.dir);
       } else {
         // No comment (GitHub failed): the job is recorded without its id; a resume or the job
         // manager creates the comment later, once.
-        await this.store.recordSubmitted(jobId, job.dir, job.metadata);
+        await this.store.recordSubmitted(jobId, job.dir, meta);
       }
       await progress.update(() => (state.recorded = true));
       this.logger.log(`${tag}: job ${jobId} recorded`);
@@ -313,6 +318,10 @@ export class BuildRunner {
     jobDir: string,
     meta: JobMetadata,
   ): Promise<number | undefined> {
+    if (!this.comments.posts) {
+      // chatlevel incognito: no job comments; the job is recorded without one.
+      return undefined;
+    }
     const mode = state.commentAttempted ? 'resume' : 'first';
     if (!state.commentAttempted) {
       await progress.update(() => (state.commentAttempted = true));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { makeConfig } from '../../test/support/make-config.js';
+import type { AppConfig } from '../config/app-config.js';
 import { slurmOptionsOf } from './builds.module.js';
 
 describe('slurmOptionsOf', () => {
@@ -24,7 +25,24 @@ describe('slurmOptionsOf', () => {
         scontrol: '/site/bin/scontrol',
         scancel: '/site/bin/scancel',
         timeoutMs: 42_000,
+        scontrolArgs: [],
+        squeueFormat: 'short',
       },
+    });
+  });
+
+  it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', () => {
+    const config = {
+      ...makeConfig({
+        root: '/srv/bot',
+        jobManager: { scontrolArgs: ['--clusters=%(cluster)s'] },
+      }),
+      generation: 'v09',
+    } as AppConfig;
+
+    expect(slurmOptionsOf(config).commands).toMatchObject({
+      squeueFormat: 'long',
+      scontrolArgs: ['--clusters=%(cluster)s'],
     });
   });
 });

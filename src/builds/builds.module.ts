@@ -7,6 +7,7 @@ import { BuildsService } from './builds.service.js';
 import { EventNotices } from './event-notices.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore } from './job-store.js';
+import { PrLifecycleService } from './pr-lifecycle.service.js';
 
 /**
  * Builds: the `bot:build` handler and the on-disk job records it shares with the job manager.
@@ -45,8 +46,9 @@ const slurm = SlurmModule.registerAsync({ useFactory: slurmOptionsOf, inject: [A
     EventNotices,
     BuildRunner,
     BuildsService,
+    PrLifecycleService,
   ],
   // The one scheduler port of the process, for the job manager too.
-  exports: [JobStore, JobCommentsService, BuildsService, slurm],
+  exports: [JobStore, JobCommentsService, BuildsService, PrLifecycleService, slurm],
 })
 export class BuildsModule {}

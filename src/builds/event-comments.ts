@@ -6,7 +6,7 @@ import { archLabel, codeSpan } from './job-comment.js';
  * ever appears inside code spans or fenced blocks, and each comment carries a hidden marker so a
  * resumed event finds the comment it may already have posted instead of posting it twice.
  */
-export type EventNoticeKind = 'refused' | 'tree-failed' | 'submit-failed';
+export type EventNoticeKind = 'refused' | 'tree-failed' | 'submit-failed' | 'moved-job-dirs';
 
 export function eventMarker(deliveryId: string, kind: EventNoticeKind, appName: string): string {
   return `<!-- bot:event ${deliveryId} ${kind} ${appName.replace(/--+|[<>\s]/g, '_')} -->`;

@@ -1,9 +1,18 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig, type ChatLevel } from '../config/app-config.js';
+import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
 import type { PullRequestContext } from './build-plan.js';
 import { eventMarker, type EventNoticeKind } from './event-comments.js';
 import type { EventProgress } from './event-progress.js';
+
+/** The chatlevel each notice needs (see CommentPoster). */
+const NOTICE_LEVEL: Readonly<Record<EventNoticeKind, ChatLevel>> = {
+  refused: 'basic',
+  'tree-failed': 'minimal',
+  'submit-failed': 'minimal',
+  'moved-job-dirs': 'chatty',
+};
 
 /**
  * PR comments about a build as a whole (refused, tree failed, submission failed), each posted
@@ -12,11 +21,15 @@ import type { EventProgress } from './event-progress.js';
 @Injectable()
 export class EventNotices {
   private readonly logger = new Logger(EventNotices.name);
+  private readonly poster: CommentPoster;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly github: GitHubClient,
-  ) {}
+    @Optional() poster?: CommentPoster,
+  ) {
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
+  }
 
   /**
    * Posts an event-level comment exactly once: the attempt is recorded before the comment is
@@ -29,7 +42,11 @@ export class EventNotices {
     render: (marker: string) => string,
   ): Promise<void> {
     const notice = progress.notice(kind);
-    if (notice.commentId) {
+    if (notice.commentId || notice.suppressed) {
+      return;
+    }
+    if (!this.poster.allows(NOTICE_LEVEL[kind])) {
+      await progress.update(() => (notice.suppressed = true));
       return;
     }
     const marker = this.noticeMarker(ctx, progress, kind);
@@ -43,29 +60,51 @@ export class EventNotices {
     } else {
       await progress.update(() => (notice.posting = true));
     }
-    const { id } = await this.github.createComment(ctx.repo, ctx.prNumber, render(marker));
-    await progress.update(() => (notice.commentId = id));
-    this.logger.log(`${where(ctx)}: posted ${kind} comment ${id}`);
+    const posted = await this.poster.post(
+      ctx.repo,
+      ctx.prNumber,
+      render(marker),
+      NOTICE_LEVEL[kind],
+      `${kind} notice`,
+    );
+    await progress.update(() =>
+      posted ? (notice.commentId = posted.id) : (notice.suppressed = true),
+    );
+    if (posted) {
+      this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    }
   }
 
   /**
    * Posts an event-level comment once without writing anything to disk (refusals leave nothing
-   * behind): it looks for the comment's marker first, every time. Returns the comment id.
+   * behind): it looks for the comment's marker first, every time. Returns the comment id, or
+   * undefined when the chatlevel keeps it off the PR.
    */
   async postStateless(
     ctx: PullRequestContext,
     kind: EventNoticeKind,
     render: (marker: string) => string,
-  ): Promise<number> {
+  ): Promise<number | undefined> {
+    if (!this.poster.allows(NOTICE_LEVEL[kind])) {
+      return undefined;
+    }
     const marker = eventMarker(ctx.deliveryId, kind, this.config.github.appName);
     const existing = await this.findNotice(ctx, marker);
     if (existing) {
       this.logger.log(`${where(ctx)}: ${kind} comment ${existing} already posted`);
       return existing;
     }
-    const { id } = await this.github.createComment(ctx.repo, ctx.prNumber, render(marker));
-    this.logger.log(`${where(ctx)}: posted ${kind} comment ${id}`);
-    return id;
+    const posted = await this.poster.post(
+      ctx.repo,
+      ctx.prNumber,
+      render(marker),
+      NOTICE_LEVEL[kind],
+      `${kind} notice`,
+    );
+    if (posted) {
+      this.logger.log(`${where(ctx)}: posted ${kind} comment ${posted.id}`);
+    }
+    return posted?.id;
   }
 
   /** One marker per build: the requests of one comment each have their own progress file. */

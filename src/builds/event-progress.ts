@@ -40,6 +40,8 @@ export interface NoticeProgress {
   /** Set before the comment is created: a resume searches for its marker before posting. */
   posting?: boolean;
   commentId?: number;
+  /** Below the configured chatlevel: never posted, never retried. */
+  suppressed?: boolean;
 }
 
 export interface MergedTree {
@@ -75,8 +77,15 @@ export interface EventProgressData {
   refused?: boolean;
   targets: Record<string, TargetProgress>;
   notices: Partial<Record<EventNoticeKind, NoticeProgress>>;
+  /** pull_request.closed: where the PR's job dirs go, chosen once so a resume moves them there. */
+  cleanUp?: CleanUpProgress;
   /** Everything done: a repeated delivery returns at once. */
   done?: boolean;
+}
+
+export interface CleanUpProgress {
+  readonly trashBinDir: string;
+  readonly moves: readonly { readonly from: string; readonly to: string }[];
 }
 
 export const PROGRESS_FILE = 'progress.json';

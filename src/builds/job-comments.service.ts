@@ -1,12 +1,17 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
+import { checkRunName, checkRunState } from './job-check-run.js';
 import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
 import { delaySeconds } from './submit-options.js';
+
+/** Job comments are what a build is for: posted at every chatlevel but incognito. */
+const JOB_COMMENT_LEVEL = 'minimal';
 
 /** How long a comment claim protects an in-flight creation before others may recover it. */
 export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
@@ -19,12 +24,24 @@ export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
 @Injectable()
 export class JobCommentsService {
   private readonly logger = new Logger(JobCommentsService.name);
+  private readonly poster: CommentPoster;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly github: GitHubClient,
     private readonly store: JobStore,
-  ) {}
+    @Optional() poster?: CommentPoster,
+  ) {
+    this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
+  }
+
+  /**
+   * Whether job comments are posted at all (chatlevel minimal or above). At `incognito` a job
+   * lives on disk only: nobody waits for, adopts or syncs its comment.
+   */
+  get posts(): boolean {
+    return this.poster.allows(JOB_COMMENT_LEVEL);
+  }
 
   async render(job: TrackedJob, meta: JobMetadata): Promise<string> {
     const appName = meta.appName || this.config.github.appName;
@@ -70,6 +87,9 @@ export class JobCommentsService {
     if (meta.commentId) {
       return meta.commentId;
     }
+    if (!this.posts) {
+      return undefined;
+    }
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
       if (mode === 'first' || !(await this.isStale(claim))) {
@@ -94,32 +114,86 @@ export class JobCommentsService {
         }
       }
       if (!commentId) {
-        commentId = (await this.github.createComment(meta.repo, meta.prNumber, body)).id;
+        const posted = await this.poster.post(
+          meta.repo,
+          meta.prNumber,
+          body,
+          JOB_COMMENT_LEVEL,
+          `job ${job.jobId}'s comment`,
+        );
+        if (!posted) {
+          return undefined;
+        }
+        commentId = posted.id;
         await this.store.setPostedHash(job.jobId, job.jobDir, hashOf(body));
         this.logger.log(
           `job ${job.jobId}: created comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
         );
       }
       await this.store.setCommentId(job.jobId, job.jobDir, meta, commentId);
+      try {
+        await this.syncCheckRun(job, meta);
+      } catch (error) {
+        // Not the comment's concern: the job manager's next sync creates it.
+        this.logger.warn(`job ${job.jobId}: check run not created: ${(error as Error).message}`);
+      }
       return commentId;
     } finally {
       await rm(claim, { recursive: true, force: true });
     }
   }
 
-  /** Sends the rendered comment if it changed since last posted; returns whether it sent. */
+  /**
+   * Sends the rendered comment if it changed since last posted, then the check run likewise;
+   * returns whether the comment was sent. Both are compared with what was last sent (files in
+   * the job dir), so an unchanged job costs no request.
+   */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
-    if (!meta.commentId) {
+    if (!meta.commentId || !this.posts) {
       return false;
     }
     const body = await this.render(job, meta);
     const hash = hashOf(body);
-    if ((await this.store.postedHash(job.jobId, job.jobDir)) === hash) {
-      return false;
+    let sent = false;
+    if ((await this.store.postedHash(job.jobId, job.jobDir)) !== hash) {
+      await this.github.updateComment(meta.repo, meta.commentId, body);
+      await this.store.setPostedHash(job.jobId, job.jobDir, hash);
+      sent = true;
     }
-    await this.github.updateComment(meta.repo, meta.commentId, body);
-    await this.store.setPostedHash(job.jobId, job.jobDir, hash);
-    return true;
+    await this.syncCheckRun(job, meta);
+    return sent;
+  }
+
+  /**
+   * `[github] check_runs`: creates the job's check run on the head it builds, or brings it up to
+   * date with the rows. Jobs recorded without their head sha get none.
+   */
+  private async syncCheckRun(job: TrackedJob, meta: JobMetadata): Promise<void> {
+    if (!this.config.github.checkRuns || !meta.headSha) {
+      return;
+    }
+    const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
+    const state = checkRunState(
+      await this.store.rows(job.jobId, job.jobDir),
+      job.jobId,
+      jobDirLink,
+    );
+    const hash = hashOf(JSON.stringify(state));
+    if ((await this.store.checkedHash(job.jobId, job.jobDir)) === hash) {
+      return;
+    }
+    // The caller's metadata may predate the check run's creation.
+    const checkRunId =
+      meta.checkRunId ?? (await this.store.readMetadata(job.jobId, job.jobDir))?.checkRunId;
+    if (checkRunId === undefined) {
+      const name = checkRunName(meta, this.config.github.appName);
+      const { id } = await this.github.createCheckRun(meta.repo, name, meta.headSha, state);
+      await this.store.setCheckRunId(job.jobId, job.jobDir, id);
+      this.logger.log(`job ${job.jobId}: created check run ${id} (${state.status})`);
+    } else {
+      await this.github.updateCheckRun(meta.repo, checkRunId, state);
+    }
+    await this.store.setCheckedHash(job.jobId, job.jobDir, hash);
   }
 
   /** Records the current rendering as sent without sending it (its comment is gone on GitHub). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { makeConfig } from '../../test/support/make-config.js';
 import { DEFAULT_TEMPLATES } from '../config/upstream-defaults.js';
-import { fillTemplate, jobRowTexts, RELEASED_TEXT, RUNNING_TEXT } from './job-row-texts.js';
+import { jobRowTexts, RELEASED_TEXT, RUNNING_TEXT } from './job-row-texts.js';
 
 const seed = makeConfig({ root: '/tmp/x' });
 const v09 = (templates: Partial<typeof DEFAULT_TEMPLATES> = {}) =>
@@ -41,15 +41,14 @@ describe('jobRowTexts', () => {
   });
 });
 
-describe('fillTemplate', () => {
-  it('fills by name only, never evaluates, and does not re-read inserted values', () => {
-    expect(fillTemplate('{a}-{b}-{c}', { a: '{b}', b: '$(id)' })).toBe('{b}-$(id)-{c}');
-    expect(fillTemplate('{{a}} {a.b} {0}', { a: 'x' })).toBe('{a} {a.b} {0}');
+describe('jobRowTexts fills by name, never evaluating', () => {
+  it('leaves values unread and other fields as written', () => {
+    const texts = jobRowTexts(v09({ runningJob: '{job_id} {{job_id}} {job_id.x} {0}' }));
+
+    expect(texts.running('{job_id}$(id)')).toBe('{job_id}$(id) {job_id} {job_id.x} {0}');
   });
 
   it('turns a backticked placeholder into a code span that survives backticks in the value', () => {
-    expect(fillTemplate('file `{filename}` missing', { filename: 'a`b' })).toBe(
-      'file ``a`b`` missing',
-    );
+    expect(jobRowTexts(v09()).running('a`b')).toBe('job ``a`b`` is running');
   });
 });

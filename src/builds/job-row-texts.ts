@@ -1,3 +1,4 @@
+import { fillTemplate } from '../common/fill-template.js';
 import type { AppConfig } from '../config/app-config.js';
 import { codeSpan } from './job-comment.js';
 
@@ -31,40 +32,20 @@ export function jobRowTexts(config: AppConfig): JobRowTexts {
   }
   const { awaitsLaunch, runningJob } = config.templates;
   return {
-    released: () => fillTemplate(awaitsLaunch, { extra_info: '' }),
+    released: () => fillTemplate(awaitsLaunch, { extra_info: '' }, { codeSpan }),
     // What upstream v0.9 meant to write for delayed_begin (its extra_info is a plain string with
     // an unbalanced brace, so the placeholder text itself reached the comment).
     received: (eligibleTime) =>
-      fillTemplate(awaitsLaunch, {
-        extra_info:
-          eligibleTime !== undefined && PRINTABLE_TIME.test(eligibleTime)
-            ? ` (eligible to start from ${eligibleTime})`
-            : '',
-      }),
-    running: (jobId) => fillTemplate(runningJob, { job_id: jobId }),
+      fillTemplate(
+        awaitsLaunch,
+        {
+          extra_info:
+            eligibleTime !== undefined && PRINTABLE_TIME.test(eligibleTime)
+              ? ` (eligible to start from ${eligibleTime})`
+              : '',
+        },
+        { codeSpan },
+      ),
+    running: (jobId) => fillTemplate(runningJob, { job_id: jobId }, { codeSpan }),
   };
-}
-
-/**
- * Placeholders filled by name, never evaluated: `{name}` → value, `{{`/`}}` → braces; a
- * placeholder wrapped in backticks becomes a code span that survives backticks in the value.
- * (loadConfig has rejected templates with unknown placeholders before the bot starts.)
- */
-export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
-  return template.replace(
-    /`\{(\w+)\}`|\{\{|\}\}|\{(\w+)\}/g,
-    (whole, quoted?: string, plain?: string) => {
-      if (whole === '{{') {
-        return '{';
-      }
-      if (whole === '}}') {
-        return '}';
-      }
-      const name = quoted ?? plain ?? '';
-      if (!Object.hasOwn(values, name)) {
-        return whole;
-      }
-      return quoted !== undefined ? codeSpan(values[name]) : values[name];
-    },
-  );
 }

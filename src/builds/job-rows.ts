@@ -1,5 +1,7 @@
+import { mayPost } from '../common/chat-level.js';
 import { Logger } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
+import { errorMessage } from '../common/error-message.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { formatRowDate } from './job-comment.js';
@@ -44,12 +46,16 @@ export class JobRows {
    */
   private readonly lastSeen = new Map<string, QueuedJob>();
 
+  /** chatlevel incognito: no job comment will come, so a held job is not kept waiting for one. */
+  private readonly jobCommentsPosted: boolean;
+
   constructor(
     config: AppConfig,
     private readonly slurm: SlurmPort,
     private readonly store: JobStore,
   ) {
     this.texts = jobRowTexts(config);
+    this.jobCommentsPosted = mayPost(config.botControl.chatlevel, 'minimal');
     this.releasesJobs = config.buildenv.jobHandoverProtocol !== 'delayed_begin';
     if (config.generation === 'v09') {
       this.resultFiles = new ResultFilesAnalyzer(config.templates);
@@ -77,7 +83,12 @@ export class JobRows {
     if (!this.releasesJobs) {
       return this.followDelayedBegin(job, queued, rows, where, report);
     }
-    if (queued.held && !meta.commentId && (await this.commentMayStillCome(job))) {
+    if (
+      queued.held &&
+      !meta.commentId &&
+      this.jobCommentsPosted &&
+      (await this.commentMayStillCome(job))
+    ) {
       // The event handler posts the comment right after recording the job: wait for it, so the
       // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
       this.logger.log(`${where}: held until its PR comment exists`);
@@ -155,6 +166,10 @@ export class JobRows {
     rows: ReadonlySet<RowKind>,
     where: string,
   ): Promise<void> {
+    // Cancelled by the bot (PR closed, superseded push): that row is the job's last word.
+    if (rows.has('cancelled')) {
+      return;
+    }
     // Analysed once: a retried tick (GitHub down) reposts the recorded row, it does not re-judge.
     if (!rows.has('finished')) {
       const endInfo = queued ? { state: queued.state } : await this.endState(job.jobId, where);
@@ -176,7 +191,7 @@ export class JobRows {
     } catch (error) {
       // Accounting is optional on many clusters; the job output still tells most of the story.
       this.logger.warn(
-        `${where}: cannot get Slurm's end state (${message(error)}); judging by the job dir`,
+        `${where}: cannot get Slurm's end state (${errorMessage(error)}); judging by the job dir`,
       );
       return undefined;
     }
@@ -191,10 +206,6 @@ export class JobRows {
       comment,
     });
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function describe(result: JobResult): string {

@@ -327,6 +327,27 @@ describe('JobStore', () => {
       expect(await store.rows('55', jobDir)).toEqual([row('submitted')]);
     });
 
+    it('keeps deploy rows after the others, in name order, each name written once', async () => {
+      const jobDir = await jobDirFor('55');
+      await store.addDeployRow('55', jobDir, '1700000002000-0000', row('deploy', 'second deploy'));
+      await store.addDeployRow('55', jobDir, '1700000001000-0001', row('deploy', 'first, b'));
+      await store.addDeployRow('55', jobDir, '1700000001000-0000', row('deploy', 'first, a'));
+      await store.addRow('55', jobDir, row('finished'));
+
+      expect(
+        await store.addDeployRow('55', jobDir, '1700000001000-0000', row('deploy', 'again')),
+      ).toBe(false);
+      expect((await store.rows('55', jobDir)).map((r) => r.comment)).toEqual([
+        row('finished').comment,
+        'first, a',
+        'first, b',
+        'second deploy',
+      ]);
+      await expect(store.addDeployRow('55', jobDir, '../x', row('deploy'))).rejects.toThrow(
+        'invalid deploy row name',
+      );
+    });
+
     it('concurrent adds of one kind store exactly one row', async () => {
       const jobDir = await jobDirFor('55');
       const added = await Promise.all(

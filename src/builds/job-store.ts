@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
 import { JOB_ID_PATTERN, parseGitHubId } from '../common/ids.js';
+import { namesIn, pathExists } from '../common/fs-entries.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
@@ -15,14 +16,18 @@ import { formatConfigparser, type IniSection } from './configparser-format.js';
  *   <jobDir>/_bot_job<ID>.rows/<n>-<kind>  one file per status row, created exclusively: a row
  *                                          is written once, whoever writes it, and never lost
  *   <jobDir>/_bot_job<ID>.posted           sha256 of the comment body last sent to GitHub
+ *   <jobDir>/_bot_job<ID>.checked          sha256 of the check-run state last sent (check_runs)
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'received' | 'running' | 'finished' | 'test';
+export type RowKind =
+  'submitted' | 'released' | 'received' | 'running' | 'cancelled' | 'finished' | 'test' | 'deploy';
 /**
- * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
- * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
- * `test` follows `finished` for v0.9 jobs (from _bot_job<ID>.test).
+ * The index in a row's file name (`<n>-<kind>`, or `<n>-deploy-<name>` for the any number of
+ * deploy rows). Rows on disk outlive upgrades, so an index never changes: new kinds only get new
+ * numbers. `received` is delayed_begin's stand-in for `released`; `test` follows `finished` for
+ * v0.9 jobs (from _bot_job<ID>.test); `cancelled`: scancel'd by the bot (PR closed, new push,
+ * `bot: cancel`).
  */
 const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
   submitted: 0,
@@ -31,6 +36,8 @@ const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
   finished: 3,
   test: 4,
   received: 5,
+  cancelled: 6,
+  deploy: 7,
 };
 /** The order of the rows in a comment. */
 const ROW_ORDER: readonly RowKind[] = [
@@ -38,10 +45,13 @@ const ROW_ORDER: readonly RowKind[] = [
   'released',
   'received',
   'running',
+  'cancelled',
   'finished',
   'test',
+  'deploy',
 ];
-const ROW_FILE = /^(\d)-([a-z]+)$/;
+/** `<n>-<kind>`, or `<n>-deploy-<name>` (temp files of a row being written start with a dot). */
+const ROW_FILE = /^(\d)-([a-z]+)(?:-[A-Za-z0-9._-]+)?$/;
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -63,6 +73,10 @@ export interface JobMetadata {
   readonly requester?: string;
   /** What a v0.9 job builds, where (for `status` and the job's comment). */
   readonly build?: JobBuildInfo;
+  /** The PR head the job builds (jobs recorded before this field existed have none). */
+  readonly headSha?: string;
+  /** The job's GitHub check run (`[github] check_runs = true`). */
+  readonly checkRunId?: number;
 }
 
 export interface JobBuildInfo {
@@ -80,7 +94,9 @@ export interface TrackedJob {
   readonly jobDir: string;
 }
 
-function assertJobId(jobId: string): void {
+const DEPLOY_ROW_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+export function assertJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) {
     throw new Error(`invalid job id '${jobId}'`);
   }
@@ -101,6 +117,10 @@ export class JobStore {
 
   private static postedPath(jobDir: string, jobId: string): string {
     return join(jobDir, `_bot_job${jobId}.posted`);
+  }
+
+  private static checkedPath(jobDir: string, jobId: string): string {
+    return join(jobDir, `_bot_job${jobId}.checked`);
   }
 
   /**
@@ -167,9 +187,21 @@ export class JobStore {
       jobName: job('job_name'),
       deliveryId: job('event'),
     };
-    const extra: { requester?: string; build?: JobBuildInfo } = {};
+    const extra: {
+      requester?: string;
+      build?: JobBuildInfo;
+      headSha?: string;
+      checkRunId?: number;
+    } = {};
     if (job('requester')) {
       extra.requester = job('requester');
+    }
+    if (/^[0-9a-f]{7,64}$/.test(job('head_sha'))) {
+      extra.headSha = job('head_sha');
+    }
+    const checkRunId = positiveInteger(job('check_run_id'));
+    if (checkRunId !== undefined) {
+      extra.checkRunId = checkRunId;
     }
     if (job('node_type')) {
       extra.build = {
@@ -182,6 +214,16 @@ export class JobStore {
       };
     }
     return { ...meta, ...extra };
+  }
+
+  async setCheckRunId(jobId: string, jobDir: string, checkRunId: number): Promise<void> {
+    const meta = await this.readMetadata(jobId, jobDir);
+    if (!meta) {
+      throw new Error(
+        `${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record check run id`,
+      );
+    }
+    await this.writeMetadata(jobId, jobDir, { ...meta, checkRunId });
   }
 
   /**
@@ -222,6 +264,13 @@ export class JobStore {
         ['on_accel', meta.build.onAccel.join('+')],
         ['repo_id', meta.build.repoId],
       );
+    }
+    // After the v0.9 keys, which keep upstream's order.
+    if (meta.headSha) {
+      job.push(['head_sha', meta.headSha]);
+    }
+    if (meta.checkRunId) {
+      job.push(['check_run_id', String(meta.checkRunId)]);
     }
     const sections: IniSection[] = [
       [
@@ -296,11 +345,31 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const path = join(dir, `${ROW_FILE_INDEX[row.kind]}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) {
+    if (await pathExists(path)) {
       return false;
     }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
+  }
+
+  /**
+   * Adds an `uploaded` / `not uploaded` row under `name` (sortable: rows render in name order)
+   * unless one of that name exists; returns whether it was added.
+   */
+  async addDeployRow(
+    jobId: string,
+    jobDir: string,
+    name: string,
+    row: StatusRow,
+  ): Promise<boolean> {
+    if (!DEPLOY_ROW_NAME.test(name)) {
+      throw new Error(`invalid deploy row name '${name}'`);
+    }
+    const index = ROW_FILE_INDEX.deploy;
+    return writeFileExclusive(
+      join(JobStore.rowsDir(jobDir, jobId), `${index}-deploy-${name}`),
+      JSON.stringify(row),
+    );
   }
 
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
@@ -308,7 +377,9 @@ export class JobStore {
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
     const rank = (name: string) => ROW_ORDER.indexOf(ROW_FILE.exec(name)?.[2] as RowKind);
-    const rowFiles = names.filter((n) => ROW_FILE.test(n)).sort((a, b) => rank(a) - rank(b));
+    const rowFiles = names
+      .filter((n) => ROW_FILE.test(n))
+      .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
     for (const name of rowFiles) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
@@ -332,36 +403,37 @@ export class JobStore {
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
     await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
   }
+
+  /** sha256 of the check-run state last sent (`_bot_job<ID>.checked`). */
+  async checkedHash(jobId: string, jobDir: string): Promise<string | undefined> {
+    try {
+      return (await readFile(JobStore.checkedPath(jobDir, jobId), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async setCheckedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
+    await writeFileAtomic(JobStore.checkedPath(jobDir, jobId), `${hash}\n`);
+  }
 }
 
 function list(value: string): string[] {
   return value === '' ? [] : value.split('+');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Entries of a directory that may not exist yet (nothing recorded there so far). */
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return [];
-    }
-    throw error;
-  }
-}
-
 /** Numeric, then by array task: readdir order is arbitrary, and 123_10 must follow 123_9. */
-function compareJobIds(a: string, b: string): number {
+export function compareJobIds(a: string, b: string): number {
   const [ja, ta = -1] = a.split('_').map(Number);
   const [jb, tb = -1] = b.split('_').map(Number);
   return ja - jb || ta - tb;
+}
+
+/** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
+function positiveInteger(value: string): number | undefined {
+  if (!/^\d+$/.test(value)) {
+    return undefined;
+  }
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }

@@ -21,7 +21,8 @@ import {
  * - `on:arch` may be the full cpu_subdir or its tail in whole path components (`zen3` or
  *   `amd/zen3` for `x86_64/amd/zen3`), as v0.11 accepts, provided the tail names one cpu_subdir.
  * - Accelerators on the node side must all be ones the node type has; a node type with an
- *   accelerator is used only when the node side asks for one (no CPU-only builds on GPU nodes).
+ *   accelerator is used only when the node side asks for one, or the command has an accelerator
+ *   filter (no CPU-only builds on GPU nodes).
  * - `for:accel` of a cross build (with `on:`) is what the build targets (e.g. CUDA compute
  *   capabilities compiled on a CPU node) and is not checked against node types.
  * - Two node types that would build the same (for, accelerators, repo) build it once, on the
@@ -128,7 +129,7 @@ export function planBuild(request: BuildRequest, input: PlanInput): BuildPlan {
   const sameArch = input.nodeTypes.filter((n) => normalizeArch(n.cpuSubdir) === resolved);
   const matching = sameArch.filter((node) =>
     side.accel.length === 0
-      ? node.accel.length === 0
+      ? node.accel.length === 0 || request.acceleratorFilter === true
       : side.accel.every((accel) => node.accel.includes(accel)),
   );
   if (matching.length === 0) {

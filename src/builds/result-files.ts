@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { join } from 'node:path';
+import { fillTemplate } from '../common/fill-template.js';
 import type { CommentTemplates } from '../config/app-config.js';
 import type { JobEndInfo } from '../slurm/slurm.port.js';
 import { codeSpan } from './job-comment.js';
-import { fillTemplate } from './job-row-texts.js';
 import {
   EMOJI,
   gibibytes,
@@ -42,7 +42,7 @@ export class ResultFilesAnalyzer {
     const fileName = `_bot_job${jobId}.result`;
     const read = await readJobFileSection(join(jobDir, fileName), 'RESULT');
     const unknown = sanitise(
-      fillTemplate(this.templates.jobResultUnknownFmt, { filename: fileName }),
+      fillTemplate(this.templates.jobResultUnknownFmt, { filename: fileName }, { codeSpan }),
       MAX_DESCRIPTION_CHARS,
     );
     if ('entries' in read) {
@@ -115,7 +115,7 @@ export class ResultFilesAnalyzer {
       this.logger.warn(`job ${jobId}: ${read.problem}`);
     }
     return sanitise(
-      fillTemplate(this.templates.jobTestUnknownFmt, { filename: fileName }),
+      fillTemplate(this.templates.jobTestUnknownFmt, { filename: fileName }, { codeSpan }),
       MAX_DESCRIPTION_CHARS,
     );
   }

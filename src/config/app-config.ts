@@ -13,6 +13,8 @@ export interface GithubConfig {
   readonly apiUrl: string;
   /** Webhook secret from env GITHUB_APP_SECRET_TOKEN; required to serve (never logged). */
   readonly webhookSecret?: string;
+  /** `check_runs`: one GitHub check run per job, kept in step with its comment (needs `checks: write`). */
+  readonly checkRuns: boolean;
 }
 
 export interface BuildEnvConfig {
@@ -58,6 +60,8 @@ export interface BuildEnvConfig {
   readonly jobDelayBeginFactor: number;
   /** Run the PR's bot/det_submit_opts as a separate, time-limited process (never imported). */
   readonly allowUpdateSubmitOpts: boolean;
+  /** `cancel_on_push`: a new push to a PR cancels its jobs still held or pending from the old head. */
+  readonly cancelOnPush: boolean;
   /** `NAME=value` pairs a build request may export to the job (cfg/export_vars.sh). */
   readonly allowedExportVars: readonly string[];
   readonly cloneGitRepoVia: 'https' | 'ssh';
@@ -99,9 +103,9 @@ export interface EventHandlerConfig {
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */
 export type ConfigGeneration = 'seed' | 'v09';
 
-/** incognito < minimal < basic < chatty: a comment is posted only at or above the configured level. */
-export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
-export type ChatLevel = (typeof CHAT_LEVELS)[number];
+// incognito < minimal < basic < chatty (src/common/chat-level.ts, where the posting path reads it).
+export { CHAT_LEVELS, type ChatLevel } from '../common/chat-level.js';
+import type { ChatLevel } from '../common/chat-level.js';
 
 export interface BotControlConfig {
   /** Logins allowed to send any command (v0.9 format: empty = nobody). */
@@ -198,6 +202,8 @@ export interface CleanUpConfig {
   readonly trashBinDir?: string;
   /** Template with {job_dirs}, {trash_bin_dir}. */
   readonly movedJobDirsComment: string;
+  /** `cancel_on_close`: closing or merging a PR cancels its unfinished jobs (scancel). */
+  readonly cancelOnClose: boolean;
 }
 
 export interface AppConfig {

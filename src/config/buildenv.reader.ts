@@ -99,6 +99,7 @@ export function readBuildEnv(
       DEFAULT_JOB_DELAY_BEGIN_FACTOR,
     ),
     allowUpdateSubmitOpts: section.boolean('allow_update_submit_opts', false),
+    cancelOnPush: section.boolean('cancel_on_push', false),
     allowedExportVars: readAllowedExportVars(section),
     cloneGitRepoVia:
       section.choice('clone_git_repo_via', ['https', 'ssh'] as const, 'how to clone', 'https') ??

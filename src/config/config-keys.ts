@@ -3,7 +3,7 @@ import { DOWNLOAD_PR_COMMENT_KEYS } from './template-placeholders.js';
 
 /** Keys this bot reads, per section (both generations of app.cfg). */
 export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
-  github: ['app_id', 'app_name', 'installation_id', 'private_key', 'api_url'],
+  github: ['app_id', 'app_name', 'installation_id', 'private_key', 'api_url', 'check_runs'],
   bot_control: ['command_permission', 'command_response_fmt', 'chatlevel'],
   buildenv: [
     'build_job_script',
@@ -28,18 +28,7 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
     'allow_update_submit_opts',
     'allowed_exportvars',
     'clone_git_repo_via',
-  ],
-  // Read by deploy-config.reader.ts.
-  deploycfg: [
-    'artefact_upload_script',
-    'endpoint_url',
-    'bucket_name',
-    'upload_policy',
-    'deploy_permission',
-    'no_deploy_permission_comment',
-    'metadata_prefix',
-    'artefact_prefix',
-    'signing',
+    'cancel_on_push',
   ],
   architecturetargets: ['arch_target_map', 'node_type_map'],
   repo_targets: ['repos_cfg_dir'],
@@ -66,7 +55,20 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
   running_job_comments: ['running_job'],
   finished_job_comments: ['job_result_unknown_fmt', 'job_test_unknown_fmt'],
   download_pr_comments: [...DOWNLOAD_PR_COMMENT_KEYS],
-  clean_up: ['trash_bin_dir', 'moved_job_dirs_comment'],
+  clean_up: ['trash_bin_dir', 'moved_job_dirs_comment', 'cancel_on_close'],
+  // Read by deploy-config.reader.ts.
+  deploycfg: [
+    'deploy_label',
+    'artefact_upload_script',
+    'endpoint_url',
+    'bucket_name',
+    'upload_policy',
+    'deploy_permission',
+    'no_deploy_permission_comment',
+    'metadata_prefix',
+    'artefact_prefix',
+    'signing',
+  ],
 };
 
 /**

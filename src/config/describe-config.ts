@@ -31,6 +31,7 @@ export function describeConfig(config: AppConfig): string {
         ['installation_id', String(github.installationId)],
         ['private_key', `${github.privateKeyPath} (content not shown)`],
         ['api_url', github.apiUrl],
+        ['check_runs', String(github.checkRuns)],
         [
           'webhook secret',
           `${github.webhookSecret ? '(set)' : '(not set)'} from env GITHUB_APP_SECRET_TOKEN`,
@@ -163,6 +164,7 @@ function buildEnvRows(buildenv: BuildEnvConfig, v09: boolean, pollInterval: numb
         : `${buildenv.jobDelayBeginFactor} (unused with hold_release)`,
     ],
     ['allow_update_submit_opts', String(buildenv.allowUpdateSubmitOpts)],
+    ['cancel_on_push', String(buildenv.cancelOnPush)],
     ['allowed_exportvars', buildenv.allowedExportVars.join(' ') || '(none)'],
     ['clone_git_repo_via', buildenv.cloneGitRepoVia],
   ];
@@ -217,6 +219,7 @@ function cleanUpSection(config: AppConfig): Section {
           ? "(upstream's default)"
           : cleanUp.movedJobDirsComment,
       ],
+      ['cancel_on_close', String(cleanUp.cancelOnClose)],
     ],
   };
 }

@@ -47,6 +47,7 @@ export function readGithub(section: ConfigSectionReader): GithubConfig {
     privateKeyPath: privateKeyPath ?? '',
     privateKey: privateKey ?? '',
     apiUrl,
+    checkRuns: section.boolean('check_runs', false),
     ...(secret !== undefined && secret !== '' ? { webhookSecret: secret } : {}),
   };
 }

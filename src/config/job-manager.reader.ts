@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { EventHandlerConfig, JobManagerConfig } from './app-config.js';
 import type { ConfigSectionReader } from './config-section.reader.js';
 import { percentPlaceholderProblems } from '../common/fill-template.js';
-import { SCONTROL_PLACEHOLDERS } from './template-placeholders.js';
+import { SCONTROL_FIELDS } from '../common/scontrol-fields.js';
 
 /** Reads [job_manager] (polling and the scheduler commands) and [event_handler]. */
 
@@ -85,7 +85,7 @@ function readScontrol(section: ConfigSectionReader): {
     return { args: [] };
   }
   const [written, ...args] = entry.value.split(/\s+/);
-  for (const message of percentPlaceholderProblems(args.join(' '), SCONTROL_PLACEHOLDERS)) {
+  for (const message of percentPlaceholderProblems(args.join(' '), SCONTROL_FIELDS)) {
     section.problem('scontrol_command', entry, message);
   }
   const command = section.command('scontrol_command', { ...entry, value: written });

@@ -97,6 +97,7 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
         jobHandoverProtocol: 'delayed_begin',
         jobDelayBeginFactor: 2.5,
         allowUpdateSubmitOpts: true,
+        cancelOnPush: false,
         allowedExportVars: ['SKIP_TESTS=yes', 'SKIP_TESTS=no', 'EESSI_DEBUG=1'],
         cloneGitRepoVia: 'ssh',
       });
@@ -188,9 +189,21 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
       expect(config.cleanUp).toEqual({
         trashBinDir: join(dir, 'trash'),
         movedJobDirsComment: 'Moved {job_dirs} to {trash_bin_dir} after the merge',
+        cancelOnClose: true,
       });
-      // [deploycfg] is read by the deploy reader, not here
-      expect(config.deploy).toBeUndefined();
+      expect(config.deploy).toMatchObject({
+        artefactUploadScript: join(dir, 'home', 'upload.sh'),
+        endpointUrl: 'https://s3.site-a.example',
+        bucketName: {
+          kind: 'map',
+          byRepo: {
+            'eessi.io-2023.06-software': 'staging-2023',
+            'eessi.io-2025.06-software': 'staging-2025',
+          },
+        },
+        uploadPolicy: 'latest',
+        deployPermission: ['alice'],
+      });
       expect(Object.isFrozen(config.nodeTypes[2].accel)).toBe(true);
     });
 
@@ -208,7 +221,23 @@ describe('loadConfig with a v0.9-format app.cfg', () => {
         allowUpdateSubmitOpts: false,
         allowedExportVars: [],
         cloneGitRepoVia: 'https',
+        cancelOnPush: false,
       });
+      expect(config.github.checkRuns).toBe(false);
+      expect(config.cleanUp.cancelOnClose).toBe(true);
+    });
+
+    it('reads the PR lifecycle switches: cancel_on_close, cancel_on_push, check_runs', () => {
+      const text = readFixture('v09.cfg')
+        .replace('[github]\n', '[github]\ncheck_runs = true\n')
+        .replace('[buildenv]\n', '[buildenv]\ncancel_on_push = yes\n')
+        .replace('[clean_up]\n', '[clean_up]\ncancel_on_close = false\n');
+      const { config, warnings } = load(sandbox.writeConfig(text));
+
+      expect(config.github.checkRuns).toBe(true);
+      expect(config.buildenv.cancelOnPush).toBe(true);
+      expect(config.cleanUp.cancelOnClose).toBe(false);
+      expect(warnings).toEqual([]);
     });
   });
 

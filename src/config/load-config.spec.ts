@@ -67,6 +67,7 @@ describe('loadConfig', () => {
         privateKeyPath: sandbox.keyPath,
         privateKey: testPrivateKeyPem(),
         apiUrl: 'https://ghe.example.org/api/v3',
+        checkRuns: false,
       });
       expect(config.buildenv).toEqual({
         buildJobScript: sandbox.jobScript,
@@ -87,6 +88,7 @@ describe('loadConfig', () => {
         jobHandoverProtocol: 'hold_release',
         jobDelayBeginFactor: 2,
         allowUpdateSubmitOpts: false,
+        cancelOnPush: false,
         allowedExportVars: [],
         cloneGitRepoVia: 'https',
       });
@@ -247,6 +249,17 @@ describe('loadConfig', () => {
 
   describe('configparser semantics through loadConfig', () => {
     it('loads a real upstream-style EESSI app.cfg without warnings', () => {
+      // What its [deploycfg] points at, as on the site's host.
+      const scripts = join(sandbox.home, 'eessi-bot-software-layer', 'scripts');
+      mkdirSync(scripts, { recursive: true });
+      for (const command of [
+        join(scripts, 'eessi-upload-to-staging'),
+        join(sandbox.binDir, 'apptainer'),
+      ]) {
+        writeFileSync(command, '#!/bin/sh\n');
+        chmodSync(command, 0o755);
+      }
+      writeFileSync(join(sandbox.home, '.eessi', 'user-site-system.key'), 'key');
       const { config, warnings } = loadConfig(
         sandbox.copyFixture('eessi-upstream.cfg'),
         sandbox.env,

@@ -14,6 +14,7 @@ import { readRepoTargets } from './repos-cfg.reader.js';
 import { readBotControl, readCleanUp, readTemplates } from './templates.reader.js';
 
 export { defaultJobName, DEFAULT_NO_BUILD_PERMISSION_COMMENT } from './buildenv.reader.js';
+import { readDeployConfig } from './deploy-config.reader.js';
 
 export interface LoadedConfig {
   /** Deep-frozen. */
@@ -58,6 +59,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   const eventHandler = readEventHandler(context.section('event_handler', []), buildenv.jobsBaseDir);
   const templates = readTemplates(context, generation);
   const cleanUp = readCleanUp(context.section('clean_up', []));
+  const deploy = readDeployConfig(context, text);
 
   if (context.problems.length > 0) {
     throw new ConfigError(context.problems, context.warnings);
@@ -74,8 +76,8 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     nodeTypes: targets.nodeTypes,
     repoTargets: targets.repoTargets,
     templates,
-    // [deploycfg] is read by its own reader (deploy-config.reader.ts); until then: no deploy.
     cleanUp,
+    ...(deploy ? { deploy } : {}),
   };
   return { config: deepFreeze(config), warnings: Object.freeze([...context.warnings]) };
 }

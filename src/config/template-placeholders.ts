@@ -55,9 +55,6 @@ export const TEMPLATE_PLACEHOLDERS = {
   },
 } as const satisfies Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 
-/** `%(name)s` fields `[job_manager] scontrol_command` may use: columns of the job's squeue row. */
-export const SCONTROL_PLACEHOLDERS = ['jobid', 'cluster', 'partition', 'state', 'reason'] as const;
-
 /**
  * The keys of `[download_pr_comments]`. Upstream posts these texts as they are (never formatted),
  * so braces in them are literal and they have no placeholders.

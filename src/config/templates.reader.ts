@@ -159,5 +159,6 @@ export function readCleanUp(section: ConfigSectionReader): CleanUpConfig {
       TEMPLATE_PLACEHOLDERS.clean_up.moved_job_dirs_comment,
       DEFAULT_CLEAN_UP.movedJobDirsComment,
     ),
+    cancelOnClose: section.boolean('cancel_on_close', DEFAULT_CLEAN_UP.cancelOnClose),
   };
 }

@@ -57,4 +57,5 @@ export const DEFAULT_BOT_CONTROL: BotControlConfig = {
 
 export const DEFAULT_CLEAN_UP: CleanUpConfig = {
   movedJobDirsComment: 'PR merged! Moved `{job_dirs}` to `{trash_bin_dir}`',
+  cancelOnClose: true,
 };

@@ -6,7 +6,10 @@ import {
 } from '../../test/support/payloads.js';
 import {
   isIssueComment,
+  issueCommentProblem,
   isPullRequestLabeled,
+  pullRequestEventProblem,
+  pullRequestLabeledProblem,
   pullRequestNumberOf,
   repositoryOf,
 } from './github-events.js';
@@ -105,5 +108,48 @@ describe('repositoryOf / pullRequestNumberOf', () => {
     expect(pullRequestNumberOf(ping)).toBeUndefined();
     expect(repositoryOf({ repository: { full_name: 5 } })).toBeUndefined();
     expect(pullRequestNumberOf({ pull_request: { number: -1 } })).toBeUndefined();
+  });
+});
+
+describe('payload problems name the field at fault', () => {
+  it.each([
+    [
+      'comment.body null',
+      (p: Json) => (p.comment.body = null),
+      'comment.body: expected a string, got null',
+    ],
+    [
+      'issue.number a string',
+      (p: Json) => (p.issue.number = '5'),
+      'issue.number: expected a positive integer, got the string "5"',
+    ],
+    ['sender missing', (p: Json) => delete p.sender, 'sender: expected an object, got missing'],
+    [
+      'action unknown',
+      (p: Json) => (p.action = 'pinned'),
+      'action: expected "created" or "edited" or "deleted", got the string "pinned"',
+    ],
+    [
+      'installation.id 0',
+      (p: Json) => (p.installation = { id: 0 }),
+      'installation.id: expected a positive integer, got number 0',
+    ],
+  ])('issue_comment with %s', (_name, spoil, problem) => {
+    const payload = examplePayload('issue_comment', 'created');
+    spoil(payload);
+    expect(issueCommentProblem(payload)).toBe(problem);
+    expect(isIssueComment(payload)).toBe(false);
+  });
+
+  it('pull_request labeled: the label, and numbers that disagree', () => {
+    const noLabel = labeledPullRequestPayload();
+    noLabel.label = [];
+    expect(pullRequestLabeledProblem(noLabel)).toBe('label: expected an object, got an array');
+    const numbers = labeledPullRequestPayload();
+    numbers.pull_request.number = numbers.number + 1;
+    expect(pullRequestEventProblem(numbers)).toMatch(
+      /^pull_request.number: \d+ is not the event's number/,
+    );
+    expect(pullRequestEventProblem('x')).toBe('payload: expected an object, got the string "x"');
   });
 });

@@ -19,10 +19,38 @@ export interface IssueComment {
   readonly body: string;
   /** Posted by a bot account (an App's `<slug>[bot]`): only such comments can be the bot's own. */
   readonly byBot?: boolean;
+  /** The comment's web page (listComments only). */
+  readonly htmlUrl?: string;
+}
+
+/** What a build takes from a pull request read through the API (GET /repos/:o/:r/pulls/:n). */
+export interface PullRequestInfo {
+  readonly number: number;
+  readonly state: string;
+  readonly base: {
+    readonly ref: string;
+    readonly sha: string;
+    readonly repo: { readonly full_name: string; readonly clone_url: string } | null;
+  };
+  readonly head: {
+    readonly ref: string;
+    readonly sha: string;
+    readonly repo: { readonly full_name: string; readonly clone_url: string } | null;
+  };
 }
 
 /** "owner/name" */
 export type RepoFullName = string;
+
+/** What a check run shows (POST/PATCH /repos/{o}/{r}/check-runs). */
+export interface CheckRunState {
+  readonly status: 'queued' | 'in_progress' | 'completed';
+  /** Only with status completed. */
+  readonly conclusion?: 'success' | 'failure' | 'cancelled';
+  readonly title: string;
+  /** Markdown. */
+  readonly summary: string;
+}
 
 export interface InstallationInfo {
   readonly id: number;
@@ -178,6 +206,67 @@ export class GitHubClient {
     });
   }
 
+  /** A check run on `headSha`; returns its id. Needs the App permission `checks: write`. */
+  async createCheckRun(
+    repo: RepoFullName,
+    name: string,
+    headSha: string,
+    state: CheckRunState,
+  ): Promise<{ id: number }> {
+    const { owner, name: repoName } = splitRepo(repo);
+    return this.call(`creating check run '${name}' on ${repo}`, async () => {
+      const { data } = await this.octokit.rest.checks.create({
+        owner,
+        repo: repoName,
+        name,
+        head_sha: headSha,
+        ...checkRunFields(state),
+        // Like a comment: a blind retry after a 5xx could create it twice.
+        request: { retries: 0 },
+      });
+      return { id: data.id };
+    });
+  }
+
+  async updateCheckRun(
+    repo: RepoFullName,
+    checkRunId: number,
+    state: CheckRunState,
+  ): Promise<void> {
+    const { owner, name } = splitRepo(repo);
+    await this.call(`updating check run ${checkRunId} of ${repo}`, async () => {
+      await this.octokit.rest.checks.update({
+        owner,
+        repo: name,
+        check_run_id: checkRunId,
+        ...checkRunFields(state),
+      });
+    });
+  }
+
+  /** The pull request's base and head as GitHub knows them now. */
+  async getPullRequest(repo: RepoFullName, prNumber: number): Promise<PullRequestInfo> {
+    const { owner, name } = splitRepo(repo);
+    return this.call(`reading pull request ${repo}#${prNumber}`, async () => {
+      const { data } = await this.octokit.rest.pulls.get({
+        owner,
+        repo: name,
+        pull_number: prNumber,
+      });
+      const side = (ref: typeof data.base) => ({
+        ref: ref.ref,
+        sha: ref.sha,
+        repo: ref.repo && { full_name: ref.repo.full_name, clone_url: ref.repo.clone_url },
+      });
+      return {
+        number: data.number,
+        state: data.state,
+        base: side(data.base),
+        head: side(data.head),
+      };
+    });
+  }
+
   /** All comments of an issue/PR (paginated). */
   async listComments(repo: RepoFullName, issueNumber: number): Promise<IssueComment[]> {
     const { owner, name } = splitRepo(repo);
@@ -188,7 +277,12 @@ export class GitHubClient {
         issue_number: issueNumber,
         per_page: 100,
       });
-      return all.map((c) => ({ id: c.id, body: c.body ?? '', byBot: c.user?.type === 'Bot' }));
+      return all.map((c) => ({
+        id: c.id,
+        body: c.body ?? '',
+        byBot: c.user?.type === 'Bot',
+        htmlUrl: c.html_url,
+      }));
     });
   }
 
@@ -338,4 +432,12 @@ function checkPrivateKey(pem: string): string | undefined {
   } catch (error) {
     return `not a PEM private key: ${(error as Error).message}`;
   }
+}
+
+function checkRunFields(state: CheckRunState) {
+  return {
+    status: state.status,
+    ...(state.conclusion ? { conclusion: state.conclusion } : {}),
+    output: { title: state.title, summary: state.summary },
+  };
 }

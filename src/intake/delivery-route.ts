@@ -1,3 +1,4 @@
+import { isGitHubId } from '../common/ids.js';
 import { pullRequestNumberOf, repositoryOf } from '../github/github-events.js';
 
 /**
@@ -24,10 +25,7 @@ export function asRoute(value: unknown): DeliveryRoute | undefined {
     return undefined;
   }
   const { repo, pr } = value as Record<string, unknown>;
-  if (
-    (repo !== undefined && typeof repo !== 'string') ||
-    (pr !== undefined && !(typeof pr === 'number' && Number.isSafeInteger(pr) && pr > 0))
-  ) {
+  if ((repo !== undefined && typeof repo !== 'string') || (pr !== undefined && !isGitHubId(pr))) {
     return undefined;
   }
   return { ...(repo === undefined ? {} : { repo }), ...(pr === undefined ? {} : { pr }) };

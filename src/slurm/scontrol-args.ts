@@ -1,8 +1,5 @@
+import { SCONTROL_FIELDS, type ScontrolField } from '../common/scontrol-fields.js';
 import type { QueuedJob } from './slurm.port.js';
-
-/** The `%(name)s` fields `[job_manager] scontrol_command` may use, as upstream v0.9 fills them. */
-const SCONTROL_FIELDS = ['jobid', 'cluster', 'partition', 'state', 'reason'] as const;
-type ScontrolField = (typeof SCONTROL_FIELDS)[number];
 
 const PERCENT_FIELD = /%\(([^)]*)\)s/g;
 

@@ -83,14 +83,27 @@ describe('SlurmModule', () => {
     await moduleRef.close();
   });
 
-  it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', async () => {
+  it('provides SLURM as the local executor over state_dir when the scheduler is local', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'slurm-module-'));
+    try {
+      const moduleRef = await moduleFor({ ...options, scheduler: 'local', stateDir }).compile();
+      const slurm = moduleRef.get<SlurmPort>(SLURM);
+      expect(slurm).toBeInstanceOf(LocalExecutor);
+      expect(await slurm.listJobs('bot-job')).toEqual([]);
+      await moduleRef.close();
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes the long squeue format and the scontrol_command arguments on to the adapter', async () => {
     const runner = new RecordingRunner();
     const v09: SlurmOptions = {
       ...options,
       commands: {
         ...options.commands,
-        scontrolArgs: ['--clusters=%(cluster)s'],
         squeueFormat: 'long',
+        scontrolArgs: ['--clusters=%(cluster)s'],
       },
     };
     const moduleRef = await moduleFor(v09)
@@ -112,18 +125,5 @@ describe('SlurmModule', () => {
     expect(runner.calls[0].args.at(-1)).toMatch(/^--Format=JobID:0/);
     expect(runner.calls[1].args).toEqual(['--clusters=c2', 'release', '5']);
     await moduleRef.close();
-  });
-
-  it('provides SLURM as the local executor over state_dir when the scheduler is local', async () => {
-    const stateDir = await mkdtemp(join(tmpdir(), 'slurm-module-'));
-    try {
-      const moduleRef = await moduleFor({ ...options, scheduler: 'local', stateDir }).compile();
-      const slurm = moduleRef.get<SlurmPort>(SLURM);
-      expect(slurm).toBeInstanceOf(LocalExecutor);
-      expect(await slurm.listJobs('bot-job')).toEqual([]);
-      await moduleRef.close();
-    } finally {
-      await rm(stateDir, { recursive: true, force: true });
-    }
   });
 });

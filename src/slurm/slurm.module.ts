@@ -11,7 +11,7 @@ import { SLURM } from './slurm.tokens.js';
  * cluster, or the local executor for demos, development and one-machine sites. Nothing that
  * injects SLURM has to know which.
  */
-function createSlurmPort(options: SlurmOptions, runner: CommandRunner): SlurmPort {
+export function createSlurmPort(options: SlurmOptions, runner: CommandRunner): SlurmPort {
   if (options.scheduler === 'local') {
     return new LocalExecutor({ stateDir: options.stateDir });
   }

@@ -260,10 +260,20 @@ describe('GitHubClient against FakeGitHub', () => {
         history: ['job 1 submitted', 'job 1 finished'],
       });
       expect(await c.listComments(REPO, 12)).toEqual([
-        { id: created.id, body: 'job 1 finished', byBot: true },
+        {
+          id: created.id,
+          body: 'job 1 finished',
+          byBot: true,
+          htmlUrl: `https://github.com/${REPO}/pull/12#issuecomment-${created.id}`,
+        },
       ]);
       expect(await c.listComments(REPO, 13)).toEqual([
-        { id: other.id, body: 'elsewhere', byBot: true },
+        {
+          id: other.id,
+          body: 'elsewhere',
+          byBot: true,
+          htmlUrl: `https://github.com/${REPO}/pull/13#issuecomment-${other.id}`,
+        },
       ]);
       expect(await c.listComments(REPO, 14)).toEqual([]);
     });

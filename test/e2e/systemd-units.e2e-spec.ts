@@ -196,6 +196,7 @@ describe('docs/github-app-manifest.json', () => {
       pull_requests: 'write',
       issues: 'write',
       contents: 'read',
+      checks: 'write',
       metadata: 'read',
     });
     expect(manifest.default_events).toEqual(['pull_request', 'issue_comment']);

@@ -32,6 +32,7 @@
  *   GET   /repos/:o/:r/issues/:n/labels            → [{ name }]
  *   POST  /repos/:o/:r/issues/:n/labels            { labels: [...] } or [...] → all labels
  *   DELETE /repos/:o/:r/issues/:n/labels/:name     → remaining labels, 404 if not set
+ *   GET   /repos/:o/:r/pulls/:n                    → the PR given to seedPullRequest, else 404
  *   Anything else → 404, unless a test adds it with addRoute(method, '/path/:param', handler).
  *
  * Inspecting state
@@ -39,9 +40,12 @@
  *                                    createdAt, updatedAt, history } (history: every body the
  *                                    comment has had, oldest first; the last one is `body`)
  *   comment(id), labels(repo, n), issuedTokens()
+ *   checkRuns(repo?)               → FakeCheckRun[] { id, repo, name, headSha, status, conclusion?,
+ *                                    title, summary, history } (POST/PATCH …/check-runs)
  *   requests                       → FakeRequest[] { method, path, query, status, auth, userAgent, body }
  *   requestCount({ method?, path?: string | RegExp, status? }), clearRequests()
- *   seedComment(repo, n, body), seedLabels(repo, n, labels): state without HTTP (not logged)
+ *   seedComment(repo, n, body), seedLabels(repo, n, labels), seedPullRequest(repo, n, pr):
+ *   state without HTTP (not logged)
  *
  * Fault injection
  *   failNext(n, { status: 500|502|503 (any code), method?, path? }): the next n matching requests fail
@@ -51,10 +55,14 @@
  *     secondary: 403 (or 429) + retry-after + "You have exceeded a secondary rate limit".
  *   setDown(true): every incoming connection is destroyed (clients see a network error).
  *   revokeTokens(): every issued installation token now gets 401 (App reinstalled, key rotated).
+ *   holdNext({ method?, path? }) → { reached, release }: the next matching request waits (its
+ *     client sees no answer) until release(); `reached` resolves when it arrives. For tests that
+ *     kill the bot at a precise point.
  */
 import { randomBytes, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { CheckRunInputError, FakeCheckRuns, type FakeCheckRun } from './fake-check-runs.js';
 import type { GitHubClientOptions } from '../../src/github/octokit.factory.js';
 
 /** Client options that keep 5xx back-off and write pacing out of test run times. */
@@ -185,7 +193,15 @@ export class FakeGitHub {
   private down = false;
   private nextCommentId = 100001;
   private readonly store = new Map<number, StoredComment>();
+  private nextCheckRunId = 9_000_001;
+  private readonly checks = new FakeCheckRuns(() => this.nextCheckRunId++);
   private readonly labelStore = new Map<string, string[]>();
+  private readonly pullStore = new Map<string, unknown>();
+  private readonly holds: {
+    filter: { method?: string; path?: string | RegExp };
+    arrived: () => void;
+    released: Promise<void>;
+  }[] = [];
   private readonly tokens = new Map<string, { expiresAt: number; revoked: boolean }>();
   private readonly log: FakeRequest[] = [];
   private readonly faults: Fault[] = [];
@@ -210,6 +226,9 @@ export class FakeGitHub {
       route('GET', '/repos/:owner/:repo/issues/:n/labels', (c) => this.getLabels(c)),
       route('POST', '/repos/:owner/:repo/issues/:n/labels', (c) => this.addLabels(c)),
       route('DELETE', '/repos/:owner/:repo/issues/:n/labels/:name', (c) => this.removeLabel(c)),
+      route('POST', '/repos/:owner/:repo/check-runs', (c) => this.createCheckRun(c)),
+      route('PATCH', '/repos/:owner/:repo/check-runs/:id', (c) => this.updateCheckRun(c)),
+      route('GET', '/repos/:owner/:repo/pulls/:n', (c) => this.getPullRequest(c)),
     ];
   }
 
@@ -264,6 +283,11 @@ export class FakeGitHub {
       .map(snapshot);
   }
 
+  /** Check runs created through the API, each with its history of states. */
+  checkRuns(repo?: string): FakeCheckRun[] {
+    return this.checks.list(repo);
+  }
+
   comment(id: number): FakeComment | undefined {
     const c = this.store.get(id);
     return c && snapshot(c);
@@ -305,6 +329,23 @@ export class FakeGitHub {
 
   seedLabels(repo: string, issueNumber: number, labels: readonly string[]): void {
     this.labelStore.set(`${repo}#${issueNumber}`, [...new Set(labels)]);
+  }
+
+  /** What GET /repos/:o/:r/pulls/:n answers (e.g. a webhook example's `pull_request`). */
+  seedPullRequest(repo: string, n: number, pullRequest: unknown): void {
+    this.pullStore.set(`${repo}#${n}`, structuredClone(pullRequest));
+  }
+
+  holdNext(filter: { method?: string; path?: string | RegExp }): {
+    reached: Promise<void>;
+    release: () => void;
+  } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ filter, arrived, released });
+    return { reached, release };
   }
 
   // ---- fault injection --------------------------------------------------------------------
@@ -378,6 +419,12 @@ export class FakeGitHub {
     };
     try {
       body = await readJson(req);
+      const hold = this.holds.findIndex((h) => matches(h.filter, method, path));
+      if (hold >= 0) {
+        const [held] = this.holds.splice(hold, 1);
+        held.arrived();
+        await held.released;
+      }
       const limited = this.rateLimited(method, path);
       if (limited) {
         return reply(limited.status, limited.body, limited.headers);
@@ -605,6 +652,33 @@ export class FakeGitHub {
     return { status: 200, body: this.toJson(comment) };
   }
 
+  private createCheckRun(c: FakeRouteContext): FakeRouteResult {
+    try {
+      return { status: 201, body: this.checks.create(repoOf(c), c.body) };
+    } catch (error) {
+      if (error instanceof CheckRunInputError) {
+        throw new HttpFailure(422, `Invalid request: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  private updateCheckRun(c: FakeRouteContext): FakeRouteResult {
+    let run: FakeCheckRun | undefined;
+    try {
+      run = this.checks.update(repoOf(c), Number(c.params.id), c.body);
+    } catch (error) {
+      if (error instanceof CheckRunInputError) {
+        throw new HttpFailure(422, `Invalid request: ${error.message}`);
+      }
+      throw error;
+    }
+    if (!run) {
+      throw new HttpFailure(404, 'Not Found');
+    }
+    return { status: 200, body: run };
+  }
+
   private listComments(c: FakeRouteContext): FakeRouteResult {
     const all = this.comments(repoOf(c), issueOf(c));
     const perPage = Math.min(100, Math.max(1, Number(c.query.get('per_page')) || 30));
@@ -623,6 +697,14 @@ export class FakeGitHub {
       links.push(link(page + 1, 'next'), link(last, 'last'));
     }
     return { status: 200, body: items, headers: links.length ? { link: links.join(', ') } : {} };
+  }
+
+  private getPullRequest(c: FakeRouteContext): FakeRouteResult {
+    const pr = this.pullStore.get(`${repoOf(c)}#${issueOf(c)}`);
+    if (pr === undefined) {
+      throw new HttpFailure(404, 'Not Found');
+    }
+    return { status: 200, body: pr };
   }
 
   private labelKey(c: FakeRouteContext): string {

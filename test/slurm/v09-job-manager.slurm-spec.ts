@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +12,8 @@ import { DEFAULT_TEMPLATES } from '../../src/config/upstream-defaults.js';
 import { githubAppSettingsOf } from '../../src/app-options.js';
 import { GitHubClient } from '../../src/github/github.client.js';
 import { CommandRunner } from '../../src/common/command-runner.js';
+import { createSlurmPort } from '../../src/slurm/slurm.module.js';
 import { slurmOptionsOf } from '../../src/builds/builds.module.js';
-import { SlurmCliAdapter } from '../../src/slurm/slurm-cli.adapter.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../fakes/fake-github.server.js';
 import {
   BOT_BUILD_JOB_SCRIPT,
@@ -29,20 +29,22 @@ import {
   requireSlurmCluster,
   run,
   scancelByName,
+  scontrolWrapperCalls,
   sleep,
+  writeScontrolWrapper,
   type SlurmCluster,
 } from '../support/slurm-cluster.js';
 import { CapturingLogger } from '../support/capturing-logger.js';
 
 /*
  * A v0.9-format job on the real local Slurm, followed by the job manager (in this process, with
- * the real SlurmCliAdapter as slurmOptionsOf wires it for a v0.9 config: squeue --Format, and
+ * the real SlurmCliAdapter as the builds module wires it for a v0.9 config: squeue --Format, and
  * scontrol_command arguments `--clusters=%(cluster)s`) until its finished and test result rows:
  * scripts/slurm/bot-build.slurm runs the bot/ scripts of test/fixtures/software-layer-v09.
  *
  * The local cluster has no slurmdbd, which real `--clusters` needs; scontrol_command is therefore
- * a site-style wrapper that records its arguments, checks the cluster against `scontrol show
- * config`, and runs /usr/bin/scontrol without it.
+ * a site-style wrapper (writeScontrolWrapper) that records its arguments, checks the cluster
+ * against `scontrol show config`, and runs /usr/bin/scontrol without it.
  */
 
 const CASE_TIMEOUT_MS = 120_000;
@@ -94,24 +96,7 @@ async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promi
   const jobName = `eessi-bot-e2e-${runId}-${caseName}`;
   names.add(jobName);
   const scontrolLog = join(root, 'scontrol-calls.log');
-  const wrapper = join(root, 'scontrol-wrapper');
-  writeFileSync(
-    wrapper,
-    [
-      '#!/usr/bin/env bash',
-      'set -euo pipefail',
-      `printf '%s\\n' "$*" >> '${scontrolLog}'`,
-      'case ${1:-} in',
-      '  --clusters=*)',
-      `    name=$(${SLURM_COMMANDS.scontrol} show config | awk '$1 == "ClusterName" { print $3 }')`,
-      '    [[ ${1#--clusters=} == "$name" ]] || { echo "wrapper: unknown cluster ${1#--clusters=}" >&2; exit 1; }',
-      '    shift ;;',
-      'esac',
-      `exec ${SLURM_COMMANDS.scontrol} "$@"`,
-      '',
-    ].join('\n'),
-  );
-  chmodSync(wrapper, 0o755);
+  const wrapper = writeScontrolWrapper(root, scontrolLog);
 
   const keys = testAppKeys();
   const github = new FakeGitHub({
@@ -153,7 +138,7 @@ async function makeWorld(protocol: JobHandoverProtocol, caseName: string): Promi
     retries: 0,
   });
   const comments = new JobCommentsService(config, client, store);
-  const slurm = new SlurmCliAdapter(new CommandRunner(), slurmOptionsOf(config).commands);
+  const slurm = createSlurmPort(slurmOptionsOf(config), new CommandRunner());
   const manager = new JobManagerService(config, slurm, store, comments);
   const world = { root, jobName, scontrolLog, github, store, comments, manager, config };
   worlds.push(world);
@@ -226,9 +211,7 @@ function rowsOf(body: string): [string, string][] {
 }
 
 function scontrolCalls(world: World): string[] {
-  return existsSync(world.scontrolLog)
-    ? readFileSync(world.scontrolLog, 'utf8').split('\n').filter(Boolean)
-    : [];
+  return scontrolWrapperCalls(world.scontrolLog).map(([args]) => args);
 }
 
 const TARBALL = /eessi-2025\.06-software-linux-x86_64-amd-zen4-\d{11}\.tar\.zst/;
@@ -239,7 +222,7 @@ describe('a v0.9-format job through the job manager on a real Slurm', () => {
     async () => {
       const world = await makeWorld('hold_release', 'hold');
       const jobDir = await prepareJobDir(world);
-      const slurm = new SlurmCliAdapter(new CommandRunner(), slurmOptionsOf(world.config).commands);
+      const slurm = createSlurmPort(slurmOptionsOf(world.config), new CommandRunner());
       const { jobId } = await slurm.submit({
         workDir: jobDir,
         schedulerArgs: ['--time=00:05:00'],

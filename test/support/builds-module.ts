@@ -1,5 +1,5 @@
 import { Test, type TestingModule } from '@nestjs/testing';
-import { githubAppSettingsOf } from '../../src/app-options.js';
+import { githubModuleOptionsOf } from '../../src/app-options.js';
 import { BuildRunner } from '../../src/builds/build-runner.js';
 import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
@@ -28,7 +28,7 @@ export function compileBuildsModule(
   return Test.createTestingModule({
     imports: [
       ConfigModule.forConfig(config),
-      GitHubModule.register({ app: githubAppSettingsOf(config) }),
+      GitHubModule.register(githubModuleOptionsOf(config)),
       BuildsModule,
     ],
   })

@@ -26,8 +26,11 @@ export interface GitFixture {
   readonly conflictPr: number;
   /** refs/pull/<N>/head of each PR. */
   readonly headSha: Readonly<Record<number, string>>;
-  /** A PR branched from the base tip with these files (string: content; {symlink}: a symlink). */
-  addPullRequest(n: number, files: Record<string, string | { symlink: string }>): string;
+  /**
+   * A PR branched from the base tip with these files (string: content; {content, mode}: a file
+   * with that mode, e.g. an executable bot/ script; {symlink}: a symlink).
+   */
+  addPullRequest(n: number, files: Record<string, FixtureFile>): string;
   /** Another branch at the base tip (e.g. a hostile base branch name). */
   addBranch(name: string): void;
   /** Removes refs/pull/<N>/head (a PR whose head GitHub no longer serves). */
@@ -36,6 +39,8 @@ export interface GitFixture {
   useEnv(): () => void;
   cleanup(): void;
 }
+
+export type FixtureFile = string | { symlink: string } | { content: string; mode: number };
 
 export interface GitFixtureOptions {
   readonly repo?: string;
@@ -70,15 +75,17 @@ export function createGitFixture(opts: GitFixtureOptions = {}): GitFixture {
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
     }).trim();
-  const write = (files: Record<string, string | { symlink: string }>): void => {
+  const write = (files: Record<string, FixtureFile>): void => {
     for (const [path, content] of Object.entries(files)) {
       const full = join(work, path);
       mkdirSync(dirname(full), { recursive: true });
       rmSync(full, { force: true, recursive: true });
       if (typeof content === 'string') {
         writeFileSync(full, content);
-      } else {
+      } else if ('symlink' in content) {
         symlinkSync(content.symlink, full);
+      } else {
+        writeFileSync(full, content.content, { mode: content.mode });
       }
     }
     git(['add', '--all']);

@@ -57,8 +57,10 @@ const ROW_TEXT: Readonly<Record<RowKind, (jobId: string) => string>> = {
   released: () => 'job awaits launch by Slurm scheduler',
   received: () => 'job awaits launch by Slurm scheduler',
   running: () => 'job is running',
+  cancelled: () => 'PR closed: job cancelled',
   finished: () => ':grin: SUCCESS',
   test: () => ':grin: SUCCESS: all tests passed',
+  deploy: () => 'transfer to S3 bucket succeeded',
 };
 
 /** `<jobs_base_dir>/YYYY.MM/pr_<N>/event_<delivery>/run_001/<os_arch>`, as the builds module lays it out. */

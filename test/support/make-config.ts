@@ -66,6 +66,7 @@ export function makeConfig(parts: ConfigParts): AppConfig {
       privateKeyPath: join(parts.root, 'app.pem'),
       privateKey: '',
       apiUrl: 'http://127.0.0.1:9',
+      checkRuns: false,
       ...parts.github,
     },
     buildenv: {
@@ -85,6 +86,7 @@ export function makeConfig(parts: ConfigParts): AppConfig {
       jobHandoverProtocol: 'hold_release' as const,
       jobDelayBeginFactor: 2,
       allowUpdateSubmitOpts: false,
+      cancelOnPush: false,
       allowedExportVars: [],
       cloneGitRepoVia: 'https' as const,
       ...parts.buildenv,

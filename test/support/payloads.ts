@@ -123,3 +123,70 @@ export function labeledPullRequestPayload(overrides: LabeledPullRequestOverrides
   }
   return payload;
 }
+
+export interface PullRequestCommentOverrides {
+  body: string;
+  /** Who wrote the comment (comment.user and sender). */
+  sender?: string;
+  action?: 'created' | 'edited' | 'deleted';
+  number?: number;
+  repo?: string;
+  cloneUrl?: string;
+  commentId?: number;
+}
+
+/**
+ * The real `issue_comment.created` example (an issue of Codertocat/Hello-World), made into a
+ * comment on a pull request the way GitHub sends those: `issue.pull_request` present and the
+ * issue's URLs under `/pull/`. Comment author and sender are the same account.
+ */
+export function pullRequestCommentPayload(overrides: PullRequestCommentOverrides): Json {
+  const action = overrides.action ?? 'created';
+  const payload = examplePayload('issue_comment', action);
+  const fullName = overrides.repo ?? payload.repository.full_name;
+  const number = overrides.number ?? payload.issue.number;
+  retargetRepository(payload.repository, fullName, overrides.cloneUrl);
+  const api = `https://api.github.com/repos/${fullName}`;
+  payload.issue.number = number;
+  payload.issue.url = `${api}/issues/${number}`;
+  payload.issue.html_url = `https://github.com/${fullName}/pull/${number}`;
+  payload.issue.pull_request = {
+    url: `${api}/pulls/${number}`,
+    html_url: `https://github.com/${fullName}/pull/${number}`,
+    diff_url: `https://github.com/${fullName}/pull/${number}.diff`,
+    patch_url: `https://github.com/${fullName}/pull/${number}.patch`,
+    merged_at: null,
+  };
+  payload.comment.body = overrides.body;
+  if (overrides.commentId !== undefined) {
+    payload.comment.id = overrides.commentId;
+  }
+  payload.comment.html_url = `https://github.com/${fullName}/pull/${number}#issuecomment-${payload.comment.id}`;
+  payload.comment.issue_url = payload.issue.url;
+  if (overrides.sender !== undefined) {
+    const bot = overrides.sender.endsWith('[bot]');
+    for (const user of [payload.comment.user, payload.sender]) {
+      user.login = overrides.sender;
+      user.type = bot ? 'Bot' : 'User';
+    }
+  }
+  return payload;
+}
+
+/**
+ * What GET /repos/:o/:r/pulls/:n answers for pull request `number` of a git fixture (the
+ * `pull_request` of the labeled example, pointed at the fixture's base branch and the PR's head):
+ * give it to FakeGitHub.seedPullRequest for commands, whose payloads name neither.
+ */
+export function fixturePullRequest(
+  fixture: { readonly repo: string; readonly baseRef: string },
+  number: number,
+  headSha: string,
+): Json {
+  return labeledPullRequestPayload({
+    repo: fixture.repo,
+    number,
+    base: { ref: fixture.baseRef },
+    head: { sha: headSha },
+  }).pull_request as Json;
+}

@@ -9,11 +9,12 @@
  *   await cluster.stopCtld(); ... await cluster.startCtld();
  *   await scancelByName(jobName);
  *   cluster.logTail('slurmctld.log', 40);          // for failure reports
+ *   const scontrol = writeScontrolWrapper(dir, log); // scontrol_command = <scontrol> --clusters=%%(cluster)s
  *
  * Every command runs with execFile and an argument array; nothing goes through a shell.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -271,4 +272,66 @@ export async function waitUntil<T>(
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A site-style `scontrol_command` for v0.9 configs with `--clusters=%(cluster)s`. The local cluster
+ * has no slurmdbd, which real `--clusters` needs, so the wrapper checks a leading
+ * `--clusters=<name>` against `scontrol show config` and drops it, then runs the real scontrol.
+ * It appends each call to `log` as `<arguments> | <state> <reason> <features>`: the job's queue
+ * row at that moment (empty once it left the queue), which shows e.g. that a job was still held
+ * when it was released. Returns the wrapper's path (in `dir`).
+ */
+export function writeScontrolWrapper(dir: string, log: string): string {
+  const wrapper = join(dir, 'scontrol-wrapper');
+  writeFileSync(
+    wrapper,
+    [
+      '#!/usr/bin/env bash',
+      'set -euo pipefail',
+      'args="$*"',
+      'case ${1:-} in',
+      '  --clusters=*)',
+      `    name=$(${SLURM_COMMANDS.scontrol} show config | awk '$1 == "ClusterName" { print $3 }')`,
+      '    [[ ${1#--clusters=} == "$name" ]] || { echo "wrapper: unknown cluster ${1#--clusters=}" >&2; exit 1; }',
+      '    shift ;;',
+      'esac',
+      `state=$(${SLURM_COMMANDS.squeue} --noheader --jobs="\${@: -1}" --format='%T %r %f' 2>/dev/null || true)`,
+      `printf '%s | %s\\n' "$args" "$state" >> '${log}'`,
+      `exec ${SLURM_COMMANDS.scontrol} "$@"`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(wrapper, 0o755);
+  return wrapper;
+}
+
+/** The calls a writeScontrolWrapper wrapper recorded: `[arguments, queue row]` each, oldest first. */
+export function scontrolWrapperCalls(log: string): [args: string, queued: string][] {
+  if (!existsSync(log)) {
+    return [];
+  }
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line): [string, string] => {
+      const at = line.indexOf(' | ');
+      return [line.slice(0, at), line.slice(at + 3)];
+    });
+}
+
+/** `scontrol show job` as key=value fields, or undefined once Slurm has forgotten the job. */
+export async function showJob(id: string): Promise<Record<string, string> | undefined> {
+  const result = await run(SLURM_COMMANDS.scontrol, ['show', 'job', '--oneliner', id]);
+  if (result.code !== 0) {
+    if (/Invalid job id/i.test(result.stderr)) {
+      return undefined;
+    }
+    throw new Error(`scontrol show job ${id} exited ${result.code}: ${result.stderr.trim()}`);
+  }
+  const fields: Record<string, string> = {};
+  for (const match of result.stdout.matchAll(/(\S+?)=(\S*)/g)) {
+    fields[match[1]] ??= match[2];
+  }
+  return fields;
 }

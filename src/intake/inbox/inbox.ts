@@ -1,3 +1,4 @@
+import { DeliveryProgressStore, type DeliveryProgress } from '../../common/delivery-progress.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -69,8 +70,11 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
   /** Set when run by Nest (a bot process); bare instances in tests share directories freely. */
   private lockRequired = false;
 
+  private readonly progressStore: DeliveryProgressStore;
+
   constructor(@Inject(INTAKE_OPTIONS) options: Pick<IntakeOptions, 'stateDir' | 'journal'>) {
     this.layout = inboxLayout(options.stateDir);
+    this.progressStore = new DeliveryProgressStore(join(options.stateDir, 'progress'));
     this.dir = this.layout.dir;
     this.states = DeliveryStates.at(this.layout, options.journal);
     this.admission = new Admission(this.states, this.clock, () =>
@@ -179,6 +183,15 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       await this.recover();
     }
     await this.locks.run(id, () => this.states.resolve(id, 'done'));
+    // After the done line: a crash in between leaves the delivery pending with its progress,
+    // which a rerun needs to skip what was already done.
+    this.progressStore.remove(id);
+  }
+
+  /** Durable memory of how far a handler got with one delivery (deploy, commands). */
+  progress(id: string): DeliveryProgress {
+    checkDeliveryId(id);
+    return this.progressStore.of(id);
   }
 
   /** The handler gave up: keep the delivery with the reason, out of the pending queue. */
