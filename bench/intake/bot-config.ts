@@ -35,9 +35,13 @@ export function unitNodeOptions(projectRoot: string): string[] {
   return words.slice(1, script);
 }
 
-/** The bench's delivery: a real `pull_request.opened` payload padded to ~25 KB, signed. */
+/**
+ * The bench's delivery: a real `pull_request.assigned` payload padded to ~25 KB, signed. An action
+ * the bot has no handler for (`opened` has one since show_config_on_opened), so the bot's figures
+ * are the intake's: verify, parse, store, answer, mark done.
+ */
 export function signedDeliveryLoad(secret: string): Omit<LoadRequest, 'port' | 'count'> {
-  const payload = examplePayload('pull_request', 'opened');
+  const payload = examplePayload('pull_request', 'assigned');
   // PR descriptions are the bulk of real deliveries; pad to GitHub's typical ~25 KB.
   payload.pull_request.body = 'x'.repeat(Math.max(0, 25_000 - JSON.stringify(payload).length));
   const body = Buffer.from(JSON.stringify(payload));
