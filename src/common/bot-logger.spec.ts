@@ -54,6 +54,24 @@ describe('BotLogger', () => {
     );
   });
 
+  it('writes the lines of one tick to stdout in one write, and an error at once after them', async () => {
+    const logger = new BotLogger('eessi-bot');
+    for (let i = 0; i < 100; i += 1) {
+      logger.log(`delivery ${i} done`);
+    }
+    expect(stdout).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stdout).toHaveLength(1);
+    expect(stdout[0].split('\n')).toHaveLength(101);
+
+    logger.log('before the error');
+    logger.error('disk full');
+    expect(stdout).toHaveLength(2);
+    expect(stdout[1]).toMatch(/ LOG \[eessi-bot\] before the error\n$/);
+    expect(stderr.join('')).toMatch(/ ERROR \[eessi-bot\] disk full\n$/);
+    await logger.close();
+  });
+
   it('serves as Nest’s logger, leaving out the levels not enabled', async () => {
     const path = join(dir, 'bot.log');
     const logger = new BotLogger('simulate', path, ['warn', 'error']);

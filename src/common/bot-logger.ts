@@ -17,16 +17,19 @@ const LABELS: Record<LogLevel, string> = {
  * `[job_manager] log_path`, the file the seed's operators tail).
  *
  * Not Nest's ConsoleLogger: its colours, locale-formatted time and per-call options cost about
- * 30 µs a line, and the intake writes a line per delivery. Lines for the file are gathered for
- * the rest of the tick and written together, so a flood of deliveries makes one write per tick
- * rather than one per line; errors go out at once, with whatever was gathered before them.
+ * 30 µs a line, and the intake writes a line per delivery. Lines are gathered for the rest of the
+ * tick and written together, to stdout and to the file, so a flood of deliveries makes one write
+ * per tick rather than one system call per line (stdout is synchronous on Linux, and under
+ * systemd each write wakes journald); errors go out at once, with whatever was gathered before
+ * them, and what is gathered is written if the process exits before the tick ends.
  */
 export class BotLogger implements LoggerService {
   private file?: WriteStream;
   private enabled: Set<LogLevel>;
-  /** Lines for the file not handed to it yet (written at the end of the tick). */
+  /** Lines not written yet (written at the end of the tick). */
   private gathered = '';
   private flushScheduled = false;
+  private readonly flushAtExit = (): void => this.flush();
 
   constructor(
     private readonly context: string,
@@ -34,6 +37,7 @@ export class BotLogger implements LoggerService {
     levels: LogLevel[] = ['log', 'error', 'warn', 'fatal'],
   ) {
     this.enabled = new Set(levels);
+    process.once('exit', this.flushAtExit);
     if (logPath) {
       mkdirSync(dirname(logPath), { recursive: true });
       this.file = createWriteStream(logPath, { flags: 'a', mode: 0o640 });
@@ -75,6 +79,7 @@ export class BotLogger implements LoggerService {
   /** Writes what is gathered and closes the log file. */
   async close(): Promise<void> {
     this.flush();
+    process.off('exit', this.flushAtExit);
     const file = this.file;
     this.file = undefined;
     if (file) {
@@ -97,15 +102,15 @@ export class BotLogger implements LoggerService {
         ? `\n${rest[0]}`
         : '';
     const line = `${new Date().toISOString()} ${LABELS[level]} [${context}] ${text(message)}${stack}\n`;
-    const urgent = level === 'error' || level === 'fatal';
-    (urgent ? process.stderr : process.stdout).write(line);
-    if (!this.file) {
+    if (level === 'error' || level === 'fatal') {
+      // What came before goes out first, so stdout and stderr read in order when interleaved.
+      this.flush();
+      process.stderr.write(line);
+      this.file?.write(line);
       return;
     }
     this.gathered += line;
-    if (urgent) {
-      this.flush();
-    } else if (!this.flushScheduled) {
+    if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
@@ -113,8 +118,9 @@ export class BotLogger implements LoggerService {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.gathered && this.file) {
-      this.file.write(this.gathered);
+    if (this.gathered) {
+      process.stdout.write(this.gathered);
+      this.file?.write(this.gathered);
     }
     this.gathered = '';
   }

@@ -6,12 +6,8 @@ import type { DeployConfig } from '../config/app-config.js';
 import type { CommandRunner } from '../common/command-runner.js';
 import { signFile } from './artefact-signer.js';
 import type { JobRepository } from './pr-jobs.js';
-import {
-  digestFile,
-  type FileDigest,
-  type MultipartObserver,
-  type S3Uploader,
-} from './s3-uploader.js';
+import { digestFile, type FileDigest, type MultipartObserver } from './s3-object.js';
+import type { S3Uploader } from './s3-uploader.js';
 import { objectKeys, objectUrl, type PrefixVariables, type UploadTarget } from './upload-target.js';
 
 /**

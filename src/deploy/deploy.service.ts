@@ -29,7 +29,8 @@ import {
   readJobRepository,
   type PrJob,
 } from './pr-jobs.js';
-import { ObjectConflictError, S3Uploader, type PendingMultipart } from './s3-uploader.js';
+import { ObjectConflictError, type PendingMultipart } from './s3-object.js';
+import type { S3Uploader } from './s3-uploader.js';
 import { runUploadScript } from './upload-script.js';
 import { MissingRepoValueError, uploadTargetFor } from './upload-target.js';
 import { recordUpload, uploadedPayloads } from './uploaded-log.js';
@@ -189,6 +190,8 @@ export class DeployService {
       );
     }
 
+    // Loaded here, not at start-up: the AWS SDK would take tens of MiB of every bot process.
+    const { S3Uploader } = await import('./s3-uploader.js');
     const uploader = new S3Uploader({
       endpointUrl: deploy.endpointUrl,
       partSizeBytes: this.options.partSizeBytes,

@@ -11,7 +11,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import {
+  ObjectConflictError,
+  type FileDigest,
+  type MultipartObserver,
+  type PendingMultipart,
+  type PutOutcome,
+} from './s3-object.js';
 
 /**
  * The built-in uploader: puts one local file as one object, never replacing an object that is
@@ -34,31 +41,6 @@ const DEFAULT_PART_SIZE = 64 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** One request (at most one part) may take this long: 64 MiB in 10 minutes is ~110 KB/s. */
 const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
-
-export interface FileDigest {
-  readonly sizeBytes: number;
-  readonly sha256: string;
-  readonly md5: string;
-}
-
-export type PutOutcome = 'uploaded' | 'present';
-
-/** An object of that name exists and is not this file: nothing is overwritten. */
-export class ObjectConflictError extends Error {
-  override readonly name = 'ObjectConflictError';
-}
-
-export interface PendingMultipart {
-  readonly bucket: string;
-  readonly key: string;
-  readonly uploadId: string;
-}
-
-/**
- * Told of a multipart upload as soon as it exists (to abort it after a crash: its parts cost
- * storage), and with undefined once it is complete.
- */
-export type MultipartObserver = (pending: PendingMultipart | undefined) => Promise<void>;
 
 export class S3Uploader {
   private readonly client: S3Client;
@@ -239,24 +221,6 @@ export class S3Uploader {
     }
     await onMultipart?.(undefined);
   }
-}
-
-/** Size, sha256 and MD5 of a file, read once. */
-export async function digestFile(path: string): Promise<FileDigest> {
-  const sha256 = createHash('sha256');
-  const md5 = createHash('md5');
-  let sizeBytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    const bytes = chunk as Buffer;
-    sha256.update(bytes);
-    md5.update(bytes);
-    sizeBytes += bytes.length;
-  }
-  const info = await stat(path);
-  if (info.size !== sizeBytes) {
-    throw new Error(`${path} changed while it was read`);
-  }
-  return { sizeBytes, sha256: sha256.digest('hex'), md5: md5.digest('hex') };
 }
 
 function checkEtag(
