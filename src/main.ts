@@ -132,6 +132,20 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
   process.stdout.write(`configuration ${command.config} is valid\n`);
 }
 
+/** The password comes on standard input, never on the command line (ps, shell history). */
+async function printPasswordHash(user: string): Promise<void> {
+  if (process.stdin.isTTY) process.stderr.write(`password for ${user} (input is shown): `);
+  let input = '';
+  for await (const chunk of process.stdin) {
+    input += String(chunk);
+    if (input.includes('\n')) break;
+  }
+  const password = input.split(/\r?\n/)[0];
+  if (password === '') throw new OperatorError('no password on standard input', EXIT_USAGE);
+  const { hashPassword } = await import('./common/password-hash.js');
+  process.stdout.write(`status_auth = ${user}:${await hashPassword(password)}\n`);
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const command = parseArgs(argv);
@@ -150,6 +164,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'check-config':
         await checkConfig(command);
+        return 0;
+      case 'hash-password':
+        await printPasswordHash(command.user);
         return 0;
       case 'simulate': {
         const { simulate } = await import('./simulate/simulate.js');

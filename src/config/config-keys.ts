@@ -28,7 +28,14 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
     'command_timeout',
     'log_path',
   ],
-  event_handler: ['state_dir', 'log_path', 'smee_url'],
+  event_handler: [
+    'state_dir',
+    'log_path',
+    'smee_url',
+    'redeliver_interval',
+    'status_bind',
+    'status_auth',
+  ],
 };
 
 /**
