@@ -23,6 +23,8 @@ export function githubAppSettingsOf(config: AppConfig): GitHubAppSettings {
 export function intakeOptionsOf(config: AppConfig): IntakeOptions {
   return {
     stateDir: config.eventHandler.stateDir,
+    redeliverIntervalSeconds: config.eventHandler.redeliverIntervalSeconds,
+    installationId: config.github.installationId,
     ...(config.github.webhookSecret === undefined
       ? {}
       : { webhookSecret: config.github.webhookSecret }),

@@ -9,6 +9,7 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { SLURM } from '../slurm/slurm.tokens.js';
@@ -124,6 +125,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     private readonly comments: JobCommentsService,
     @Optional() @Inject(JOB_MANAGER_AUTOSTART) private readonly autostart: boolean = false,
     @Optional() private readonly scheduler?: SchedulerRegistry,
+    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -132,6 +134,8 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       `polling Slurm every ${this.config.jobManager.pollIntervalSeconds} s for jobs named ` +
         `'${this.config.buildenv.jobName}'`,
     );
+    // /health then tells when polls stop completing.
+    this.metrics.jobManager.scheduled(this.config.jobManager.pollIntervalSeconds);
     // First poll at once: after a restart, jobs that ended meanwhile are reported without delay.
     this.arm(0);
   }
@@ -145,7 +149,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
 
   /** One poll. Never throws: every problem is logged and shows in the report. */
   tick(opts: TickOptions = {}): Promise<TickReport> {
-    const run = this.chain.then(() => this.runTick(opts));
+    const run = this.chain.then(() => this.timedTick(opts));
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -166,6 +170,13 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private async timedTick(opts: TickOptions): Promise<TickReport> {
+    const started = performance.now();
+    const report = await this.runTick(opts);
+    this.metrics.jobManager.tickEnded((performance.now() - started) / 1000, report.skipped);
+    return report;
   }
 
   private async runTick(opts: TickOptions): Promise<TickReport> {
@@ -193,6 +204,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     let queue: Map<string, QueuedJob>;
     try {
       const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
+      this.metrics.jobManager.squeueSucceeded();
       queue = new Map(jobs.map((job) => [job.id, job]));
     } catch (error) {
       return this.skip(report, 'squeue failed', message(error));

@@ -19,12 +19,17 @@ export interface PasswordHash {
 
 function derive(password: string, salt: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, KEY_LENGTH, COST, (error, key) => (error ? reject(error) : resolve(key)));
+    scrypt(password, salt, KEY_LENGTH, COST, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 
 /** `scrypt:<salt>:<hash>` for `password`, with a fresh random salt. */
-export async function hashPassword(password: string, salt = randomBytes(SALT_LENGTH)): Promise<string> {
+export async function hashPassword(
+  password: string,
+  salt = randomBytes(SALT_LENGTH),
+): Promise<string> {
   const hash = await derive(password, salt);
   return `${SCHEME}:${salt.toString('base64url')}:${hash.toString('base64url')}`;
 }
@@ -33,7 +38,11 @@ export async function hashPassword(password: string, salt = randomBytes(SALT_LEN
 export function parsePasswordHash(text: string): PasswordHash | string {
   const parts = text.split(':');
   const base64url = /^[A-Za-z0-9_-]+$/;
-  if (parts.length !== 3 || parts[0] !== SCHEME || !parts.slice(1).every((p) => base64url.test(p))) {
+  if (
+    parts.length !== 3 ||
+    parts[0] !== SCHEME ||
+    !parts.slice(1).every((p) => base64url.test(p))
+  ) {
     return `expected ${SCHEME}:<salt>:<hash> as printed by \`eessi-bot hash-password USER\``;
   }
   const salt = Buffer.from(parts[1], 'base64url');

@@ -1,5 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { GITHUB_APP_SETTINGS, type GitHubAppSettings } from './github-app.settings.js';
 import {
   createOctokit,
@@ -37,6 +38,31 @@ export interface InstallationTokenInfo {
   readonly token: string;
   /** ISO 8601, as GitHub sent it. */
   readonly expiresAt: string;
+}
+
+/** One attempt of GitHub to deliver a webhook, as `GET /app/hook/deliveries` lists it. */
+export interface HookDelivery {
+  /** This attempt's id (what a redelivery is asked for with). */
+  readonly id: number;
+  /** X-GitHub-Delivery: the same for a delivery and all its redeliveries. */
+  readonly guid: string;
+  /** ms epoch. */
+  readonly deliveredAt: number;
+  readonly redelivery: boolean;
+  /** HTTP status the webhook URL answered; 0 when there was no answer. */
+  readonly statusCode: number;
+  /** GitHub's words for the outcome, e.g. `OK`, `Invalid HTTP Response: 503`. */
+  readonly status: string;
+  readonly event: string;
+  readonly action?: string;
+  readonly installationId?: number;
+}
+
+export interface HookDeliveryListing {
+  /** Newest first, none older than asked for. */
+  readonly deliveries: HookDelivery[];
+  /** Stopped at the page limit before reaching the look-back. */
+  readonly truncated: boolean;
 }
 
 export type GitHubErrorKind =
@@ -83,6 +109,7 @@ export class GitHubClient {
   constructor(
     @Inject(GITHUB_APP_SETTINGS) private readonly app: GitHubAppSettings,
     @Optional() @Inject(GITHUB_CLIENT_OPTIONS) private readonly options: GitHubClientOptions = {},
+    @Optional() private readonly metrics?: BotMetrics,
   ) {
     this.attempts = (options.retries ?? DEFAULT_CLIENT_OPTIONS.retries) + 1;
     this.keyProblem = checkPrivateKey(app.privateKey);
@@ -93,7 +120,7 @@ export class GitHubClient {
    * never talks to GitHub (or a test) must still be able to construct the client.
    */
   private get octokit(): BotOctokit {
-    this.bundle ??= createOctokit(this.app, this.options, this.logger);
+    this.bundle ??= createOctokit(this.app, this.options, this.logger, this.metrics);
     return this.bundle.octokit;
   }
 
@@ -122,6 +149,55 @@ export class GitHubClient {
         appId: data.app_id,
         appSlug: data.app_slug,
       };
+    });
+  }
+
+  /**
+   * The App's webhook deliveries (all installations) back to `since`, newest first, reading at
+   * most `maxPages` pages of 100. Authenticated as the App (JWT), as GitHub requires.
+   */
+  async listHookDeliveries(since: Date, maxPages: number): Promise<HookDeliveryListing> {
+    return this.call("listing the App's webhook deliveries", async () => {
+      const deliveries: HookDelivery[] = [];
+      let pages = 0;
+      const iterator = this.octokit.paginate.iterator(
+        this.octokit.rest.apps.listWebhookDeliveries,
+        { per_page: 100 },
+      );
+      for await (const { data } of iterator) {
+        pages += 1;
+        let reachedSince = false;
+        for (const item of data) {
+          const deliveredAt = Date.parse(item.delivered_at);
+          if (!(deliveredAt >= since.getTime())) {
+            reachedSince = true;
+            continue;
+          }
+          deliveries.push({
+            id: item.id,
+            guid: item.guid,
+            deliveredAt,
+            redelivery: item.redelivery,
+            statusCode: item.status_code,
+            status: item.status,
+            event: item.event,
+            ...(item.action ? { action: item.action } : {}),
+            ...(typeof item.installation_id === 'number'
+              ? { installationId: item.installation_id }
+              : {}),
+          });
+        }
+        if (reachedSince || data.length === 0) return { deliveries, truncated: false };
+        if (pages >= maxPages) return { deliveries, truncated: true };
+      }
+      return { deliveries, truncated: false };
+    });
+  }
+
+  /** Asks GitHub to send delivery attempt `id` again (same X-GitHub-Delivery); App JWT. */
+  async redeliverHookDelivery(id: number): Promise<void> {
+    await this.call(`asking GitHub to redeliver webhook delivery ${id}`, async () => {
+      await this.octokit.rest.apps.redeliverWebhookDelivery({ delivery_id: id });
     });
   }
 
@@ -250,6 +326,9 @@ export class GitHubClient {
           `(${github.appId}) and private_key (${github.privateKeyPath}) ${where}`,
       );
     }
+    if (isAppRoute(url) && status === 404 && isHookRoute(url)) {
+      return fail('not-found', `GitHub has no such webhook delivery (404 while ${operation})`);
+    }
     if (isAppRoute(url) && status === 404) {
       return fail(
         'installation',
@@ -304,9 +383,18 @@ export class GitHubClient {
 
 /** Routes GitHub authenticates with the App JWT rather than an installation token. */
 function isAppRoute(url: string | undefined): boolean {
+  return pathMatches(url, /\/app(\/installations\/[^/]+(\/access_tokens)?)?$/) || isHookRoute(url);
+}
+
+/** `/app/hook/deliveries[/<id>[/attempts]]` */
+function isHookRoute(url: string | undefined): boolean {
+  return pathMatches(url, /\/app\/hook\/deliveries(\/[^/]+(\/attempts)?)?$/);
+}
+
+function pathMatches(url: string | undefined, pattern: RegExp): boolean {
   if (!url) return false;
   try {
-    return /\/app(\/installations\/[^/]+(\/access_tokens)?)?$/.test(new URL(url).pathname);
+    return pattern.test(new URL(url).pathname);
   } catch {
     return false;
   }

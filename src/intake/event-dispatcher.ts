@@ -3,7 +3,9 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
+  Optional,
 } from '@nestjs/common';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { errorMessage } from '../github/error-message.js';
 import {
   describeDelivery,
@@ -82,7 +84,10 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly inbox: Inbox) {
+  constructor(
+    private readonly inbox: Inbox,
+    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
+  ) {
     inbox.observe({
       // Before the start, routing could miss handlers still to be registered: the first scan
       // picks these deliveries up instead.
@@ -387,6 +392,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private logOutcome(ticket: Ticket, outcome: Outcome, started: number): void {
+    this.metrics.deliveriesProcessed.inc(ticket.event, outcome);
     this.logger.log(outcomeLine(ticket, outcome, Math.round(performance.now() - started)));
   }
 }

@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { CatchUpService } from './catch-up/catch-up.service.js';
 import { EventDispatcher } from './event-dispatcher.js';
 import { HealthController } from './health.controller.js';
 import { Inbox } from './inbox/inbox.js';
@@ -6,8 +7,8 @@ import { INTAKE_OPTIONS, type IntakeOptions } from './intake.options.js';
 import { WebhookController } from './webhook.controller.js';
 
 /**
- * Webhook intake: `POST /` (verify, store, acknowledge), `GET /health`, the durable Inbox and the
- * background EventDispatcher. Needs an app created with `bodyParser: false`. Feature modules
+ * Webhook intake: `POST /` (verify, store, acknowledge), `GET /health`, the durable Inbox, the
+ * background EventDispatcher and missed-webhook catch-up (CatchUpService). Needs an app created with `bodyParser: false`. Feature modules
  * register handlers with `EventDispatcher.on()`.
  */
 @Module({})
@@ -16,7 +17,12 @@ export class IntakeModule {
     return {
       module: IntakeModule,
       controllers: [WebhookController, HealthController],
-      providers: [{ provide: INTAKE_OPTIONS, useValue: options }, Inbox, EventDispatcher],
+      providers: [
+        { provide: INTAKE_OPTIONS, useValue: options },
+        Inbox,
+        EventDispatcher,
+        CatchUpService,
+      ],
       exports: [Inbox, EventDispatcher],
     };
   }

@@ -2,6 +2,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
+import type { RelayVitals } from '../common/metrics/bot-metrics.js';
 import { errorMessage } from '../github/error-message.js';
 import { toRelayRequest, type RelayRequest } from './smee-event.js';
 import { MAX_EVENT_CHARS, SseParser, type SseEvent } from './sse-parser.js';
@@ -39,6 +40,8 @@ export interface SmeeRelayOptions {
   readonly idleTimeoutMs?: number;
   /** Limit for one forward to the bot (default 30 s; the bot answers at once). */
   readonly forwardTimeoutMs?: number;
+  /** Where the relay's state is shown (/status, /metrics) and catch-up looks before a pass. */
+  readonly vitals?: RelayVitals;
 }
 
 /**
@@ -91,6 +94,7 @@ export class SmeeRelay {
   private readonly idleTimeoutMs: number;
   private readonly forwardTimeoutMs: number;
   private readonly channel: string;
+  private readonly vitals?: RelayVitals;
 
   private running = false;
   private loop?: Promise<void>;
@@ -111,6 +115,7 @@ export class SmeeRelay {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 30_000;
     this.channel = redactChannel(this.source.href);
+    this.vitals = options.vitals;
   }
 
   /** Starts connecting in the background; failures are logged and retried, never thrown. */
@@ -127,6 +132,7 @@ export class SmeeRelay {
       return;
     }
     this.running = false;
+    this.vitals?.set('stopped');
     this.wakeUp?.();
     for (const request of this.requests) request.destroy();
     await this.loop;
@@ -139,6 +145,7 @@ export class SmeeRelay {
     while (this.running) {
       const outcome = await this.connect();
       if (!this.running) break;
+      this.vitals?.set('disconnected', outcome.reason);
       if (outcome.opened) delay = this.initialDelayMs;
       if (!outcome.opened) {
         this.logger.warn(
@@ -217,6 +224,7 @@ export class SmeeRelay {
           return;
         }
         opened = true;
+        this.vitals?.set('connected');
         if (this.everConnected) {
           this.logger.log(`smee channel ${this.channel} reconnected`);
         } else {
@@ -265,6 +273,7 @@ export class SmeeRelay {
     const label = `delivery ${relayed.deliveryId} (${relayed.eventName})`;
     try {
       const { status, reply } = await this.post(relayed);
+      if (this.vitals) this.vitals.forwarded += 1;
       if (status >= 200 && status < 300) {
         this.logger.log(`smee: ${label} forwarded, bot answered ${status}`);
       } else {

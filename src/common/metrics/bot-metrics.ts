@@ -34,8 +34,8 @@ export interface InboxVitals {
   readonly pending: number;
   /** Entries in failed/ (failed deliveries and set-aside bytes). */
   readonly failed: number;
-  /** ms epoch at which the oldest pending delivery arrived. */
-  readonly oldestPendingReceivedAt?: number;
+  /** ms epoch at which the delivery pending longest was stored. */
+  readonly oldestPendingSince?: number;
 }
 
 /** The job manager's poll, as far as this process runs it. */
