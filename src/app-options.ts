@@ -1,6 +1,8 @@
 import type { AppConfig } from './config/app-config.js';
 import type { GitHubAppSettings } from './github/github-app.settings.js';
+import { botVersion } from './github/octokit.factory.js';
 import type { IntakeOptions } from './intake/intake.options.js';
+import type { MonitoringOptions } from './monitoring/monitoring.options.js';
 
 /*
  * What each module needs from app.cfg, taken from AppConfig here so that the github and intake
@@ -28,5 +30,17 @@ export function intakeOptionsOf(config: AppConfig): IntakeOptions {
     ...(config.github.webhookSecret === undefined
       ? {}
       : { webhookSecret: config.github.webhookSecret }),
+  };
+}
+
+export function monitoringOptionsOf(config: AppConfig): MonitoringOptions {
+  const { statusBind, statusAuth } = config.eventHandler;
+  return {
+    appName: config.github.appName,
+    version: botVersion(),
+    apiUrl: config.github.apiUrl,
+    jobIdsDir: config.jobManager.jobIdsDir,
+    statusBind,
+    ...(statusAuth ? { statusAuth } : {}),
   };
 }

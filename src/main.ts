@@ -11,6 +11,7 @@ import { runJobManager } from './builds/job-manager.runner.js';
 import { JobManagerService } from './builds/job-manager.service.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
+import { BotMetrics } from './common/metrics/bot-metrics.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
@@ -63,6 +64,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     // The webhook controller reads the raw bytes itself: the signature is over them.
     { bodyParser: false, logger },
   );
+  const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
+  // Before listen: catch-up's first pass looks at the relay's state.
+  const relayVitals = smeeUrl ? app.get(BotMetrics).trackRelay() : undefined;
   try {
     await app.listen(command.port);
   } catch (error) {
@@ -75,9 +79,12 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     `eessi-bot ${version()} (${config.github.appName}) listening on port ${port.port}` +
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
-  const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
   const relay = smeeUrl
-    ? new SmeeRelay({ source: smeeUrl, target: `http://127.0.0.1:${port.port}/` })
+    ? new SmeeRelay({
+        source: smeeUrl,
+        target: `http://127.0.0.1:${port.port}/`,
+        ...(relayVitals ? { vitals: relayVitals } : {}),
+      })
     : undefined;
   relay?.start();
 

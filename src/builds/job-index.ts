@@ -93,9 +93,7 @@ export class JobIndex {
     }
     return all
       .filter((view) => (view.submittedAt ?? Infinity) >= cutoff)
-      .sort(
-        (a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0) || compareIds(b.jobId, a.jobId),
-      );
+      .sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0) || compareIds(b.jobId, a.jobId));
   }
 
   private async refresh(): Promise<void> {
@@ -162,7 +160,11 @@ export class JobIndex {
     }
   }
 
-  private async read(jobId: string, jobDir: string, tracked: boolean): Promise<JobView | undefined> {
+  private async read(
+    jobId: string,
+    jobDir: string,
+    tracked: boolean,
+  ): Promise<JobView | undefined> {
     try {
       const meta = await this.store.readMetadata(jobId, jobDir);
       if (!meta) return undefined;
@@ -186,7 +188,9 @@ export class JobIndex {
         tracked,
       };
     } catch (error) {
-      this.logger.warn(`job ${jobId}: cannot read its record in ${jobDir}: ${(error as Error).message}`);
+      this.logger.warn(
+        `job ${jobId}: cannot read its record in ${jobDir}: ${(error as Error).message}`,
+      );
       return undefined;
     }
   }
@@ -216,7 +220,10 @@ async function stampOf(jobDir: string, jobId: string): Promise<string> {
   return `${rows}:${meta}`;
 }
 
-async function eachLimited<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+async function eachLimited<T>(
+  items: readonly T[],
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await work(items[next++]);

@@ -342,6 +342,11 @@ export class FakeGitHub {
     if (down) for (const socket of this.sockets) socket.destroy();
   }
 
+  /** x-ratelimit-remaining of the last answer to an installation token. */
+  get rateLimitRemaining(): number {
+    return this.rateRemaining;
+  }
+
   /** What x-ratelimit-remaining says from now on (it goes down by one per request). */
   setRateLimitRemaining(remaining: number): void {
     this.rateRemaining = remaining;
