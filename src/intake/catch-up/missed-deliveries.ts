@@ -65,5 +65,11 @@ export function missedDeliveries(
       attempts: attempts.length,
     });
   }
-  return missed.sort((a, b) => a.firstAttemptAt - b.firstAttemptAt);
+  // GitHub's times are whole seconds; its attempt ids grow with time and break the ties.
+  const firstId = new Map(
+    [...byGuid].map(([guid, attempts]) => [guid, Math.min(...attempts.map((a) => a.id))]),
+  );
+  return missed.sort(
+    (a, b) => a.firstAttemptAt - b.firstAttemptAt || firstId.get(a.guid)! - firstId.get(b.guid)!,
+  );
 }
