@@ -96,7 +96,7 @@ export async function statusReport(
       version: sources.version,
       startedAt: new Date(metrics.startedAt).toISOString(),
       uptimeSeconds: seconds(now - metrics.startedAt),
-      generatedAt: new Date(now).toISOString(),
+      generatedAt: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     },
     relay: relay
       ? {
