@@ -19,7 +19,8 @@ export class Counts<K extends string | number = string> {
     const cell = this.cells.get(key);
     if (cell) {
       cell.value += by;
-    } else if (this.cells.size < this.maxValues) {
+    } else if (this.cells.size < this.maxValues || key === OTHER) {
+      // `other` itself always gets a cell, on top of the maxValues ones.
       this.cells.set(key, { value: by });
     } else {
       this.inc(OTHER as K, by);
@@ -55,7 +56,7 @@ export class EventOutcomeCounts<O extends string> {
   inc(event: string, outcome: O): void {
     let cells = this.byEvent.get(event);
     if (!cells) {
-      if (this.byEvent.size >= this.maxEvents) {
+      if (this.byEvent.size >= this.maxEvents && event !== OTHER) {
         this.inc(OTHER, outcome);
         return;
       }
