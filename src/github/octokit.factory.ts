@@ -248,7 +248,7 @@ function requestMetrics(octokit: CoreOctokit, octokitOptions: OctokitOptions): o
   octokit.hook.wrap('request', async (request, options) => {
     try {
       const response = await request(options);
-      record(response.status, response.headers as Headers, options.url);
+      record(response.status, response.headers, options.url);
       return response;
     } catch (error) {
       const e = error as { status?: number; response?: { headers?: Headers } };

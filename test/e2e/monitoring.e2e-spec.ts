@@ -26,7 +26,7 @@ import {
   TEST_INSTALLATION_ID,
   type JobManagerTestEnv,
 } from '../support/job-manager-env.js';
-import { labeledPullRequestPayload } from '../support/payloads.js';
+import { labeledPullRequestPayload, type Json } from '../support/payloads.js';
 import { family, parseMetrics, sampleValue } from '../support/prometheus.js';
 import { signBody } from '../support/sign.js';
 
@@ -34,7 +34,9 @@ const SECRET = 'monitoring e2e secret';
 jest.setTimeout(30_000);
 const cleanups: Array<() => Promise<void>> = [];
 
-beforeAll(() => Logger.overrideLogger(false));
+beforeAll(() => {
+  Logger.overrideLogger(false);
+});
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
@@ -117,9 +119,9 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms
   }
 }
 
-async function health(url: string): Promise<{ status: number; body: Record<string, any> }> {
+async function health(url: string): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${url}/health`);
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Json };
 }
 
 describe('GET /metrics after known traffic', () => {
@@ -315,7 +317,7 @@ describe('access to /status, /status.json and /metrics', () => {
 
     const res = await fetch(`${w.url}/status.json?pr=12`);
     expect(res.status).toBe(200);
-    const report = (await res.json()) as Record<string, any>;
+    const report = (await res.json()) as Json;
     expect(report.instance).toMatchObject({ name: 'eessi-bot-test' });
     expect(report.inbox).toEqual({ pending: 0, failed: 0 });
     expect(report.relay).toBeNull();
