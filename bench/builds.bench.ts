@@ -26,19 +26,18 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { AppModule } from '../src/app.module.js';
-import { BuildsService } from '../src/builds/builds.service.js';
-import { JobCommentsService } from '../src/builds/job-comments.service.js';
-import { JobStore } from '../src/builds/job-store.js';
+import type { BuildsService } from '../src/builds/builds.service.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { GitHubClient, GITHUB_CLIENT_OPTIONS } from '../src/github/github.client.js';
 import { SLURM } from '../src/slurm/slurm.tokens.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../test/fakes/fake-slurm.js';
+import { newBuildsService } from '../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../test/support/payloads.js';
-import { signBody } from '../test/support/sign.js';
+import { signedDelivery } from '../test/support/signed-delivery.js';
 import { githubAppSettingsOf } from '../src/app-options.js';
 
 const EXTRA_FILES = 20_000;
@@ -121,9 +120,7 @@ function makeCase(
 ): Case {
   const config = benchConfig(env, root, targets);
   const slurm = new FakeSlurm();
-  const store = new JobStore(config.jobManager.jobIdsDir);
-  const comments = new JobCommentsService(config, client, store);
-  const builds = new BuildsService(config, slurm, client, store, comments);
+  const builds = newBuildsService(config, slurm, client);
   return { name, targets: Object.keys(targets).length, config, slurm, builds };
 }
 
@@ -275,17 +272,16 @@ function sender(env: Env, port: number): Sender {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   return {
     async send(label, number) {
-      const body = payloadJson(env, label, number);
-      const headers = {
-        'content-type': 'application/json',
-        'x-github-event': 'pull_request',
-        'x-github-delivery': `bench-intake-${++deliveries}`,
-        'x-hub-signature-256': await signBody(SECRET, body),
-      };
+      const { body, headers } = await signedDelivery(payloadJson(env, label, number), {
+        secret: SECRET,
+        id: `bench-intake-${++deliveries}`,
+      });
       const t0 = performance.now();
       const status = await post(agent, port, body, headers);
       const ms = performance.now() - t0;
-      if (status !== 202) throw new Error(`webhook answered ${status}, expected 202`);
+      if (status !== 202) {
+        throw new Error(`webhook answered ${status}, expected 202`);
+      }
       return ms;
     },
     close: () => agent.destroy(),
@@ -308,7 +304,9 @@ async function probe(send: Sender, fsyncDir: string, gapMs: number, inProgress: 
     const before = inProgress();
     const ms = await send.send('bug', 100 + i);
     all.push(ms);
-    if (before && inProgress()) during.push(ms);
+    if (before && inProgress()) {
+      during.push(ms);
+    }
     fsyncs.push(await timeFsync(join(fsyncDir, `probe-${i}`)));
     await sleep(gapMs);
   }
@@ -366,7 +364,9 @@ async function benchWebhookDuringPreparation(
   const dispatcher = app.get(EventDispatcher);
   try {
     // Warm-up and baseline: nothing else running.
-    for (let i = 0; i < 20; i++) await send.send('bug', 100 + i);
+    for (let i = 0; i < 20; i++) {
+      await send.send('bug', 100 + i);
+    }
     await dispatcher.drain();
     const fsyncDir = join(root, 'fsync-probe');
     await mkdir(fsyncDir, { recursive: true });
@@ -380,12 +380,16 @@ async function benchWebhookDuringPreparation(
     // Spread the probes over most of the preparation, checkouts included.
     const busy = await probe(send, fsyncDir, (expectedPrepMs * 0.7) / PROBES, building);
     while (building()) {
-      if (performance.now() - t0 > 120_000) throw new Error('the build delivery never completed');
+      if (performance.now() - t0 > 120_000) {
+        throw new Error('the build delivery never completed');
+      }
       await sleep(5);
     }
     const endToEndMs = performance.now() - t0;
     await dispatcher.drain();
-    if (slurm.jobs().length !== 4) throw new Error(`${slurm.jobs().length} jobs, expected 4`);
+    if (slurm.jobs().length !== 4) {
+      throw new Error(`${slurm.jobs().length} jobs, expected 4`);
+    }
     if (busy.during.length === 0) {
       throw new Error('the preparation ended before any probe was answered: nothing measured');
     }
@@ -435,8 +439,11 @@ function createFixtureRemote(): GitFixture {
   try {
     return createGitFixture({ extraFiles: EXTRA_FILES });
   } finally {
-    if (saved === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = saved;
+    if (saved === undefined) {
+      delete process.env.TMPDIR;
+    } else {
+      process.env.TMPDIR = saved;
+    }
   }
 }
 

@@ -32,7 +32,7 @@ import { EventDispatcher } from '../src/intake/event-dispatcher.js';
 import { Inbox } from '../src/intake/inbox/inbox.js';
 import { makeConfig } from '../test/support/make-config.js';
 import { examplePayload } from '../test/support/payloads.js';
-import { signBody } from '../test/support/sign.js';
+import { signBody } from '../test/support/signed-delivery.js';
 import { LoadClient } from './load-client.js';
 
 const CONCURRENCY = 20;
@@ -107,8 +107,9 @@ export async function benchIntake(): Promise<Record<string, number | string>> {
     });
     await app.get(EventDispatcher).drain();
     const accepted = bot.statuses[202] ?? 0;
-    if (accepted !== DELIVERIES)
+    if (accepted !== DELIVERIES) {
       throw new Error(`bot answered ${JSON.stringify(bot.statuses)}, expected ${DELIVERIES} × 202`);
+    }
     if ((paced.statuses[202] ?? 0) !== OPEN_LOOP_DELIVERIES) {
       throw new Error(
         `bot answered ${JSON.stringify(paced.statuses)} at a fixed rate, expected ${OPEN_LOOP_DELIVERIES} × 202`,

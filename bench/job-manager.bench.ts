@@ -49,7 +49,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function inPool<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>) {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    while (next < items.length) {
+      await fn(items[next++]);
+    }
   };
   await Promise.all(Array.from({ length: size }, worker));
 }
@@ -110,7 +112,9 @@ export async function benchJobManager(): Promise<Record<string, number | string>
     const baselines: number[] = [];
     for (let i = 0; i < 3; i++) {
       const { cpu } = await measure(async () => {
-        for (const name of await readdir(submitted)) await readlink(join(submitted, name));
+        for (const name of await readdir(submitted)) {
+          await readlink(join(submitted, name));
+        }
       });
       baselines.push(cpu);
     }

@@ -90,7 +90,9 @@ async function openLoop(job: LoadRequest, perSecond: number): Promise<LoadResult
   for (let i = 0; i < job.count; i += 1) {
     const due = started + (i * 1000) / perSecond;
     const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     sent.push(
       post(agent, job, `${job.idPrefix}-${i}`).then((status) => {
         latencies.push(performance.now() - due);
@@ -128,8 +130,11 @@ export class LoadClient {
       this.worker.once('error', onError);
       this.worker.once('message', (message: { result?: LoadResult; error?: string }) => {
         this.worker.off('error', onError);
-        if (message.result) resolve(message.result);
-        else reject(new Error(message.error));
+        if (message.result) {
+          resolve(message.result);
+        } else {
+          reject(new Error(message.error));
+        }
       });
       this.worker.postMessage(job);
     });

@@ -17,7 +17,9 @@ async function main(): Promise<void> {
   Logger.overrideLogger(['error']);
   const only = process.argv[2];
   for (const [name, bench] of benches) {
-    if (only && !name.includes(only)) continue;
+    if (only && !name.includes(only)) {
+      continue;
+    }
     console.log(`\n## ${name}`);
     console.table(await bench());
   }

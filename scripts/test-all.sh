@@ -9,8 +9,8 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "type check (sources and tests)"
 node_modules/.bin/tsc --noEmit -p tsconfig.json
-step "lint"
-node_modules/.bin/eslint "{src,test,bench}/**/*.ts" --max-warnings 0
+step "lint (prettier, knip, eslint: the house rules in docs/architecture.md)"
+npm run --silent lint
 step "build"
 node_modules/.bin/tsc -p tsconfig.build.json
 

@@ -42,10 +42,14 @@ class OperatorError extends Error {
 function load(path: string): AppConfig {
   try {
     const { config, warnings } = loadConfig(path);
-    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    for (const warning of warnings) {
+      process.stderr.write(`warning: ${warning}\n`);
+    }
     return config;
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
 }
@@ -55,7 +59,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     requireWebhookSecret(config);
   } catch (error) {
-    if (error instanceof ConfigError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof ConfigError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const logger = new BotLogger('eessi-bot', config.eventHandler.logPath);
@@ -70,7 +76,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   try {
     await app.listen(command.port);
   } catch (error) {
-    if (error instanceof StateDirInUseError) throw new OperatorError(error.message, EXIT_USAGE);
+    if (error instanceof StateDirInUseError) {
+      throw new OperatorError(error.message, EXIT_USAGE);
+    }
     throw error;
   }
   const port = (app.getHttpServer() as Server).address() as AddressInfo;
@@ -93,7 +101,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
   // does not redeliver). Then Nest stops intake, lets running handlers finish, stops the poll.
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      return;
+    }
     stopping = true;
     log.log(`${signal} received: shutting down`);
     void (async () => {
@@ -141,14 +151,20 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
 
 /** The password comes on standard input, never on the command line (ps, shell history). */
 async function printPasswordHash(user: string): Promise<void> {
-  if (process.stdin.isTTY) process.stderr.write(`password for ${user} (input is shown): `);
+  if (process.stdin.isTTY) {
+    process.stderr.write(`password for ${user} (input is shown): `);
+  }
   let input = '';
   for await (const chunk of process.stdin) {
     input += String(chunk);
-    if (input.includes('\n')) break;
+    if (input.includes('\n')) {
+      break;
+    }
   }
   const password = input.split(/\r?\n/)[0];
-  if (password === '') throw new OperatorError('no password on standard input', EXIT_USAGE);
+  if (password === '') {
+    throw new OperatorError('no password on standard input', EXIT_USAGE);
+  }
   const { hashPassword } = await import('./common/password-hash.js');
   process.stdout.write(`status_auth = ${user}:${await hashPassword(password)}\n`);
 }
@@ -202,7 +218,9 @@ main(argv).then(
     // serve lives on through its listening socket; the other commands are done: do not wait for
     // idle timers of libraries (HTTP keep-alive, rate limiters) to let the process end.
     const serving = code === 0 && parseArgsSafe(argv)?.kind === 'serve';
-    if (serving) return;
+    if (serving) {
+      return;
+    }
     process.stdout.write('', () => process.exit(code));
   },
   (error: unknown) => {

@@ -4,6 +4,7 @@ import { labeledPullRequestPayload } from '../../test/support/payloads.js';
 import { makeConfig } from '../../test/support/make-config.js';
 import {
   assertInside,
+  assertPullRequestContext,
   buildSubmitRequest,
   describeTarget,
   eventDirOf,
@@ -11,6 +12,7 @@ import {
   mayBuild,
   monthDirName,
   parseLabeledDelivery,
+  parsePullRequestDelivery,
   repoUrl,
   runDirName,
   targetDirName,
@@ -222,5 +224,43 @@ describe('mayBuild', () => {
     expect(mayBuild('Alice', ['bob', 'alice'])).toBe(true);
     expect(mayBuild('mallory', ['bob', 'alice'])).toBe(false);
     expect(mayBuild('', ['bob'])).toBe(false);
+  });
+});
+
+describe('v0.9 rules', () => {
+  it('an empty build_permission lets nobody build under a v0.9 config', () => {
+    expect(mayBuild('anyone', [], 'v09')).toBe(false);
+    expect(mayBuild('Alice', ['alice'], 'v09')).toBe(true);
+  });
+
+  it('clone_git_repo_via = ssh fetches git@<host>:owner/repo.git', () => {
+    const ctx = { gitOrigin: 'https://github.com', repo: 'EESSI/software-layer' };
+    expect(repoUrl(ctx, 'ssh')).toBe('git@github.com:EESSI/software-layer.git');
+    expect(repoUrl({ ...ctx, gitOrigin: 'https://ghe.example.org' }, 'ssh')).toBe(
+      'git@ghe.example.org:EESSI/software-layer.git',
+    );
+  });
+
+  it('a context a caller built itself is checked before it becomes paths and URLs', () => {
+    const event = parseLabeledDelivery(delivery(payload()));
+    expect(() => assertPullRequestContext(event)).not.toThrow();
+    expect(() => assertPullRequestContext({ ...event, gitOrigin: 'ext::sh -c id' })).toThrow(
+      /git origin "ext::sh -c id" is not https:\/\/host/,
+    );
+    expect(() => assertPullRequestContext({ ...event, repo: '../x' })).toThrow(/not owner\/name/);
+    expect(() => assertPullRequestContext({ ...event, prNumber: 0 })).toThrow(/positive integer/);
+  });
+
+  it('reads the PR context of a pull_request delivery of any action', () => {
+    const opened = { ...payload(), action: 'opened' };
+    delete (opened as { label?: unknown }).label;
+    expect(parsePullRequestDelivery(delivery(opened))).toMatchObject({
+      repo: 'EESSI/software-layer',
+      prNumber: 42,
+      sender: 'alice',
+    });
+    expect(() => parsePullRequestDelivery(delivery({ action: 'opened' }))).toThrow(
+      /not a well-formed pull_request payload/,
+    );
   });
 });

@@ -1,6 +1,11 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import type { BuildEnvConfig } from '../config/app-config.js';
-import { isPullRequestLabeled } from '../github/github-events.js';
+import type { BuildEnvConfig, ConfigGeneration } from '../config/app-config.js';
+import {
+  isPullRequestEvent,
+  isPullRequestLabeled,
+  type PullRequestRef,
+  type RepositoryRef,
+} from '../github/github-events.js';
 import { splitWords } from '../slurm/split-words.js';
 import type { SubmitRequest } from '../slurm/slurm.port.js';
 
@@ -19,24 +24,28 @@ export interface LabeledDelivery {
   readonly payload: unknown;
 }
 
-/** What a build needs from a `pull_request.labeled` delivery, every field checked. */
-export interface LabeledEvent {
+/** What a build needs to know of the delivery and its pull request, every field checked. */
+export interface PullRequestContext {
   readonly deliveryId: string;
   readonly receivedAt: Date;
-  readonly label: string;
-  /** Who added the label. */
+  /** Who asked for the build (added the label, wrote the command). */
   readonly sender: string;
   /** `owner/name` the PR lives in: comments go there, and its tree is built. */
   readonly repo: string;
   readonly prNumber: number;
   /** The base branch name, as GitHub sent it (hostile until git has checked it). */
   readonly baseRef: string;
-  /** The PR head when the label was added (the build uses the head fetched from GitHub). */
+  /** The PR head when the build was asked for (the build uses the head fetched from GitHub). */
   readonly headSha: string;
   /** `https://host` serving the repository, e.g. https://github.com (GHES: its own host). */
   readonly gitOrigin: string;
   /** Private repositories are fetched with the installation token. */
   readonly privateRepo: boolean;
+}
+
+/** What a build needs from a `pull_request.labeled` delivery. */
+export interface LabeledEvent extends PullRequestContext {
+  readonly label: string;
 }
 
 export class InvalidDeliveryError extends Error {
@@ -47,7 +56,7 @@ const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const REPO_PART = /^[A-Za-z0-9_.-]{1,100}$/;
 const SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
-export function isRepoFullName(name: string): boolean {
+function isRepoFullName(name: string): boolean {
   const parts = name.split('/');
   return (
     parts.length === 2 &&
@@ -60,45 +69,115 @@ export function isRepoFullName(name: string): boolean {
  * @throws InvalidDeliveryError naming the delivery and the field at fault.
  */
 export function parseLabeledDelivery(delivery: LabeledDelivery): LabeledEvent {
-  const fail = (what: string): never => {
-    throw new InvalidDeliveryError(`delivery ${JSON.stringify(delivery.id)}: ${what}`);
-  };
-  if (typeof delivery.id !== 'string' || !DELIVERY_ID.test(delivery.id)) {
-    fail('delivery id must be 1-100 letters, digits or dashes');
-  }
-  const receivedAt = new Date(delivery.receivedAt);
-  if (typeof delivery.receivedAt !== 'string' || Number.isNaN(receivedAt.getTime())) {
-    fail(`receivedAt ${JSON.stringify(delivery.receivedAt)} is not an ISO 8601 date`);
-  }
-  const payload = delivery.payload;
-  if (!isPullRequestLabeled(payload)) {
-    return fail(
-      'not a well-formed pull_request.labeled payload (action, number, label, pull_request, repository or sender missing or mistyped)',
+  if (!isPullRequestLabeled(delivery.payload)) {
+    throw new InvalidDeliveryError(
+      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request.labeled payload (action, number, label, pull_request, repository or sender missing or mistyped)`,
     );
   }
-  const pr = payload.pull_request;
-  const repo = payload.repository.full_name;
-  if (!isRepoFullName(repo)) fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);
+  return { ...parsePullRequestDelivery(delivery), label: delivery.payload.label.name };
+}
+
+/**
+ * The PR context of a `pull_request` delivery of any action (`simulate --build` takes one).
+ * @throws InvalidDeliveryError naming the delivery and the field at fault.
+ */
+export function parsePullRequestDelivery(delivery: LabeledDelivery): PullRequestContext {
+  const payload = delivery.payload;
+  if (!isPullRequestEvent(payload)) {
+    throw new InvalidDeliveryError(
+      `delivery ${JSON.stringify(delivery.id)}: not a well-formed pull_request payload (action, number, pull_request, repository or sender missing or mistyped)`,
+    );
+  }
+  return pullRequestContext({
+    deliveryId: delivery.id,
+    receivedAt: delivery.receivedAt,
+    sender: payload.sender.login,
+    repository: payload.repository,
+    pullRequest: payload.pull_request,
+  });
+}
+
+/**
+ * Checks what a build takes from a delivery and its PR (from a payload, or from the API for a
+ * comment command) and returns it as a PullRequestContext.
+ * @throws InvalidDeliveryError naming the delivery and the field at fault.
+ */
+export function pullRequestContext(input: {
+  readonly deliveryId: string;
+  /** ISO 8601 time the webhook arrived. */
+  readonly receivedAt: string;
+  readonly sender: string;
+  readonly repository: RepositoryRef & { readonly private?: unknown };
+  readonly pullRequest: Pick<PullRequestRef, 'number' | 'base' | 'head'>;
+}): PullRequestContext {
+  const fail = (what: string): never => {
+    throw new InvalidDeliveryError(`delivery ${JSON.stringify(input.deliveryId)}: ${what}`);
+  };
+  if (typeof input.deliveryId !== 'string' || !DELIVERY_ID.test(input.deliveryId)) {
+    fail('delivery id must be 1-100 letters, digits or dashes');
+  }
+  const receivedAt = new Date(input.receivedAt);
+  if (typeof input.receivedAt !== 'string' || Number.isNaN(receivedAt.getTime())) {
+    fail(`receivedAt ${JSON.stringify(input.receivedAt)} is not an ISO 8601 date`);
+  }
+  const pr = input.pullRequest;
+  const repo = input.repository.full_name;
+  if (!isRepoFullName(repo)) {
+    fail(`repository.full_name ${JSON.stringify(repo)} is not owner/name`);
+  }
+  if (!Number.isSafeInteger(pr.number) || pr.number <= 0) {
+    fail(`pull request number ${pr.number} is not a positive integer`);
+  }
   const baseRepo = pr.base.repo;
   if (baseRepo === null || baseRepo.full_name !== repo) {
     fail('pull_request.base.repo must be the repository the event came from');
   }
-  if (!SHA.test(pr.head.sha))
+  if (!SHA.test(pr.head.sha)) {
     fail(`pull_request.head.sha ${JSON.stringify(pr.head.sha)} is not a commit id`);
-  if (pr.base.ref === '') fail('pull_request.base.ref is empty');
-  const privateFlag = (payload.repository as { private?: unknown }).private;
+  }
+  if (pr.base.ref === '') {
+    fail('pull_request.base.ref is empty');
+  }
   return {
-    deliveryId: delivery.id,
+    deliveryId: input.deliveryId,
     receivedAt,
-    label: payload.label.name,
-    sender: payload.sender.login,
+    sender: input.sender,
     repo,
-    prNumber: payload.number,
+    prNumber: pr.number,
     baseRef: pr.base.ref,
     headSha: pr.head.sha,
-    gitOrigin: gitOriginOf(payload.repository.clone_url, repo),
-    privateRepo: privateFlag === true,
+    gitOrigin: gitOriginOf(input.repository.clone_url, repo),
+    privateRepo: input.repository.private === true,
   };
+}
+
+/**
+ * Re-checks a context a caller built itself (pullRequestContext checks the same): its values
+ * become paths, URLs and git arguments.
+ * @throws InvalidDeliveryError naming the field at fault.
+ */
+export function assertPullRequestContext(ctx: PullRequestContext): void {
+  const fail = (what: string): never => {
+    throw new InvalidDeliveryError(`delivery ${JSON.stringify(ctx.deliveryId)}: ${what}`);
+  };
+  if (typeof ctx.deliveryId !== 'string' || !DELIVERY_ID.test(ctx.deliveryId)) {
+    fail('delivery id must be 1-100 letters, digits or dashes');
+  }
+  if (!(ctx.receivedAt instanceof Date) || Number.isNaN(ctx.receivedAt.getTime())) {
+    fail('receivedAt is not a date');
+  }
+  if (!isRepoFullName(ctx.repo)) {
+    fail(`repository ${JSON.stringify(ctx.repo)} is not owner/name`);
+  }
+  if (!Number.isSafeInteger(ctx.prNumber) || ctx.prNumber <= 0) {
+    fail(`pull request number ${ctx.prNumber} is not a positive integer`);
+  }
+  if (typeof ctx.baseRef !== 'string' || ctx.baseRef === '') {
+    fail('base branch is empty');
+  }
+  if (!/^https:\/\/[A-Za-z0-9.-]+(?::\d+)?$/.test(ctx.gitOrigin)) {
+    fail(`git origin ${JSON.stringify(ctx.gitOrigin)} is not https://host`);
+  }
 }
 
 /**
@@ -123,13 +202,33 @@ function gitOriginOf(cloneUrl: string, repo: string): string {
   return 'https://github.com';
 }
 
-export function repoUrl(event: Pick<LabeledEvent, 'gitOrigin' | 'repo'>): string {
+/**
+ * The URL the PR's repository is fetched from: https on the PR's host, or with
+ * `clone_git_repo_via = ssh` git's scp-like `git@host:owner/name.git` (private repositories
+ * reached with the bot user's SSH key, as v0.9 does).
+ */
+export function repoUrl(
+  event: Pick<PullRequestContext, 'gitOrigin' | 'repo'>,
+  via: 'https' | 'ssh' = 'https',
+): string {
+  if (via === 'ssh') {
+    return `git@${new URL(event.gitOrigin).host}:${event.repo}.git`;
+  }
   return `${event.gitOrigin}/${event.repo}.git`;
 }
 
-/** GitHub logins are case-insensitive; an empty list lets anyone build, as upstream does. */
-export function mayBuild(login: string, allowed: readonly string[]): boolean {
-  if (allowed.length === 0) return true;
+/**
+ * GitHub logins are case-insensitive. An empty list lets anyone build under a seed config (as
+ * the seed did) and nobody under a v0.9 config (as v0.9 does).
+ */
+export function mayBuild(
+  login: string,
+  allowed: readonly string[],
+  generation: ConfigGeneration = 'seed',
+): boolean {
+  if (allowed.length === 0) {
+    return generation === 'seed';
+  }
   const wanted = login.toLowerCase();
   return allowed.some((name) => name.toLowerCase() === wanted);
 }
@@ -142,7 +241,7 @@ export function monthDirName(receivedAt: Date): string {
 /** `jobs_base_dir/YYYY.MM/pr_<N>/event_<delivery id>`, checked to stay under jobs_base_dir. */
 export function eventDirOf(
   jobsBaseDir: string,
-  event: Pick<LabeledEvent, 'receivedAt' | 'prNumber' | 'deliveryId'>,
+  event: Pick<PullRequestContext, 'receivedAt' | 'prNumber' | 'deliveryId'>,
 ): string {
   if (!Number.isSafeInteger(event.prNumber) || event.prNumber <= 0) {
     throw new InvalidDeliveryError(`PR number ${event.prNumber} is not a positive integer`);

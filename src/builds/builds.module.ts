@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SlurmModule } from '../slurm/slurm.module.js';
+import { BuildRunner } from './build-runner.js';
 import { BuildsService } from './builds.service.js';
+import { EventNotices } from './event-notices.js';
 import { JobCommentsService } from './job-comments.service.js';
 import { JobStore } from './job-store.js';
 
@@ -18,6 +20,8 @@ import { JobStore } from './job-store.js';
       inject: [APP_CONFIG],
     },
     JobCommentsService,
+    EventNotices,
+    BuildRunner,
     BuildsService,
   ],
   exports: [JobStore, JobCommentsService, BuildsService],

@@ -1,21 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
+import { newBuildsService } from '../../test/support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
 import { labeledPullRequestPayload } from '../../test/support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import type { AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
 import { SlurmCommandError } from '../slurm/slurm.errors.js';
 import type { QueuedJob } from '../slurm/slurm.port.js';
-import { BuildsService } from './builds.service.js';
 import type { EventProgressData } from './event-progress.js';
-import { JobCommentsService } from './job-comments.service.js';
-import { JobStore } from './job-store.js';
 import { githubAppSettingsOf } from '../app-options.js';
 
 jest.setTimeout(30_000);
@@ -25,9 +22,10 @@ let restoreEnv: () => void;
 let keys: AppKeys;
 let github: FakeGitHub;
 let root: string;
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -38,15 +36,11 @@ afterAll(() => {
   fixture.cleanup();
 });
 
-afterEach(async () => {
-  await github?.stop();
-  rmSync(root, { recursive: true, force: true });
-});
-
 async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
-  root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-'));
+  root = await cleanup.tempDir('eessi-bot-builds-');
   github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
+  cleanup.defer(() => github.stop());
   const config: AppConfig = makeConfig({
     root,
     github: { privateKey: keys.privateKey, apiUrl: github.url },
@@ -58,15 +52,8 @@ async function setUp(slurm: FakeSlurm = new FakeSlurm()) {
     ...FAST_GITHUB_CLIENT_OPTIONS,
     retries: 0,
   });
-  const store = new JobStore(config.jobManager.jobIdsDir);
-  const builds = new BuildsService(
-    config,
-    slurm,
-    client,
-    store,
-    new JobCommentsService(config, client, store),
-  );
-  return { config, slurm, builds, store };
+  const builds = newBuildsService(config, slurm, client);
+  return { config, slurm, builds };
 }
 
 type Payload = ReturnType<typeof labeledPullRequestPayload>;
@@ -155,7 +142,9 @@ describe('BuildsService.handleLabeled', () => {
         }));
       }
       override async submit(req: Parameters<FakeSlurm['submit']>[0]) {
-        if (!this.crashNext) return super.submit(req);
+        if (!this.crashNext) {
+          return super.submit(req);
+        }
         this.crashNext = false;
         throw new Error('simulated crash before sbatch queued anything');
       }
@@ -177,7 +166,9 @@ describe('BuildsService.handleLabeled', () => {
     const submit = slurm.submit.bind(slurm);
     let first = true;
     slurm.submit = async (req) => {
-      if (!first) return submit(req);
+      if (!first) {
+        return submit(req);
+      }
       first = false;
       throw new SlurmCommandError({
         command: 'sbatch',

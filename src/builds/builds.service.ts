@@ -1,68 +1,91 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KeyedLock } from '../common/keyed-lock.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { GitHubClient } from '../github/github.client.js';
-import { SlurmCommandError } from '../slurm/slurm.errors.js';
-import type { QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
-import { SLURM } from '../slurm/slurm.tokens.js';
+import { CommandRunner } from '../slurm/command-runner.js';
 import {
-  assertInside,
+  assertPullRequestContext,
   BUILD_LABEL,
   buildSubmitRequest,
   eventDirOf,
+  InvalidDeliveryError,
   mayBuild,
   parseLabeledDelivery,
-  repoUrl,
   targetDirName,
   type LabeledDelivery,
   type LabeledEvent,
+  type PullRequestContext,
 } from './build-plan.js';
+import { describeTarget, type BuildRequest } from './build-request.js';
+import { BuildRunner, where, type JobSpec } from './build-runner.js';
 import {
-  eventMarker,
+  COMMAND_RETRY,
+  renderDownloadFailureComment,
   renderNoPermissionComment,
   renderSubmitFailureComment,
   renderTreeFailureComment,
-  type EventNoticeKind,
 } from './event-comments.js';
-import { EventProgress, type MergedTree } from './event-progress.js';
-import { extraHeaderEnv } from './git.js';
-import { formatRowDate } from './job-comment.js';
-import { JobCommentsService } from './job-comments.service.js';
+import { EventNotices } from './event-notices.js';
+import { EventProgress, type PlannedBuild } from './event-progress.js';
 import { applyCvmfsCustomizations, customizationFileName, writeJobConfig } from './job-config.js';
-import { checkoutTarget, claimRunDir, prepareMergedTree, TreeError } from './job-directories.js';
-import { JobStore, type JobMetadata } from './job-store.js';
+import { planBuild, type NodeTypeSummary } from './node-type-plan.js';
+import { jobBuildInfo, v09JobSpecs } from './v09-jobs.js';
+import type { JobBuildInfo } from './job-store.js';
 
-/** Target checkouts run side by side: each is one `git checkout`, mostly disk-bound. */
-const PREPARE_CONCURRENCY = 4;
 const CACHE_DIR = '.git-cache';
+const SEED_ROW = 'job waits for release by job manager';
+/** GitHub logins (and app bots' `name[bot]`): anything else cannot be a requester on record. */
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/;
+
+/** A v0.9 build request of one delivery: the n-th `bot: build` command of a comment. */
+export interface BuildRequestContext extends PullRequestContext {
+  /** Position of the request among the delivery's build requests (0 for the first). */
+  readonly requestIndex: number;
+}
+
+/** One job of a request: submitted (job id), or why not. */
+export interface JobOutcome extends JobBuildInfo {
+  readonly instance: string;
+  readonly jobId?: string;
+  readonly commentId?: number;
+  /** Why no job id: skipped by the plan, refused by the scheduler, or not known yet. */
+  readonly reason?: string;
+}
+
+/** What became of a build request, for the command's reply. */
+export interface BuildOutcome {
+  readonly instance: string;
+  /** The request as written (`for:… on:…`). */
+  readonly request: string;
+  /** Why nothing was built: no permission, a refused request, nothing matched, PR not mergeable. */
+  readonly problem?: string;
+  /** When nothing matched: the node types nearest to what was asked. */
+  readonly closest: readonly NodeTypeSummary[];
+  readonly jobs: readonly JobOutcome[];
+}
 
 /**
- * The `bot:build` label on a pull request → one held Slurm job per `[architecturetargets]`
- * target, each in its own job directory holding the PR merged into its base branch, each with a
- * PR comment. Every step is recorded in the event's progress file (event-progress.ts) so that
- * handling the same delivery again, after a crash anywhere, finishes the work instead of
- * repeating it. See docs/builds.md.
+ * Builds of a pull request. Seed configs: the `bot:build` label → one held Slurm job per
+ * `[architecturetargets]` target. v0.9 configs: a build request (from a `bot: build` command or
+ * `simulate --build`) → one job per matching node type × repo target. Both run through
+ * BuildRunner, crash-safe and idempotent per delivery. See docs/builds.md.
  */
 @Injectable()
 export class BuildsService {
   private readonly logger = new Logger(BuildsService.name);
-  /** Same delivery handled twice at once in this process: the second waits for the first. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Same delivery (or request) handled twice at once in this process: the second waits. */
+  private readonly lock = new KeyedLock();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(SLURM) private readonly slurm: SlurmPort,
-    private readonly github: GitHubClient,
-    private readonly store: JobStore,
-    private readonly comments: JobCommentsService,
+    private readonly runner: BuildRunner,
+    private readonly notices: EventNotices,
+    private readonly commands: CommandRunner,
   ) {}
 
   /**
-   * Handler of `pull_request` / `labeled`. Resolves when the event's work is durable (jobs
-   * submitted and recorded; a comment GitHub refused is left to the job manager, which adopts
-   * jobs without comment id). Rejects when the delivery is malformed or a step failed in a way
-   * that handling the delivery again can complete.
+   * Handler of `pull_request` / `labeled`. Resolves when the event's work is durable; rejects
+   * when the delivery is malformed or a step failed that handling the delivery again completes.
    */
   async handleLabeled(delivery: LabeledDelivery): Promise<void> {
     const event = parseLabeledDelivery(delivery);
@@ -72,17 +95,15 @@ export class BuildsService {
       );
       return;
     }
-    const previous = this.inFlight.get(event.deliveryId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.build(event));
-    this.inFlight.set(event.deliveryId, run);
-    try {
-      await run;
-    } finally {
-      if (this.inFlight.get(event.deliveryId) === run) this.inFlight.delete(event.deliveryId);
+    if (this.config.generation === 'v09') {
+      // v0.9 builds are asked for with the `bot: build` command (which answers the label).
+      this.logger.log(`${where(event)}: ${BUILD_LABEL} starts no build under a v0.9 config`);
+      return;
     }
+    await this.lock.run(event.deliveryId, () => this.buildForLabel(event));
   }
 
-  private async build(event: LabeledEvent): Promise<void> {
+  private async buildForLabel(event: LabeledEvent): Promise<void> {
     const { buildenv, architectureTargets } = this.config;
     const eventDir = eventDirOf(buildenv.jobsBaseDir, event);
     const progress = await EventProgress.open(eventDir, {
@@ -94,336 +115,228 @@ export class BuildsService {
       this.logger.log(`${where(event)}: already handled (${progress.path}): nothing to do`);
       return;
     }
-
-    if (progress.data.refused || !mayBuild(event.sender, buildenv.buildPermission)) {
-      await this.refuse(event, progress);
+    // A build begun under an earlier permission list is finished; a new one is refused before
+    // anything is written.
+    if (
+      progress.data.refused ||
+      (!progress.existed && !mayBuild(event.sender, buildenv.buildPermission))
+    ) {
+      await this.refuseLabel(event, progress);
       return;
     }
     this.logger.log(
       `${where(event)}: ${BUILD_LABEL} by ${JSON.stringify(event.sender)}: building in ${eventDir}`,
     );
-
-    if (!progress.data.runDir) {
-      const runDir = await claimRunDir(eventDir);
-      await progress.update((d) => (d.runDir = runDir));
-      this.logger.log(`${where(event)}: claimed ${join(eventDir, runDir)}`);
-    }
-    const runDir = join(eventDir, progress.data.runDir!);
-    const cacheDir = join(eventDir, CACHE_DIR);
-
-    const tree = await this.mergedTree(event, progress, cacheDir);
-    if (!tree) return;
-
-    const targets = Object.keys(architectureTargets.archTargetMap);
-    const jobDirs = new Map(targets.map((target) => [target, join(runDir, targetDirName(target))]));
-    for (const dir of jobDirs.values()) assertInside(buildenv.jobsBaseDir, dir);
-
-    await mapLimited(
-      targets.filter((target) => !progress.target(target).prepared),
-      PREPARE_CONCURRENCY,
-      (target) => this.prepareTarget(event, progress, target, jobDirs.get(target)!, cacheDir, tree),
-    );
-    for (const target of targets) {
-      await this.submitTarget(event, progress, target, jobDirs.get(target)!);
-    }
-    await this.reportSubmitFailures(event, progress, targets);
-
-    const complete = targets.every(
-      (t) => progress.target(t).commentId || progress.target(t).submitFailed,
-    );
-    if (complete) {
-      await progress.update((d) => (d.done = true));
-      // The job dirs are full clones (hard-linked objects), so the cache is no longer needed.
-      await rm(cacheDir, { recursive: true, force: true });
-      this.logger.log(`${where(event)}: done`);
-    } else {
-      this.logger.warn(
-        `${where(event)}: jobs submitted, but some PR comments are missing; the job manager creates them, or handle the delivery again`,
-      );
-    }
+    const appName = this.config.github.appName;
+    await this.runner.run({
+      ctx: event,
+      progress,
+      eventDir,
+      cacheDir: join(eventDir, CACHE_DIR),
+      botFiles: Object.keys(buildenv.cvmfsCustomizations).map(customizationFileName),
+      jobs: (runDir) =>
+        Object.entries(architectureTargets.archTargetMap).map(([target, params]): JobSpec => {
+          const dir = join(runDir, targetDirName(target));
+          return {
+            key: target,
+            label: `target ${target}`,
+            dir,
+            metadata: {
+              repo: event.repo,
+              prNumber: event.prNumber,
+              target,
+              appName,
+              jobName: buildenv.jobName,
+              deliveryId: event.deliveryId,
+            },
+            prepare: async (tree) => {
+              await writeJobConfig(dir, {
+                buildenv,
+                target,
+                repo: event.repo,
+                prNumber: event.prNumber,
+                baseRef: event.baseRef,
+                baseSha: tree.baseSha,
+                headSha: tree.headSha,
+                mergeSha: tree.mergeSha,
+              });
+              await applyCvmfsCustomizations(dir, buildenv.cvmfsCustomizations);
+            },
+            submitRequest: async (script) => ({
+              ...buildSubmitRequest(buildenv, target, params, dir),
+              script,
+            }),
+            submittedRow: () => SEED_ROW,
+          };
+        }),
+      notices: {
+        treeFailure: (reason, detail, marker) =>
+          renderTreeFailureComment(appName, reason, detail, marker),
+        submitFailure: (failures, marker) => renderSubmitFailureComment(appName, failures, marker),
+      },
+    });
   }
 
-  private async refuse(event: LabeledEvent, progress: EventProgress): Promise<void> {
+  /** One "no permission" comment; nothing on disk (an older record's refusal is completed). */
+  private async refuseLabel(event: LabeledEvent, progress: EventProgress): Promise<void> {
     const { buildenv } = this.config;
     this.logger.log(
       `${where(event)}: ${JSON.stringify(event.sender)} may not build ([buildenv] build_permission): no job`,
     );
-    if (!progress.data.refused) await progress.update((d) => (d.refused = true));
-    await this.postNotice(event, progress, 'refused', (marker) =>
+    const render = (marker: string) =>
       renderNoPermissionComment(
         buildenv.noBuildPermissionComment,
         event.sender,
         buildenv.buildPermission,
         marker,
-      ),
-    );
-    await progress.update((d) => (d.done = true));
-  }
-
-  /** The PR merged into its base branch, fetched once per event; undefined when it failed (commented). */
-  private async mergedTree(
-    event: LabeledEvent,
-    progress: EventProgress,
-    cacheDir: string,
-  ): Promise<MergedTree | undefined> {
-    if (!progress.data.tree && !progress.data.treeFailure) {
-      // Only private repositories get the token: a public fetch must never carry it anywhere.
-      const fetchEnv = event.privateRepo
-        ? extraHeaderEnv(event.gitOrigin, await this.github.installationToken())
-        : undefined;
-      try {
-        const tree = await prepareMergedTree(
-          cacheDir,
-          { url: repoUrl(event), baseRef: event.baseRef, prNumber: event.prNumber, fetchEnv },
-          {
-            botFiles: Object.keys(this.config.buildenv.cvmfsCustomizations).map(
-              customizationFileName,
-            ),
-          },
-        );
-        await progress.update((d) => (d.tree = tree));
-        const moved =
-          tree.headSha === event.headSha
-            ? ''
-            : ` (the PR moved on from ${event.headSha} since the label was added)`;
-        this.logger.log(
-          `${where(event)}: merged head ${tree.headSha}${moved} into base ${tree.baseSha}: ${tree.mergeSha}`,
-        );
-      } catch (error) {
-        if (!(error instanceof TreeError)) throw error;
-        this.logger.warn(`${where(event)}: cannot prepare the PR's tree: ${error.message}: no job`);
-        await progress.update(
-          (d) => (d.treeFailure = { reason: error.reason, detail: error.detail }),
-        );
-      }
-    }
-    const failure = progress.data.treeFailure;
-    if (failure) {
-      await this.postNotice(event, progress, 'tree-failed', (marker) =>
-        renderTreeFailureComment(
-          this.config.github.appName,
-          failure.reason,
-          failure.detail,
-          marker,
-        ),
       );
+    if (progress.existed) {
+      await this.notices.post(event, progress, 'refused', render);
       await progress.update((d) => (d.done = true));
-      await rm(cacheDir, { recursive: true, force: true });
-      return undefined;
-    }
-    return progress.data.tree;
-  }
-
-  private async prepareTarget(
-    event: LabeledEvent,
-    progress: EventProgress,
-    target: string,
-    jobDir: string,
-    cacheDir: string,
-    tree: MergedTree,
-  ): Promise<void> {
-    const { buildenv } = this.config;
-    await checkoutTarget(cacheDir, jobDir, tree, repoUrl(event));
-    await writeJobConfig(jobDir, {
-      buildenv,
-      target,
-      repo: event.repo,
-      prNumber: event.prNumber,
-      baseRef: event.baseRef,
-      baseSha: tree.baseSha,
-      headSha: tree.headSha,
-      mergeSha: tree.mergeSha,
-    });
-    await applyCvmfsCustomizations(jobDir, buildenv.cvmfsCustomizations);
-    await progress.update(() => (progress.target(target).prepared = true));
-    this.logger.log(`${where(event)} target ${target}: prepared ${jobDir}`);
-  }
-
-  private async submitTarget(
-    event: LabeledEvent,
-    progress: EventProgress,
-    target: string,
-    jobDir: string,
-  ): Promise<void> {
-    const state = progress.target(target);
-    const tag = `${where(event)} target ${target}`;
-    if (state.submitFailed) return;
-
-    if (!state.jobId && state.submittingSince) {
-      // Stopped between starting sbatch and recording its answer: the job may exist.
-      const found = await this.findQueuedJob(jobDir);
-      if (found === 'unknown') {
-        this.logger.error(
-          `${tag}: interrupted while submitting in ${jobDir}; the queue cannot say whether the job exists ` +
-            `(look for a held job named ${this.config.buildenv.jobName} with that work dir: squeue -o '%i %Z'); not submitting again`,
-        );
-        await progress.update(() => {
-          state.submitFailed = {
-            uncertain: true,
-            detail: `interrupted while submitting; job dir ${jobDir}`,
-          };
-        });
-        return;
-      }
-      if (found) {
-        this.logger.log(
-          `${tag}: job ${found.id} found in the queue after an interruption: adopted`,
-        );
-        await progress.update(() => (state.jobId = found.id));
-      }
-    }
-
-    if (!state.jobId) {
-      const request = buildSubmitRequest(
-        this.config.buildenv,
-        target,
-        this.config.architectureTargets.archTargetMap[target],
-        jobDir,
-      );
-      await progress.update(() => (state.submittingSince = new Date().toISOString()));
-      let jobId: string;
-      try {
-        ({ jobId } = await this.slurm.submit(request));
-      } catch (error) {
-        // A non-zero exit is the scheduler's "no": nothing was queued. Anything else (a timeout,
-        // unreadable output) leaves the outcome open, and the marker makes a resume ask the queue.
-        if (
-          !(error instanceof SlurmCommandError) ||
-          error.exitCode === undefined ||
-          error.exitCode === 0
-        ) {
-          throw error;
-        }
-        this.logger.warn(`${tag}: submission refused: ${error.message}`);
-        await progress.update(() => {
-          state.submitFailed = { detail: error.stderr.trim() || error.message };
-          delete state.submittingSince;
-        });
-        return;
-      }
-      await progress.update(() => (state.jobId = jobId));
-      this.logger.log(`${tag}: submitted job ${jobId} (held) in ${jobDir}`);
-    }
-    const jobId = state.jobId!;
-
-    const meta: JobMetadata = {
-      repo: event.repo,
-      prNumber: event.prNumber,
-      target,
-      appName: this.config.github.appName,
-      jobName: this.config.buildenv.jobName,
-      deliveryId: event.deliveryId,
-    };
-    if (!state.recorded) {
-      await this.store.recordSubmitted(jobId, jobDir, meta);
-      await this.store.addRow(jobId, jobDir, {
-        kind: 'submitted',
-        date: formatRowDate(new Date()),
-        status: 'submitted',
-        comment: 'job waits for release by job manager',
-      });
-      await progress.update(() => (state.recorded = true));
-      this.logger.log(`${tag}: job ${jobId} recorded`);
-    }
-
-    if (!state.commentId) {
-      const mode = state.commentAttempted ? 'resume' : 'first';
-      if (!state.commentAttempted) await progress.update(() => (state.commentAttempted = true));
-      try {
-        const current = (await this.store.readMetadata(jobId, jobDir)) ?? meta;
-        const commentId = await this.comments.ensureComment({ jobId, jobDir }, current, mode);
-        if (commentId) {
-          await progress.update(() => (state.commentId = commentId));
-          this.logger.log(`${tag}: job ${jobId} commented (${commentId})`);
-        } else {
-          this.logger.log(`${tag}: job ${jobId}: its comment is being created by another process`);
-        }
-      } catch (error) {
-        // The job is recorded; its comment is created later (job manager or a resume), once.
-        this.logger.warn(
-          `${tag}: job ${jobId}: PR comment not created: ${(error as Error).message}`,
-        );
-      }
+    } else {
+      await this.notices.postStateless(event, 'refused', render);
     }
   }
 
   /**
-   * Our job for `jobDir` in the queue: found, not there, or 'unknown' when the scheduler does not
-   * report work dirs and the queue is not empty. Held jobs stay in the queue until the job manager
-   * releases them, and it only releases jobs with metadata, which this one does not have yet.
+   * A v0.9 build request: plan, then build the planned jobs. Handling the same delivery and
+   * request again (after a crash, or a redelivery) finishes what is missing and returns the same
+   * outcome, never submitting a job twice. A request that builds nothing (no permission, refused,
+   * nothing matched) leaves nothing on disk and posts nothing: the command's reply says why.
+   * @throws InvalidDeliveryError for a malformed context; other errors when a step failed that
+   *         handling the request again completes.
    */
-  private async findQueuedJob(jobDir: string): Promise<QueuedJob | undefined | 'unknown'> {
-    const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
-    if (jobs.length === 0) return undefined;
-    // A scheduler port that does not report work dirs cannot tell this job from the others.
-    if (!jobs.some((job) => typeof job.workDir === 'string')) return 'unknown';
-    const wanted = new Set([jobDir, await realpath(jobDir).catch(() => jobDir)]);
-    return jobs.find((job) => wanted.has(job.workDir ?? ''));
-  }
-
-  private async reportSubmitFailures(
-    event: LabeledEvent,
-    progress: EventProgress,
-    targets: readonly string[],
-  ): Promise<void> {
-    const failures = targets
-      .filter((target) => progress.target(target).submitFailed)
-      .map((target) => ({ target, ...progress.target(target).submitFailed! }));
-    if (failures.length === 0) return;
-    await this.postNotice(event, progress, 'submit-failed', (marker) =>
-      renderSubmitFailureComment(this.config.github.appName, failures, marker),
+  async handleBuildRequest(ctx: BuildRequestContext, request: BuildRequest): Promise<BuildOutcome> {
+    if (!Number.isSafeInteger(ctx.requestIndex) || ctx.requestIndex < 0) {
+      throw new InvalidDeliveryError(`request index ${ctx.requestIndex} is not a whole number`);
+    }
+    assertPullRequestContext(ctx);
+    const eventDir = eventDirOf(this.config.buildenv.jobsBaseDir, ctx);
+    return this.lock.run(`${ctx.deliveryId}#${ctx.requestIndex}`, () =>
+      this.buildForRequest(ctx, request, eventDir),
     );
   }
 
-  /**
-   * Posts an event-level comment exactly once: the attempt is recorded before the comment is
-   * created, and a resumed attempt looks for the comment's marker before posting.
-   */
-  private async postNotice(
-    event: LabeledEvent,
-    progress: EventProgress,
-    kind: EventNoticeKind,
-    render: (marker: string) => string,
-  ): Promise<void> {
-    const notice = progress.notice(kind);
-    if (notice.commentId) return;
-    const marker = eventMarker(event.deliveryId, kind, this.config.github.appName);
-    if (notice.posting) {
-      const existing = (await this.github.listComments(event.repo, event.prNumber)).find((c) =>
-        c.body.includes(marker),
-      );
-      if (existing) {
-        await progress.update(() => (notice.commentId = existing.id));
-        this.logger.log(
-          `${where(event)}: ${kind} comment ${existing.id} found after an interruption`,
-        );
-        return;
+  private async buildForRequest(
+    ctx: BuildRequestContext,
+    request: BuildRequest,
+    eventDir: string,
+  ): Promise<BuildOutcome> {
+    const { config } = this;
+    const description = describeRequest(request);
+    const none = (problem: string, closest: readonly NodeTypeSummary[] = []): BuildOutcome => {
+      this.logger.log(`${where(ctx)}: build ${description}: no job: ${problem}`);
+      return { instance: config.github.appName, request: description, problem, closest, jobs: [] };
+    };
+    const progress = await EventProgress.open(
+      eventDir,
+      { deliveryId: ctx.deliveryId, repo: ctx.repo, prNumber: ctx.prNumber },
+      `progress-${ctx.requestIndex}.json`,
+    );
+    if (!progress.data.build) {
+      if (config.generation !== 'v09') {
+        return none('this instance runs a seed-format app.cfg: it builds on the bot:build label');
       }
-    } else {
-      await progress.update(() => (notice.posting = true));
+      if (!LOGIN.test(request.requester)) {
+        return none(`${JSON.stringify(request.requester)} is not a GitHub login`);
+      }
+      if (!mayBuild(request.requester, config.buildenv.buildPermission, config.generation)) {
+        return none(
+          `${request.requester} has no permission to build ([buildenv] build_permission)`,
+        );
+      }
+      const plan = planBuild(request, {
+        nodeTypes: config.nodeTypes,
+        appName: config.github.appName,
+        allowedExportVars: config.buildenv.allowedExportVars,
+      });
+      if (plan.jobs.length === 0) {
+        return none(plan.problem ?? 'no job matches', plan.closest);
+      }
+      const planned: PlannedBuild = {
+        description,
+        requester: request.requester,
+        exportVars: request.exportVars,
+        jobs: plan.jobs,
+        skipped: plan.skipped,
+      };
+      // The first write: from here on the request's jobs are fixed.
+      await progress.update((d) => (d.build = planned));
+      this.logger.log(
+        `${where(ctx)}: build ${description} by ${request.requester}: ${plan.jobs.length} job(s) in ${eventDir}`,
+      );
     }
-    const { id } = await this.github.createComment(event.repo, event.prNumber, render(marker));
-    await progress.update(() => (notice.commentId = id));
-    this.logger.log(`${where(event)}: posted ${kind} comment ${id}`);
+    const build = progress.data.build!;
+    if (!progress.data.done) {
+      const appName = config.github.appName;
+      await this.runner.run({
+        ctx,
+        progress,
+        eventDir,
+        cacheDir: join(eventDir, `${CACHE_DIR}-${ctx.requestIndex}`),
+        botFiles: [],
+        jobs: (runDir) =>
+          v09JobSpecs({ config, ctx, build, runDir, runner: this.commands, logger: this.logger }),
+        notices: {
+          treeFailure: (reason, detail, marker) =>
+            renderDownloadFailureComment(
+              config.templates.downloadPr,
+              appName,
+              reason,
+              detail,
+              marker,
+            ),
+          submitFailure: (failures, marker) =>
+            renderSubmitFailureComment(appName, failures, marker, COMMAND_RETRY),
+        },
+      });
+    }
+    return this.outcomeOf(progress);
+  }
+
+  private outcomeOf(progress: EventProgress): BuildOutcome {
+    const build = progress.data.build!;
+    const instance = this.config.github.appName;
+    const failure = progress.data.treeFailure;
+    const jobs: JobOutcome[] = build.jobs.map((job) => {
+      const state = progress.target(job.key);
+      const reason = failure
+        ? 'the pull request could not be prepared'
+        : state.submitFailed
+          ? `not submitted: ${state.submitFailed.detail.split('\n')[0]}`
+          : state.jobId
+            ? undefined
+            : 'not submitted yet';
+      return {
+        instance,
+        ...jobBuildInfo(job),
+        ...(state.jobId && { jobId: state.jobId }),
+        ...(state.commentId && { commentId: state.commentId }),
+        ...(reason && { reason }),
+      };
+    });
+    const skipped: JobOutcome[] = build.skipped.map(({ reason, ...job }) => ({
+      instance,
+      ...job,
+      reason: `skipped: ${reason}`,
+    }));
+    return {
+      instance,
+      request: build.description,
+      ...(failure && {
+        problem: `the pull request could not be merged into its base branch (${failure.reason})`,
+      }),
+      closest: [],
+      jobs: [...jobs, ...skipped],
+    };
   }
 }
 
-function where(event: LabeledEvent): string {
-  return `delivery ${event.deliveryId} ${event.repo}#${event.prNumber}`;
-}
-
-async function mapLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.min(limit, items.length) }, worker),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+function describeRequest(request: BuildRequest): string {
+  return [
+    `for:${describeTarget(request.for)}`,
+    ...(request.on ? [`on:${describeTarget(request.on)}`] : []),
+    ...request.exportVars.map((v) => `exp:${v.name}=${v.value}`),
+    ...(request.filterText ? [request.filterText] : []),
+  ].join(' ');
 }

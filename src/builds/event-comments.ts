@@ -19,7 +19,9 @@ export function firstLines(text: string, maxLines = 15, maxChars = 2000): string
     .replace(/^\n+|\s+$/g, '')
     .split('\n');
   let excerpt = lines.slice(0, maxLines).join('\n');
-  if (excerpt.length > maxChars) excerpt = excerpt.slice(0, maxChars);
+  if (excerpt.length > maxChars) {
+    excerpt = excerpt.slice(0, maxChars);
+  }
   const cut = excerpt.length < lines.join('\n').length;
   return cut ? `${excerpt}\n[…]` : excerpt;
 }
@@ -58,26 +60,47 @@ export function renderNoPermissionComment(
 
 export type TreeFailureReason = 'fetch' | 'invalid-ref' | 'conflict' | 'reserved-name' | 'other';
 
-const TREE_FAILURE_ADVICE: Readonly<Record<TreeFailureReason, [string, string]>> = {
-  fetch: [
+/** How the PR author asks for the build again: the seed's label, or v0.9's command. */
+export interface RetryHint {
+  /** Mid-sentence, e.g. "add the label again". */
+  readonly lower: string;
+  /** At the start of a sentence. */
+  readonly upper: string;
+}
+
+const LABEL_RETRY: RetryHint = {
+  lower: 'add the label again',
+  upper: 'Add the label again',
+};
+
+// Never at the start of a line: a line starting with `bot:` would be a command to other bots.
+export const COMMAND_RETRY: RetryHint = {
+  lower: 'send the `bot: build` command again',
+  upper: 'Send the `bot: build` command again',
+};
+
+const TREE_FAILURE_ADVICE: Readonly<
+  Record<TreeFailureReason, (retry: RetryHint) => [string, string]>
+> = {
+  fetch: (retry) => [
     'could not fetch the base branch or the head of this pull request',
-    'Check that the base branch still exists and that the pull request is open, then add the label again. If it keeps failing, ask the bot’s operator to check its access to the repository.',
+    `Check that the base branch still exists and that the pull request is open, then ${retry.lower}. If it keeps failing, ask the bot’s operator to check its access to the repository.`,
   ],
-  'invalid-ref': [
+  'invalid-ref': (retry) => [
     'found a base branch name that git does not accept',
-    'Retarget the pull request to a regular branch, then add the label again.',
+    `Retarget the pull request to a regular branch, then ${retry.lower}.`,
   ],
-  conflict: [
+  conflict: (retry) => [
     'could not merge this pull request into its base branch because of conflicts',
-    'Rebase the pull request on the base branch (or merge the base branch into it), resolve the conflicts, push, and add the label again.',
+    `Rebase the pull request on the base branch (or merge the base branch into it), resolve the conflicts, push, and ${retry.lower}.`,
   ],
-  'reserved-name': [
+  'reserved-name': (retry) => [
     'found files at the top of the merged tree whose names the bot reserves for its own files',
-    'Remove or rename them in the pull request, push, and add the label again.',
+    `Remove or rename them in the pull request, push, and ${retry.lower}.`,
   ],
-  other: [
+  other: (retry) => [
     'could not prepare the merged tree of this pull request',
-    'Add the label again; if it keeps failing, ask the bot’s operator to look at the bot’s log.',
+    `${retry.upper}; if it keeps failing, ask the bot’s operator to look at the bot’s log.`,
   ],
 };
 
@@ -86,8 +109,9 @@ export function renderTreeFailureComment(
   reason: TreeFailureReason,
   detail: string,
   marker: string,
+  retry: RetryHint = LABEL_RETRY,
 ): string {
-  const [what, advice] = TREE_FAILURE_ADVICE[reason];
+  const [what, advice] = TREE_FAILURE_ADVICE[reason](retry);
   return [
     `Bot instance ${codeSpan(appName)} ${what}, so no build job was submitted.`,
     '',
@@ -101,6 +125,8 @@ export function renderTreeFailureComment(
 
 export interface SubmitFailure {
   readonly target: string;
+  /** How the job is named in the comment; default: the target's architecture (seed). */
+  readonly label?: string;
   /** sbatch's stderr, or why the outcome is unknown. */
   readonly detail: string;
   /** The bot stopped between starting sbatch and reading its answer. */
@@ -111,25 +137,63 @@ export function renderSubmitFailureComment(
   appName: string,
   failures: readonly SubmitFailure[],
   marker: string,
+  retry: RetryHint = LABEL_RETRY,
 ): string {
   const lines = [
     `Bot instance ${codeSpan(appName)} could not submit the build job for ${failures.length === 1 ? 'one target' : `${failures.length} targets`}; the other targets' jobs are unaffected.`,
     '',
   ];
   for (const failure of failures) {
+    const job = codeSpan(failure.label ?? archLabel(failure.target));
     lines.push(
       failure.uncertain
-        ? `- ${codeSpan(archLabel(failure.target))}: the bot was interrupted while submitting this job and cannot tell whether the scheduler received it, so it is not tracked. The bot's operator can check the queue; add the label again to build it anew.`
-        : `- ${codeSpan(archLabel(failure.target))}: the scheduler refused the job:`,
+        ? `- ${job}: the bot was interrupted while submitting this job and cannot tell whether the scheduler received it, so it is not tracked. The bot's operator can check the queue; ${retry.lower} to build it anew.`
+        : `- ${job}: the scheduler refused the job:`,
       '',
       fencedBlock(firstLines(failure.detail)),
       '',
     );
   }
-  lines.push(
-    'Add the label again to retry; if it keeps failing, ask the bot’s operator.',
+  lines.push(`${retry.upper} to retry; if it keeps failing, ask the bot’s operator.`, '', marker);
+  return lines.join('\n');
+}
+
+/**
+ * `[download_pr_comments]` keys of each way preparing the tree can fail: our fetch is v0.9's clone, an
+ * unusable base branch its checkout, a merge that fails its `git apply`.
+ */
+const DOWNLOAD_PR_KEYS: Readonly<Record<TreeFailureReason, string | undefined>> = {
+  fetch: 'git_clone',
+  'invalid-ref': 'git_checkout',
+  conflict: 'git_apply',
+  other: 'git_apply',
+  'reserved-name': undefined,
+};
+
+/**
+ * v0.9's comment when the PR cannot be downloaded or merged: git's output, then the
+ * `[download_pr_comments]` failure text and tip. Reserved names have no such text (v0.9 does not
+ * check them) and get the bot's own explanation.
+ */
+export function renderDownloadFailureComment(
+  texts: Readonly<Record<string, string>>,
+  appName: string,
+  reason: TreeFailureReason,
+  detail: string,
+  marker: string,
+): string {
+  const key = DOWNLOAD_PR_KEYS[reason];
+  const failure = key && texts[`${key}_failure`];
+  if (!failure) {
+    return renderTreeFailureComment(appName, reason, detail, marker, COMMAND_RETRY);
+  }
+  return [
+    `Bot instance ${codeSpan(appName)} submitted no build job:`,
+    '',
+    fencedBlock(firstLines(scrubCredentials(detail))),
+    failure,
+    texts[`${key}_tip`] ?? '',
     '',
     marker,
-  );
-  return lines.join('\n');
+  ].join('\n');
 }

@@ -1,18 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import { EventProgress, PROGRESS_FILE } from './event-progress.js';
 
+const cleanup = cleanupAfterEach();
 let dir: string;
 const init = { deliveryId: 'd-1', repo: 'o/r', prNumber: 3 };
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'eessi-bot-progress-'));
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = await cleanup.tempDir('eessi-bot-progress-');
 });
 
 describe('EventProgress', () => {

@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import type { ExportVar } from './build-request.js';
 import type { EventNoticeKind, TreeFailureReason } from './event-comments.js';
+import type { PlannedJob, SkippedJob } from './node-type-plan.js';
 
 /**
- * How far one event (one delivery of `bot:build`) got, kept in `event_<id>/progress.json` and
+ * How far one event (one delivery of `bot:build`, or one build request of a comment in
+ * `event_<id>/progress-<n>.json`) got, kept in `event_<id>/progress.json` and
  * rewritten atomically after every step. Handling the same delivery again reads it and does only
  * what is missing, so a crash at any instant ends, after the resume, with each target submitted
  * once and commented once. The order of steps per target, and what a resume does at each:
@@ -40,11 +43,26 @@ export interface MergedTree {
   readonly mergeSha: string;
 }
 
+/**
+ * A v0.9 build request as planned when it was first handled: a resume builds these jobs, even if
+ * app.cfg changed meanwhile, so that no job is added, lost or built twice.
+ */
+export interface PlannedBuild {
+  /** The request as written, for messages: `for:… on:…`. */
+  readonly description: string;
+  readonly requester: string;
+  readonly exportVars: readonly ExportVar[];
+  readonly jobs: readonly PlannedJob[];
+  readonly skipped: readonly SkippedJob[];
+}
+
 export interface EventProgressData {
   readonly version: 1;
   readonly deliveryId: string;
   readonly repo: string;
   readonly prNumber: number;
+  /** v0.9 build requests only. */
+  build?: PlannedBuild;
   /** `run_NNN` claimed for this event. */
   runDir?: string;
   tree?: MergedTree;
@@ -64,22 +82,30 @@ export class EventProgress {
   private constructor(
     readonly path: string,
     readonly data: EventProgressData,
+    /** Whether the record was on disk when opened (nothing is written before the first update). */
+    readonly existed: boolean,
   ) {}
 
-  /** Reads the event's progress, or starts a new record (written at the first update). */
+  /**
+   * Reads the event's progress, or starts a new record (written at the first update). One event
+   * may hold several records (`fileName`): one per build request of a comment.
+   */
   static async open(
     eventDir: string,
     init: Pick<EventProgressData, 'deliveryId' | 'repo' | 'prNumber'>,
+    fileName = PROGRESS_FILE,
   ): Promise<EventProgress> {
-    const path = join(eventDir, PROGRESS_FILE);
+    const path = join(eventDir, fileName);
     let text: string | undefined;
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw error;
+      }
     }
     if (text === undefined) {
-      return new EventProgress(path, { version: 1, ...init, targets: {}, notices: {} });
+      return new EventProgress(path, { version: 1, ...init, targets: {}, notices: {} }, false);
     }
     let data: EventProgressData;
     try {
@@ -100,7 +126,7 @@ export class EventProgress {
       );
     }
     data.notices ??= {};
-    return new EventProgress(path, data);
+    return new EventProgress(path, data, true);
   }
 
   target(target: string): TargetProgress {

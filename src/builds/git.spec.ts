@@ -1,26 +1,28 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import { extraHeaderEnv, GitError, gitVersion, runGit } from './git.js';
 
 const saved = process.env.GIT_CONFIG_COUNT;
 afterEach(() => {
-  if (saved === undefined) delete process.env.GIT_CONFIG_COUNT;
-  else process.env.GIT_CONFIG_COUNT = saved;
+  if (saved === undefined) {
+    delete process.env.GIT_CONFIG_COUNT;
+  } else {
+    process.env.GIT_CONFIG_COUNT = saved;
+  }
 });
 
 describe('runGit', () => {
+  const cleanup = cleanupAfterEach();
+
   it('passes arguments as data, never to a shell', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eessi-bot-git-'));
-    try {
-      const marker = join(dir, 'PWNED');
-      const hostile = `refs/heads/x;$(touch${'${IFS}'}${marker})\`touch${'${IFS}'}${marker}\``;
-      await runGit(['check-ref-format', hostile], { cwd: dir });
-      expect(existsSync(marker)).toBe(false);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = await cleanup.tempDir('eessi-bot-git-');
+    const marker = join(dir, 'PWNED');
+    const hostile = `refs/heads/x;$(touch${'${IFS}'}${marker})\`touch${'${IFS}'}${marker}\``;
+    await runGit(['check-ref-format', hostile], { cwd: dir });
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('fails with a GitError carrying the exit status and stderr', async () => {

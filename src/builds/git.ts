@@ -20,7 +20,7 @@ export interface GitResult {
 }
 
 /** A fetch of a large repository over a slow proxy may take minutes; a hung one must still end. */
-export const GIT_TIMEOUT_MS = 15 * 60 * 1000;
+const GIT_TIMEOUT_MS = 15 * 60 * 1000;
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export class GitError extends Error {
@@ -103,7 +103,8 @@ export function extraHeaderEnv(origin: string, token: string): Record<string, st
 export async function gitVersion(): Promise<readonly [number, number]> {
   const { stdout } = await runGit(['version'], { timeoutMs: 30_000 });
   const match = /git version (\d+)\.(\d+)/.exec(stdout);
-  if (!match)
+  if (!match) {
     throw new Error(`cannot read the version of git from ${JSON.stringify(stdout.trim())}`);
+  }
   return [Number(match[1]), Number(match[2])];
 }

@@ -18,7 +18,9 @@ import type { StatusRow } from './job-store.js';
  */
 function readCodeSpan(span: string): string {
   const open = /^`+/.exec(span)?.[0];
-  if (!open) throw new Error(`not a code span: ${span}`);
+  if (!open) {
+    throw new Error(`not a code span: ${span}`);
+  }
   // The first backtick run of exactly the opening length closes the span.
   const runs = [...span.slice(open.length).matchAll(/`+/g)];
   const close = runs.find((r) => r[0].length === open.length);
@@ -44,11 +46,15 @@ function markdownLines(body: string): string[] {
 function parseTable(body: string): string[][] {
   const lines = markdownLines(body);
   const header = lines.indexOf('|date|job status|comment|');
-  if (header < 0) throw new Error('no table header');
+  if (header < 0) {
+    throw new Error('no table header');
+  }
   expect(lines[header + 1]).toMatch(/^\|-+\|-+\|-+\|$/);
   const rows: string[][] = [];
   for (const line of lines.slice(header + 2)) {
-    if (line.trim() === '') break;
+    if (line.trim() === '') {
+      break;
+    }
     const inner = line.replace(/^\|/, '').replace(/(?<!\\)\|$/, '');
     rows.push(inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, '|')));
   }

@@ -1,9 +1,9 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdir, mkdtemp, rm, stat, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../../test/fakes/fake-github.server.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { GitHubApiError, GitHubClient } from '../github/github.client.js';
 import { jobMarker } from './job-comment.js';
 import { COMMENT_CLAIM_STALE_MS, JobCommentsService } from './job-comments.service.js';
@@ -45,7 +45,10 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+quietNestLogger();
+
 describe('JobCommentsService', () => {
+  const cleanup = cleanupAfterEach();
   let keys: AppKeys;
   let root: string;
   let fake: FakeGitHub;
@@ -59,9 +62,10 @@ describe('JobCommentsService', () => {
   });
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'eessi-bot-comments-'));
+    root = await cleanup.tempDir('eessi-bot-comments-');
     fake = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
     await fake.start();
+    cleanup.defer(() => fake.stop());
     const config = makeConfig({ root, github: { privateKey: keys.privateKey, apiUrl: fake.url } });
     store = new JobStore(config.jobManager.jobIdsDir);
     service = new JobCommentsService(
@@ -84,11 +88,6 @@ describe('JobCommentsService', () => {
     claimDir = join(jobDir, '_bot_job1234.commenting');
     await store.recordSubmitted(job.jobId, jobDir, META);
     await store.addRow(job.jobId, jobDir, SUBMITTED);
-  });
-
-  afterEach(async () => {
-    await fake.stop();
-    await rm(root, { recursive: true, force: true });
   });
 
   const marker = () => jobMarker('1234', META.appName);

@@ -4,8 +4,9 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { GitHubClient } from '../github/github.client.js';
-import { jobMarker, renderJobComment } from './job-comment.js';
+import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
+import { delaySeconds } from './submit-options.js';
 
 /** How long a comment claim protects an in-flight creation before others may recover it. */
 export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
@@ -26,12 +27,27 @@ export class JobCommentsService {
   ) {}
 
   async render(job: TrackedJob, meta: JobMetadata): Promise<string> {
+    const appName = meta.appName || this.config.github.appName;
+    const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
     return renderJobComment({
       jobId: job.jobId,
-      appName: meta.appName || this.config.github.appName,
+      appName,
       target: meta.target,
-      jobDirLink: join(JobStore.prDirOf(job.jobDir), job.jobId),
+      jobDirLink,
       rows: await this.store.rows(job.jobId, job.jobDir),
+      // A job submitted for a v0.9 request keeps v0.9's comment, whoever renders it.
+      header:
+        meta.build &&
+        submittedJobHeader(this.config.templates.submittedJob, {
+          appName,
+          jobId: job.jobId,
+          build: meta.build,
+          symlink: jobDirLink,
+          delaySeconds: delaySeconds(
+            this.config.buildenv,
+            this.config.jobManager.pollIntervalSeconds,
+          ),
+        }),
     });
   }
 
@@ -51,10 +67,14 @@ export class JobCommentsService {
     meta: JobMetadata,
     mode: 'first' | 'resume' | 'adopt',
   ): Promise<number | undefined> {
-    if (meta.commentId) return meta.commentId;
+    if (meta.commentId) {
+      return meta.commentId;
+    }
     const claim = join(job.jobDir, `_bot_job${job.jobId}.commenting`);
     if (!(await this.claim(claim)) && mode !== 'resume') {
-      if (mode === 'first' || !(await this.isStale(claim))) return undefined;
+      if (mode === 'first' || !(await this.isStale(claim))) {
+        return undefined;
+      }
       this.logger.warn(
         `job ${job.jobId}: stale comment claim, recovering the comment on ${meta.repo}#${meta.prNumber}`,
       );
@@ -67,10 +87,11 @@ export class JobCommentsService {
         const comments = await this.github.listComments(meta.repo, meta.prNumber);
         // Only a bot's comment: anyone can paste a marker into a comment of their own.
         commentId = comments.find((c) => c.byBot === true && c.body.includes(marker))?.id;
-        if (commentId)
+        if (commentId) {
           this.logger.log(
             `job ${job.jobId}: adopted existing comment ${commentId} on ${meta.repo}#${meta.prNumber}`,
           );
+        }
       }
       if (!commentId) {
         commentId = (await this.github.createComment(meta.repo, meta.prNumber, body)).id;
@@ -88,10 +109,14 @@ export class JobCommentsService {
 
   /** Sends the rendered comment if it changed since last posted; returns whether it sent. */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
-    if (!meta.commentId) return false;
+    if (!meta.commentId) {
+      return false;
+    }
     const body = await this.render(job, meta);
     const hash = hashOf(body);
-    if ((await this.store.postedHash(job.jobId, job.jobDir)) === hash) return false;
+    if ((await this.store.postedHash(job.jobId, job.jobDir)) === hash) {
+      return false;
+    }
     await this.github.updateComment(meta.repo, meta.commentId, body);
     await this.store.setPostedHash(job.jobId, job.jobDir, hash);
     return true;
@@ -107,7 +132,9 @@ export class JobCommentsService {
       await mkdir(path);
       return true;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        return false;
+      }
       throw error;
     }
   }

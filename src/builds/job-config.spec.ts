@@ -1,18 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import {
-  lstat,
-  mkdir,
-  mkdtemp,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode } from 'ini';
 import { makeConfig } from '../../test/support/make-config.js';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import {
   applyCvmfsCustomizations,
   renderJobConfig,
@@ -20,14 +11,11 @@ import {
   type JobConfigInput,
 } from './job-config.js';
 
+const cleanup = cleanupAfterEach();
 let dir: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'eessi-bot-jobcfg-'));
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = await cleanup.tempDir('eessi-bot-jobcfg-');
 });
 
 const buildenv = makeConfig({

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGitFixture, type GitFixture } from '../../test/support/git-fixture.js';
+import { cleanupAfterAll } from '../../test/support/test-kit.js';
 import {
   claimRunDir,
   checkoutTarget,
@@ -15,17 +15,17 @@ import {
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let work: string;
+const cleanup = cleanupAfterAll();
 
 beforeAll(() => {
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
-  work = mkdtempSync(join(tmpdir(), 'eessi-bot-jobdirs-'));
+  work = cleanup.tempDirSync('eessi-bot-jobdirs-');
 });
 
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-  rmSync(work, { recursive: true, force: true });
 });
 
 function git(args: string[], cwd: string): string {

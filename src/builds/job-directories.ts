@@ -1,5 +1,5 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { RUN_DIR_NAME, runDirName } from './build-plan.js';
 import type { TreeFailureReason } from './event-comments.js';
 import type { MergedTree } from './event-progress.js';
@@ -45,10 +45,12 @@ export interface PrepareTreeOptions {
   readonly mergeMethod?: MergeMethod;
   /** Top-level names the job dir needs for the bot's own files (cvmfs customization files). */
   readonly botFiles?: readonly string[];
+  /** Top-level names the bot creates itself (the job script's repository): must not exist. */
+  readonly botDirs?: readonly string[];
 }
 
 /** Author and committer of the merge commit: the bot, whatever the operator's git config says. */
-export const MERGE_IDENTITY_ENV: Readonly<Record<string, string>> = {
+const MERGE_IDENTITY_ENV: Readonly<Record<string, string>> = {
   GIT_AUTHOR_NAME: 'eessi-bot',
   GIT_AUTHOR_EMAIL: 'eessi-bot@localhost.invalid',
   GIT_COMMITTER_NAME: 'eessi-bot',
@@ -72,7 +74,9 @@ export async function claimRunDir(eventDir: string): Promise<string> {
       await mkdir(join(eventDir, name));
       return name;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw error;
+      }
       next += 1;
     }
   }
@@ -88,7 +92,9 @@ async function assertBranchName(branch: string): Promise<void> {
       return;
     }
   } catch (error) {
-    if (!(error instanceof GitError) || error.exitCode === undefined) throw error;
+    if (!(error instanceof GitError) || error.exitCode === undefined) {
+      throw error;
+    }
   }
   throw new TreeError(
     'invalid-ref',
@@ -162,7 +168,7 @@ export async function prepareMergedTree(
       : await mergeInWorktree(cacheDir, baseSha, headSha, message);
   // Keeps the merge commit reachable in the cache for the clones made from it.
   await runGit(['update-ref', 'refs/bot/merge', mergeSha], { cwd: cacheDir });
-  await assertNoReservedNames(cacheDir, mergeSha, opts.botFiles ?? []);
+  await assertNoReservedNames(cacheDir, mergeSha, opts.botFiles ?? [], opts.botDirs ?? []);
   return { baseSha, headSha, mergeSha };
 }
 
@@ -250,23 +256,29 @@ async function assertNoReservedNames(
   cacheDir: string,
   mergeSha: string,
   botFiles: readonly string[],
+  botDirs: readonly string[],
 ): Promise<void> {
   const { stdout } = await runGit(['ls-tree', '-z', mergeSha], { cwd: cacheDir });
   const offending: string[] = [];
   for (const entry of stdout.split('\0')) {
     const tab = entry.indexOf('\t');
-    if (tab < 0) continue;
+    if (tab < 0) {
+      continue;
+    }
     const mode = entry.slice(0, entry.indexOf(' '));
     const name = entry.slice(tab + 1);
     const isFile = mode === '100644' || mode === '100755';
-    if (/^_bot_job/.test(name) || /^slurm-.*\.out$/.test(name))
+    if (/^_bot_job/.test(name) || /^slurm-.*\.out$/.test(name)) {
       offending.push(`${name} (reserved for the bot's and Slurm's files)`);
-    else if (name === 'cfg' && mode !== '040000')
+    } else if (name === 'cfg' && mode !== '040000') {
       offending.push('cfg (must be a directory: the bot writes cfg/job.cfg)');
-    else if (botFiles.includes(name) && !isFile)
+    } else if (botFiles.includes(name) && !isFile) {
       offending.push(
         `${name} (must be a regular file: the bot appends cvmfs customizations to it)`,
       );
+    } else if (botDirs.includes(name)) {
+      offending.push(`${name} (reserved: the bot clones the job script's repository there)`);
+    }
   }
   if (offending.length > 0) {
     throw new TreeError(
@@ -301,4 +313,50 @@ export async function checkoutTarget(
   ]);
   await runGit(['checkout', '--quiet', '--detach', tree.mergeSha], { cwd: targetDir });
   await runGit(['remote', 'set-url', 'origin', url], { cwd: targetDir });
+}
+
+/**
+ * `build_job_script = path@repo`: the directory v0.9 clones `repo` into, in the job dir: the
+ * repository's name without `.git`.
+ */
+export function jobScriptRepoDirName(repo: string): string {
+  const name = repo
+    .replace(/\/+$/, '')
+    .split(/[/:]/)
+    .pop()!
+    .replace(/\.git$/, '');
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === '.' || name === '..' || name === 'cfg') {
+    throw new Error(
+      `[buildenv] build_job_script: cannot name a directory after the repository ${JSON.stringify(repo)}`,
+    );
+  }
+  return name;
+}
+
+/**
+ * Clones the job script's repository into the job dir and returns the script's absolute path.
+ * A failure is the operator's to fix (URL, access), not the PR author's: it is thrown as is.
+ */
+export async function cloneJobScriptRepo(
+  jobDir: string,
+  repo: string,
+  scriptPath: string,
+): Promise<string> {
+  const target = join(jobDir, jobScriptRepoDirName(repo));
+  const script = resolve(target, scriptPath);
+  if (isAbsolute(scriptPath) || !script.startsWith(`${target}/`)) {
+    throw new Error(
+      `[buildenv] build_job_script: ${JSON.stringify(scriptPath)} must be a path inside ${repo}`,
+    );
+  }
+  await rm(target, { recursive: true, force: true });
+  try {
+    await runGit(['clone', '--quiet', '--no-tags', '--template=', '--', repo, target]);
+  } catch (error) {
+    throw new Error(
+      `[buildenv] build_job_script: cloning ${repo} into ${target} failed: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return script;
 }

@@ -89,7 +89,9 @@ export class JobIndex {
     const cutoff = this.now() - this.windowMs;
     const all = [...this.tracked.values()].map((entry) => entry.view);
     for (const view of this.finished.values()) {
-      if (!this.tracked.has(view.jobId)) all.push(view);
+      if (!this.tracked.has(view.jobId)) {
+        all.push(view);
+      }
     }
     return all
       .filter((view) => (view.submittedAt ?? Infinity) >= cutoff)
@@ -106,19 +108,26 @@ export class JobIndex {
 
     const finishedNow = new Set(finishedIds);
     for (const id of this.finished.keys()) {
-      if (!finishedNow.has(id)) this.finished.delete(id);
+      if (!finishedNow.has(id)) {
+        this.finished.delete(id);
+      }
     }
     const unread = finishedIds.filter((id) => !this.finished.has(id) && !this.outside.has(id));
     await eachLimited(unread, async (jobId) => {
       const jobDir = await this.link('finished', jobId);
-      if (jobDir === undefined) return;
+      if (jobDir === undefined) {
+        return;
+      }
       if (monthEnd(jobDir) < cutoff) {
         this.outside.add(jobId);
         return;
       }
       const view = await this.read(jobId, jobDir, false);
-      if (view && (view.submittedAt ?? Infinity) < cutoff) this.outside.add(jobId);
-      else if (view) this.finished.set(jobId, view);
+      if (view && (view.submittedAt ?? Infinity) < cutoff) {
+        this.outside.add(jobId);
+      } else if (view) {
+        this.finished.set(jobId, view);
+      }
     });
     for (const [id, view] of this.finished) {
       if ((view.submittedAt ?? Infinity) < cutoff) {
@@ -129,16 +138,24 @@ export class JobIndex {
 
     const trackedNow = new Set(submittedIds);
     for (const id of this.tracked.keys()) {
-      if (!trackedNow.has(id)) this.tracked.delete(id);
+      if (!trackedNow.has(id)) {
+        this.tracked.delete(id);
+      }
     }
     await eachLimited(submittedIds, async (jobId) => {
       const known = this.tracked.get(jobId);
       const jobDir = known?.view.jobDir ?? (await this.link('submitted', jobId));
-      if (jobDir === undefined) return;
+      if (jobDir === undefined) {
+        return;
+      }
       const stamp = await stampOf(jobDir, jobId);
-      if (known?.stamp === stamp) return;
+      if (known?.stamp === stamp) {
+        return;
+      }
       const view = await this.read(jobId, jobDir, true);
-      if (view) this.tracked.set(jobId, { view, stamp });
+      if (view) {
+        this.tracked.set(jobId, { view, stamp });
+      }
     });
     this.refreshedAt = started;
   }
@@ -147,7 +164,9 @@ export class JobIndex {
     try {
       return (await readdir(join(this.jobIdsDir, list))).filter((name) => JOB_ID.test(name));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return [];
+      }
       throw error;
     }
   }
@@ -167,7 +186,9 @@ export class JobIndex {
   ): Promise<JobView | undefined> {
     try {
       const meta = await this.store.readMetadata(jobId, jobDir);
-      if (!meta) return undefined;
+      if (!meta) {
+        return undefined;
+      }
       const rows = await this.store.rows(jobId, jobDir);
       const lifecycle = rows.filter((row) => LIFECYCLE.has(row.kind));
       const latest = lifecycle.at(-1);
@@ -226,7 +247,9 @@ async function eachLimited<T>(
 ): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]);
+    while (next < items.length) {
+      await work(items[next++]);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
 }

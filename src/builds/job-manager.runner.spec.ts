@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { describe, expect, it } from '@jest/globals';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 import { runJobManager } from './job-manager.runner.js';
 import type { TickOptions, TickReport } from './job-manager.service.js';
 
@@ -20,6 +20,7 @@ class RecordingJobManager {
       skipped: false,
       tracked: 0,
       released: [],
+      received: [],
       running: [],
       finished: [],
       waiting: [],
@@ -30,12 +31,7 @@ class RecordingJobManager {
 }
 
 describe('runJobManager', () => {
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-  });
-  afterAll(() => {
-    Logger.overrideLogger(['log', 'error', 'warn']);
-  });
+  quietNestLogger();
 
   it('does nothing for 0 iterations', async () => {
     const jobManager = new RecordingJobManager();
@@ -66,7 +62,9 @@ describe('runJobManager', () => {
   it('stops on SIGTERM after the tick in flight, and removes its signal handlers', async () => {
     const before = process.listenerCount('SIGTERM');
     const jobManager = new RecordingJobManager(60, (n) => {
-      if (n === 2) process.emit('SIGTERM', 'SIGTERM');
+      if (n === 2) {
+        process.emit('SIGTERM', 'SIGTERM');
+      }
     });
     const result = await runJobManager(jobManager, { iterations: -1, pollIntervalSeconds: 0.01 });
     expect(result).toEqual({ ticks: 2, interrupted: true });

@@ -46,21 +46,31 @@ export async function runJobManager(
     stop.abort();
   };
   const onAbort = () => stop.abort();
-  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, onSignal);
+  }
   opts.signal?.addEventListener('abort', onAbort);
-  if (opts.signal?.aborted) stop.abort();
+  if (opts.signal?.aborted) {
+    stop.abort();
+  }
 
   let ticks = 0;
   try {
     while (!stop.signal.aborted && (opts.iterations < 0 || ticks < opts.iterations)) {
-      if (ticks > 0) await pause(opts.pollIntervalSeconds * 1000, stop.signal);
-      if (stop.signal.aborted) break;
+      if (ticks > 0) {
+        await pause(opts.pollIntervalSeconds * 1000, stop.signal);
+      }
+      if (stop.signal.aborted) {
+        break;
+      }
       logger.log(`job manager main loop: iteration ${ticks}`);
       await jobManager.tick(filter ? { jobIds: filter } : {});
       ticks += 1;
     }
   } finally {
-    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+    for (const signal of STOP_SIGNALS) {
+      process.off(signal, onSignal);
+    }
     opts.signal?.removeEventListener('abort', onAbort);
   }
   const interrupted = opts.iterations < 0 || ticks < opts.iterations;
@@ -70,7 +80,9 @@ export async function runJobManager(
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (signal.aborted) {
+      return resolve();
+    }
     const done = () => {
       clearTimeout(timer);
       signal.removeEventListener('abort', done);

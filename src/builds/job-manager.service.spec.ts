@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { lstat, mkdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CapturingLogger } from '../../test/support/capturing-logger.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../../test/fakes/fake-github.server.js';
 import { FakeSlurm } from '../../test/fakes/fake-slurm.js';
 import {
@@ -29,20 +30,6 @@ import {
 } from './job-manager.service.js';
 import { JobStore } from './job-store.js';
 import { githubAppSettingsOf } from '../app-options.js';
-
-/** Keeps what the job manager logs so tests can check the operator sees one line per action. */
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(`LOG ${String(message)}`);
-  }
-  warn(message: unknown): void {
-    this.lines.push(`WARN ${String(message)}`);
-  }
-  error(message: unknown): void {
-    this.lines.push(`ERROR ${String(message)}`);
-  }
-}
 
 /** A real FakeSlurm behind hooks: slow calls, and end states still listed (squeue --states=all). */
 class InstrumentedSlurm implements SlurmPort {
@@ -151,7 +138,9 @@ describe('JobManagerService.tick', () => {
       rows: ['submitted'],
       ...opts,
     });
-    if (opts.comment !== false && job.meta) await comments.ensureComment(job, job.meta, 'first');
+    if (opts.comment !== false && job.meta) {
+      await comments.ensureComment(job, job.meta, 'first');
+    }
     return job;
   }
 
@@ -570,7 +559,9 @@ describe('JobManagerService.tick', () => {
 async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
+    if (Date.now() > end) {
+      throw new Error('condition not met in time');
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

@@ -7,16 +7,17 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { JobEndInfo, QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
+import type { QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { SLURM } from '../slurm/slurm.tokens.js';
-import { formatRowDate } from './job-comment.js';
 import { JobCommentsService } from './job-comments.service.js';
-import { JobStore, type JobMetadata, type RowKind, type TrackedJob } from './job-store.js';
-import { ResultAnalyzer, type JobResult } from './result-analyzer.js';
+import { JobRows, RUNNING_STATES } from './job-rows.js';
+import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
+
+export { RELEASED_TEXT, RUNNING_TEXT } from './job-row-texts.js';
+export { RELEASE_WITHOUT_COMMENT_AFTER_MS } from './job-rows.js';
 
 /**
  * Whether the job manager polls on its own timer: true for `serve`, false for `serve --no-job-manager`
@@ -27,13 +28,6 @@ export const JOB_MANAGER_AUTOSTART = Symbol('JOB_MANAGER_AUTOSTART');
 /** Name of the job manager's timer in @nestjs/schedule's SchedulerRegistry. */
 export const JOB_MANAGER_TIMER = 'job-manager';
 
-/** A held job whose comment is still missing this long after it was recorded is released anyway. */
-export const RELEASE_WITHOUT_COMMENT_AFTER_MS = 60_000;
-export const RELEASED_TEXT = 'job awaits launch by Slurm scheduler';
-export const RUNNING_TEXT = 'job is running';
-
-/** Queue states in which the job script runs (COMPLETING: it just ended, epilog still running). */
-const RUNNING_STATES = new Set(['RUNNING', 'COMPLETING']);
 /** States `squeue --states=all` may still list for a job that has ended. */
 const ENDED_STATES = new Set([
   'BOOT_FAIL',
@@ -57,10 +51,18 @@ const JOB_CONCURRENCY = 8;
 
 /** Undefined when the job has left the queue (or is listed only with an end state). */
 function phaseOf(queued: QueuedJob | undefined): Phase | undefined {
-  if (!queued || ENDED_STATES.has(queued.state)) return undefined;
-  if (queued.held) return 'held';
-  if (RUNNING_STATES.has(queued.state)) return 'running';
-  if (queued.state === 'PENDING') return 'pending';
+  if (!queued || ENDED_STATES.has(queued.state)) {
+    return undefined;
+  }
+  if (queued.held) {
+    return 'held';
+  }
+  if (RUNNING_STATES.has(queued.state)) {
+    return 'running';
+  }
+  if (queued.state === 'PENDING') {
+    return 'pending';
+  }
   return `other:${queued.state}`;
 }
 
@@ -80,6 +82,8 @@ export interface TickReport {
   /** Tracked jobs looked at (after the jobIds filter). */
   readonly tracked: number;
   readonly released: string[];
+  /** delayed_begin: jobs seen for the first time (Slurm starts them on its own). */
+  readonly received: string[];
   /** Jobs seen running for the first time. */
   readonly running: string[];
   /** Jobs whose result was posted and whose record moved to finished/. */
@@ -105,7 +109,7 @@ type MutableReport = { -readonly [K in keyof TickReport]: TickReport[K] };
 @Injectable()
 export class JobManagerService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(JobManagerService.name);
-  private readonly analyzer = new ResultAnalyzer();
+  private readonly jobRows: JobRows;
   /** Ticks run one after another: a slow tick delays the next instead of racing it. */
   private chain: Promise<unknown> = Promise.resolve();
   /** submitted/<ID> link targets already read; a job's dir never changes while it is tracked. */
@@ -126,10 +130,14 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     @Optional() @Inject(JOB_MANAGER_AUTOSTART) private readonly autostart: boolean = false,
     @Optional() private readonly scheduler?: SchedulerRegistry,
     @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
-  ) {}
+  ) {
+    this.jobRows = new JobRows(config, slurm, store);
+  }
 
   onApplicationBootstrap(): void {
-    if (!this.autostart) return;
+    if (!this.autostart) {
+      return;
+    }
     this.logger.log(
       `polling Slurm every ${this.config.jobManager.pollIntervalSeconds} s for jobs named ` +
         `'${this.config.buildenv.jobName}'`,
@@ -156,7 +164,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
 
   // A timeout re-armed after each tick, not an interval: ticks cannot pile up behind a slow one.
   private arm(delayMs: number): void {
-    if (this.stopped) return;
+    if (this.stopped) {
+      return;
+    }
     this.disarm();
     this.timer = setTimeout(() => {
       void this.tick().finally(() => this.arm(this.config.jobManager.pollIntervalSeconds * 1000));
@@ -168,7 +178,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     if (this.scheduler?.doesExist('timeout', JOB_MANAGER_TIMER)) {
       this.scheduler.deleteTimeout(JOB_MANAGER_TIMER);
     }
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+    }
     this.timer = undefined;
   }
 
@@ -184,6 +196,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       skipped: false,
       tracked: 0,
       released: [],
+      received: [],
       running: [],
       finished: [],
       waiting: [],
@@ -199,7 +212,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       return this.skip(report, `cannot list ${this.submittedDir()}`, message(error));
     }
     report.tracked = tracked.length;
-    if (tracked.length === 0) return report;
+    if (tracked.length === 0) {
+      return report;
+    }
 
     let queue: Map<string, QueuedJob>;
     try {
@@ -217,18 +232,33 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       while (next < tracked.length) {
         const job = tracked[next++];
         const queued = queue.get(job.jobId);
+        if (queued) {
+          this.jobRows.saw(queued);
+        }
         const phase = phaseOf(queued);
         const settled = this.settled.get(job.jobId);
         // Nothing changed since this job was fully handled: no file read, no request.
-        if (phase && settled?.phase === phase && settled.jobDir === job.jobDir) continue;
+        if (phase && settled?.phase === phase && settled.jobDir === job.jobDir) {
+          continue;
+        }
         this.settled.delete(job.jobId);
-        if ((await this.processJob(job, queued, report)) && phase && phase !== 'held') {
+        // A held job is looked at again each poll until released; under delayed_begin the bot
+        // never releases, so a job someone else holds is settled like any other.
+        const actionable = phase === 'held' && this.jobRows.releasesJobs;
+        if ((await this.processJob(job, queued, report)) && phase && !actionable) {
           this.settled.set(job.jobId, { phase, jobDir: job.jobDir });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(JOB_CONCURRENCY, tracked.length) }, worker));
-    for (const list of [report.released, report.running, report.finished, report.waiting]) {
+    const lists = [
+      report.released,
+      report.received,
+      report.running,
+      report.finished,
+      report.waiting,
+    ];
+    for (const list of lists) {
       list.sort((a, b) => numericId(a) - numericId(b));
     }
     report.failed.sort((a, b) => numericId(a.jobId) - numericId(b.jobId));
@@ -249,7 +279,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     if (only) {
       const present = new Set(ids);
       for (const id of only) {
-        if (!present.has(id)) this.logger.log(`job ${id}: not tracked in ${dir}, nothing to do`);
+        if (!present.has(id)) {
+          this.logger.log(`job ${id}: not tracked in ${dir}, nothing to do`);
+        }
       }
       const wanted = new Set(only);
       ids = ids.filter((id) => wanted.has(id));
@@ -259,6 +291,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       if (!current.has(id)) {
         this.jobDirs.delete(id);
         this.settled.delete(id);
+        this.jobRows.forget(id);
       }
     }
     const jobs: TrackedJob[] = [];
@@ -315,10 +348,10 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       const ended = phaseOf(queued) === undefined;
       if (ended) {
         step = 'analysing its result';
-        await this.recordResult(job, queued, rows, where);
+        await this.jobRows.recordEnd(job, queued, rows, where);
       } else {
         step = 'following it in the queue';
-        await this.followQueued(job, meta, queued!, rows, where, report);
+        await this.jobRows.followQueued(job, meta, queued!, rows, where, report);
       }
 
       step = 'updating its PR comment';
@@ -329,6 +362,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
         step = 'moving it to finished/';
         await this.store.finish(jobId);
         this.jobDirs.delete(jobId);
+        this.jobRows.forget(jobId);
         report.finished.push(jobId);
         this.logger.log(`${where}: moved to ${this.config.jobManager.jobIdsDir}/finished/${jobId}`);
       }
@@ -338,81 +372,6 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       report.failed.push({ jobId, error: message(error) });
       return false;
     }
-  }
-
-  private async followQueued(
-    job: TrackedJob,
-    meta: JobMetadata,
-    queued: QueuedJob,
-    rows: ReadonlySet<RowKind>,
-    where: string,
-    report: MutableReport,
-  ): Promise<void> {
-    if (queued.held && !meta.commentId && (await this.commentMayStillCome(job))) {
-      // The event handler posts the comment right after recording the job: wait for it, so the
-      // PR shows the job before it starts. Not for ever: GitHub being down must not stop builds.
-      this.logger.log(`${where}: held until its PR comment exists`);
-      report.waiting.push(job.jobId);
-    } else if (queued.held) {
-      await this.slurm.release(job.jobId);
-      this.logger.log(`${where}: released (was held, reason ${queued.reason})`);
-      report.released.push(job.jobId);
-      // The row only after the release worked, so the comment never claims what did not happen.
-      if (!rows.has('released')) await this.addRow(job, 'released', RELEASED_TEXT);
-    } else if (RUNNING_STATES.has(queued.state)) {
-      if (!rows.has('running') && (await this.addRow(job, 'running', RUNNING_TEXT))) {
-        this.logger.log(`${where}: running`);
-        report.running.push(job.jobId);
-      }
-    } else if (queued.state === 'PENDING' && !rows.has('released')) {
-      // Pending and no longer held: released, but a crash may have come before the row.
-      await this.addRow(job, 'released', RELEASED_TEXT);
-    }
-  }
-
-  private async commentMayStillCome(job: TrackedJob): Promise<boolean> {
-    try {
-      const recorded = (await stat(JobStore.metadataPath(job.jobDir, job.jobId))).mtimeMs;
-      return Date.now() - recorded < RELEASE_WITHOUT_COMMENT_AFTER_MS;
-    } catch {
-      return false;
-    }
-  }
-
-  private async recordResult(
-    job: TrackedJob,
-    queued: QueuedJob | undefined,
-    rows: ReadonlySet<RowKind>,
-    where: string,
-  ): Promise<void> {
-    // Analysed once: a retried tick (GitHub down) reposts the recorded row, it does not re-judge.
-    if (rows.has('finished')) return;
-    const endInfo = queued ? { state: queued.state } : await this.endState(job.jobId, where);
-    const lastSeen = rows.has('running') ? 'RUNNING' : 'PENDING';
-    const result = await this.analyzer.analyze(job.jobId, job.jobDir, endInfo, lastSeen);
-    await this.addRow(job, 'finished', result.summary);
-    this.logger.log(`${where}: finished: ${describe(result)}`);
-  }
-
-  private async endState(jobId: string, where: string): Promise<JobEndInfo | undefined> {
-    try {
-      return await this.slurm.endState(jobId);
-    } catch (error) {
-      // Accounting is optional on many clusters; the job output still tells most of the story.
-      this.logger.warn(
-        `${where}: cannot get Slurm's end state (${message(error)}); judging by the job dir`,
-      );
-      return undefined;
-    }
-  }
-
-  private addRow(job: TrackedJob, kind: RowKind, comment: string): Promise<boolean> {
-    return this.store.addRow(job.jobId, job.jobDir, {
-      kind,
-      date: formatRowDate(new Date()),
-      status: kind,
-      comment,
-    });
   }
 
   /**
@@ -445,7 +404,9 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       return true;
     } catch (error) {
       const status = (error as { status?: unknown }).status;
-      if (status !== 404 && status !== 410) throw error;
+      if (status !== 404 && status !== 410) {
+        throw error;
+      }
       this.logger.warn(
         `${where}: comment ${current.commentId} is gone (HTTP ${status}); its rows stay in ` +
           `${job.jobDir} and it is not retried until the next state change`,
@@ -458,10 +419,4 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function describe(result: JobResult): string {
-  const state = result.slurmState ? ` (Slurm ${result.slurmState})` : '';
-  const details = result.details.length > 0 ? `: ${result.details.join('; ')}` : '';
-  return `${result.status}${state}${details}`;
 }

@@ -1,17 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { decode } from 'ini';
-import {
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { JobStore, type JobMetadata, type StatusRow } from './job-store.js';
 
 const META: JobMetadata = {
@@ -27,21 +18,20 @@ function row(kind: StatusRow['kind'], comment = `${kind} text`): StatusRow {
   return { kind, date: 'Nov 28 01:02:03 UTC 2026', status: kind, comment };
 }
 
+quietNestLogger();
+
 describe('JobStore', () => {
+  const cleanup = cleanupAfterEach();
   let root: string;
   let jobIdsDir: string;
   let prDir: string;
   let store: JobStore;
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'eessi-bot-store-'));
+    root = await cleanup.tempDir('eessi-bot-store-');
     jobIdsDir = join(root, 'job_ids');
     prDir = join(root, 'jobs', '2026.11', 'pr_42');
     store = new JobStore(jobIdsDir);
-  });
-
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
   });
 
   /** A job dir in the builds module's layout: pr_<N>/event_<id>/run_<NNN>/<os_arch>. */
@@ -52,8 +42,20 @@ describe('JobStore', () => {
   }
 
   describe('prDirOf', () => {
-    it('is the pr_<N> directory three levels above the job dir', () => {
+    it('is the pr_<N> directory three levels above a seed job dir', () => {
       expect(JobStore.prDirOf('/jobs/2026.11/pr_7/event_abc/run_001/linux_x86_64')).toBe(
+        '/jobs/2026.11/pr_7',
+      );
+    });
+
+    it('is the parent of event_<id> in a v0.9 job dir, however deep the arch and accelerator nest', () => {
+      expect(
+        JobStore.prDirOf(
+          '/jobs/2026.11/pr_7/event_abc/run_002/x86_64/amd/zen4/nvidia/cc70+nvidia/cc80/EESSI',
+        ),
+      ).toBe('/jobs/2026.11/pr_7');
+      // A repo id or CPU subdir named like an event dir does not confuse it.
+      expect(JobStore.prDirOf('/jobs/2026.11/pr_7/event_abc/run_002/x86_64/generic/event_x')).toBe(
         '/jobs/2026.11/pr_7',
       );
     });
@@ -88,6 +90,37 @@ describe('JobStore', () => {
 
       expect(await readdir(join(jobIdsDir, 'submitted'))).toEqual(['1234']);
       expect(await store.readMetadata('1234', jobDir)).toEqual({ ...META, commentId: undefined });
+    });
+
+    it('writes [PR] byte for byte as v0.9 (configparser) does, and a v0.9 job’s build in [JOB]', async () => {
+      const jobDir = await jobDirFor('4321');
+      await store.recordSubmitted('4321', jobDir, {
+        ...META,
+        commentId: 99,
+        requester: 'alice',
+        build: {
+          nodeType: 'zen4-h100',
+          forArch: 'x86_64/amd/zen4',
+          forAccel: ['nvidia/cc80', 'nvidia/cc90'],
+          onArch: 'x86_64/amd/zen4',
+          onAccel: ['nvidia/cc90'],
+          repoId: 'eessi.io-2023.06-software',
+        },
+      });
+      const text = await readFile(join(jobDir, '_bot_job4321.metadata'), 'utf8');
+      expect(text).toBe(
+        '[PR]\nrepo = EESSI/software-layer\npr_number = 42\npr_comment_id = 99\n\n' +
+          `[JOB]\njob_id = 4321\ntarget = linux/x86_64/amd/zen2\napp_name = eessi-bot-test\njob_name = eessi-bot-test-job\nevent = ${META.deliveryId}\n` +
+          'requester = alice\nnode_type = zen4-h100\nfor_arch = x86_64/amd/zen4\nfor_accel = nvidia/cc80+nvidia/cc90\non_arch = x86_64/amd/zen4\non_accel = nvidia/cc90\nrepo_id = eessi.io-2023.06-software\n\n',
+      );
+      expect((await store.readMetadata('4321', jobDir))?.build).toEqual({
+        nodeType: 'zen4-h100',
+        forArch: 'x86_64/amd/zen4',
+        forAccel: ['nvidia/cc80', 'nvidia/cc90'],
+        onArch: 'x86_64/amd/zen4',
+        onAccel: ['nvidia/cc90'],
+        repoId: 'eessi.io-2023.06-software',
+      });
     });
 
     it.each(['../1', '1;rm', '1 2', '', '12a', '1/2'])('rejects the job id %j', async (jobId) => {
@@ -200,7 +233,9 @@ describe('JobStore', () => {
       const jobs = await store.listSubmitted();
 
       expect(jobs.map((j) => j.jobId)).toEqual(['9', '10', '100', '123_9', '123_10', '1000']);
-      for (const job of jobs) expect(job.jobDir).toBe(dirs.get(job.jobId));
+      for (const job of jobs) {
+        expect(job.jobDir).toBe(dirs.get(job.jobId));
+      }
     });
   });
 
@@ -252,6 +287,29 @@ describe('JobStore', () => {
         'released',
         'running',
         'finished',
+      ]);
+    });
+
+    it('places received after submitted and test after finished, in files whose names never change', async () => {
+      const jobDir = await jobDirFor('55');
+      for (const kind of ['test', 'finished', 'running', 'received', 'submitted'] as const) {
+        await store.addRow('55', jobDir, row(kind));
+      }
+
+      expect((await store.rows('55', jobDir)).map((r) => r.kind)).toEqual([
+        'submitted',
+        'received',
+        'running',
+        'finished',
+        'test',
+      ]);
+      // Rows written by earlier versions keep their names: 0-submitted … 3-finished.
+      expect((await readdir(join(jobDir, '_bot_job55.rows'))).sort()).toEqual([
+        '0-submitted',
+        '2-running',
+        '3-finished',
+        '4-test',
+        '5-received',
       ]);
     });
 

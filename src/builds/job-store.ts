@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { access, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { decode, encode } from 'ini';
+import { basename, join, sep } from 'node:path';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { readConfigParser } from '../config/read-configparser.js';
+import { RUN_DIR_NAME } from './build-plan.js';
+import { formatConfigparser, type IniSection } from './configparser-format.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -15,8 +17,30 @@ import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/at
  *   <jobs_base_dir>/YYYY.MM/pr_<N>/<ID>    → jobDir
  *   <job_ids_dir>/submitted/<ID>           → jobDir while tracked, then moved to finished/<ID>
  */
-export type RowKind = 'submitted' | 'released' | 'running' | 'finished';
-export const ROW_ORDER: readonly RowKind[] = ['submitted', 'released', 'running', 'finished'];
+export type RowKind = 'submitted' | 'released' | 'received' | 'running' | 'finished' | 'test';
+/**
+ * The index in a row's file name (`<n>-<kind>`). Rows on disk outlive upgrades, so an index never
+ * changes: new kinds only get new numbers. `received` is delayed_begin's stand-in for `released`;
+ * `test` follows `finished` for v0.9 jobs (from _bot_job<ID>.test).
+ */
+const ROW_FILE_INDEX: Readonly<Record<RowKind, number>> = {
+  submitted: 0,
+  released: 1,
+  running: 2,
+  finished: 3,
+  test: 4,
+  received: 5,
+};
+/** The order of the rows in a comment. */
+const ROW_ORDER: readonly RowKind[] = [
+  'submitted',
+  'released',
+  'received',
+  'running',
+  'finished',
+  'test',
+];
+const ROW_FILE = /^(\d)-([a-z]+)$/;
 
 export interface StatusRow {
   readonly kind: RowKind;
@@ -29,11 +53,25 @@ export interface JobMetadata {
   readonly repo: string;
   readonly prNumber: number;
   readonly commentId?: number;
-  /** Architecture target, e.g. linux/x86_64/amd/zen2. */
+  /** Architecture target, e.g. linux/x86_64/amd/zen2 (v0.9 jobs: <os>/<for cpu subdir>). */
   readonly target: string;
   readonly appName: string;
   readonly jobName: string;
   readonly deliveryId: string;
+  /** Who asked for the build (v0.9 jobs; `cancel` allows them). */
+  readonly requester?: string;
+  /** What a v0.9 job builds, where (for `status` and the job's comment). */
+  readonly build?: JobBuildInfo;
+}
+
+export interface JobBuildInfo {
+  readonly nodeType: string;
+  readonly forArch: string;
+  readonly forAccel: readonly string[];
+  /** cpu_subdir and accelerators of the node type. */
+  readonly onArch: string;
+  readonly onAccel: readonly string[];
+  readonly repoId: string;
 }
 
 export interface TrackedJob {
@@ -43,8 +81,10 @@ export interface TrackedJob {
 
 const JOB_ID = /^\d+(_\d+)?$/;
 
-export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id '${jobId}'`);
+function assertJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) {
+    throw new Error(`invalid job id '${jobId}'`);
+  }
 }
 
 export class JobStore {
@@ -64,9 +104,20 @@ export class JobStore {
     return join(jobDir, `_bot_job${jobId}.posted`);
   }
 
-  /** Where the job's pr_<N>/<ID> symlink lives: job dirs are pr_<N>/event_<id>/run_<NNN>/<arch>. */
+  /**
+   * Where the job's pr_<N>/<ID> symlink lives: job dirs are pr_<N>/event_<id>/run_<NNN>/<arch>
+   * (seed) or pr_<N>/event_<id>/run_<NNN>/<cpu subdir>[/<accel>]/<repo id> (v0.9), so it is the
+   * parent of the last `event_*` directory that holds a `run_NNN`.
+   */
   static prDirOf(jobDir: string): string {
-    return dirname(dirname(dirname(jobDir)));
+    const parts = jobDir.split(sep);
+    for (let i = parts.length - 2; i > 0; i--) {
+      if (parts[i].startsWith('event_') && RUN_DIR_NAME.test(parts[i + 1])) {
+        return parts.slice(0, i).join(sep) || sep;
+      }
+    }
+    // Not laid out by this bot: the seed's three levels.
+    return parts.slice(0, -3).join(sep) || sep;
   }
 
   /** Metadata, the pr_<N>/<ID> link and submitted/<ID>; each step atomic and safe to repeat. */
@@ -82,46 +133,94 @@ export class JobStore {
     try {
       text = await readFile(JobStore.metadataPath(jobDir, jobId), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return undefined;
+      }
       throw error;
     }
-    const parsed = decode(text) as Record<string, Record<string, unknown> | undefined>;
-    const pr = parsed.PR ?? {};
-    const job = parsed.JOB ?? {};
-    const prNumber = positiveInteger(pr.pr_number);
-    if (typeof pr.repo !== 'string' || pr.repo === '' || prNumber === undefined) {
-      throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: [PR] repo or pr_number missing`);
+    // Read as configparser reads it (v0.9's tools read these files too). A line it cannot
+    // parse leaves out that key only: the keys that matter are checked below.
+    const path = JobStore.metadataPath(jobDir, jobId);
+    const { sections } = readConfigParser(text, path);
+    const section = (name: string) => (key: string) =>
+      sections.get(name)?.entries.get(key)?.value ?? '';
+    const pr = section('PR');
+    const job = section('JOB');
+    const prNumber = positiveInteger(pr('pr_number'));
+    if (pr('repo') === '' || prNumber === undefined) {
+      throw new Error(`${path}: [PR] repo or pr_number missing`);
     }
-    return {
-      repo: pr.repo,
+    const meta: JobMetadata = {
+      repo: pr('repo'),
       prNumber,
-      commentId: positiveInteger(pr.pr_comment_id),
-      target: asText(job.target),
-      appName: asText(job.app_name),
-      jobName: asText(job.job_name),
-      deliveryId: asText(job.event),
+      commentId: positiveInteger(pr('pr_comment_id')),
+      target: job('target'),
+      appName: job('app_name'),
+      jobName: job('job_name'),
+      deliveryId: job('event'),
     };
+    const extra: { requester?: string; build?: JobBuildInfo } = {};
+    if (job('requester')) {
+      extra.requester = job('requester');
+    }
+    if (job('node_type')) {
+      extra.build = {
+        nodeType: job('node_type'),
+        forArch: job('for_arch'),
+        forAccel: list(job('for_accel')),
+        onArch: job('on_arch'),
+        onAccel: list(job('on_accel')),
+        repoId: job('repo_id'),
+      };
+    }
+    return { ...meta, ...extra };
   }
 
   async setCommentId(jobId: string, jobDir: string, commentId: number): Promise<void> {
     const meta = await this.readMetadata(jobId, jobDir);
-    if (!meta)
+    if (!meta) {
       throw new Error(`${JobStore.metadataPath(jobDir, jobId)}: missing, cannot record comment id`);
+    }
     await this.writeMetadata(jobId, jobDir, { ...meta, commentId });
   }
 
+  /**
+   * `[PR]` exactly as v0.9 writes it (configparser's format), then `[JOB]` with what this bot
+   * adds: instance, job name, delivery, and for v0.9 jobs the requester and the build.
+   */
   private async writeMetadata(jobId: string, jobDir: string, meta: JobMetadata): Promise<void> {
-    const text = encode({
-      PR: { repo: meta.repo, pr_number: meta.prNumber, pr_comment_id: meta.commentId ?? 0 },
-      JOB: {
-        job_id: jobId,
-        target: meta.target,
-        app_name: meta.appName,
-        job_name: meta.jobName,
-        event: meta.deliveryId,
-      },
-    });
-    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), text);
+    const job: [string, string][] = [
+      ['job_id', jobId],
+      ['target', meta.target],
+      ['app_name', meta.appName],
+      ['job_name', meta.jobName],
+      ['event', meta.deliveryId],
+    ];
+    if (meta.requester) {
+      job.push(['requester', meta.requester]);
+    }
+    if (meta.build) {
+      job.push(
+        ['node_type', meta.build.nodeType],
+        ['for_arch', meta.build.forArch],
+        ['for_accel', meta.build.forAccel.join('+')],
+        ['on_arch', meta.build.onArch],
+        ['on_accel', meta.build.onAccel.join('+')],
+        ['repo_id', meta.build.repoId],
+      );
+    }
+    const sections: IniSection[] = [
+      [
+        'PR',
+        [
+          ['repo', meta.repo],
+          ['pr_number', String(meta.prNumber)],
+          ['pr_comment_id', String(meta.commentId ?? 0)],
+        ],
+      ],
+      ['JOB', job],
+    ];
+    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), formatConfigparser(sections));
   }
 
   /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
@@ -169,8 +268,9 @@ export class JobStore {
         join(this.jobIdsDir, 'finished', jobId),
       );
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId)))
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.isFinished(jobId))) {
         return;
+      }
       throw error;
     }
   }
@@ -178,9 +278,11 @@ export class JobStore {
   /** Adds a status row unless one of that kind exists; returns whether it was added. */
   async addRow(jobId: string, jobDir: string, row: StatusRow): Promise<boolean> {
     const dir = JobStore.rowsDir(jobDir, jobId);
-    const path = join(dir, `${ROW_ORDER.indexOf(row.kind)}-${row.kind}`);
+    const path = join(dir, `${ROW_FILE_INDEX[row.kind]}-${row.kind}`);
     // Most calls find the row already there (every tick re-asserts it): skip the temp file + fsync.
-    if (await exists(path)) return false;
+    if (await exists(path)) {
+      return false;
+    }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
     return writeFileExclusive(path, JSON.stringify(row));
   }
@@ -189,7 +291,9 @@ export class JobStore {
     const dir = JobStore.rowsDir(jobDir, jobId);
     const names = await namesIn(dir);
     const rows: StatusRow[] = [];
-    for (const name of names.filter((n) => /^\d-[a-z]+$/.test(n)).sort()) {
+    const rank = (name: string) => ROW_ORDER.indexOf(ROW_FILE.exec(name)?.[2] as RowKind);
+    const rowFiles = names.filter((n) => ROW_FILE.test(n)).sort((a, b) => rank(a) - rank(b));
+    for (const name of rowFiles) {
       try {
         rows.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as StatusRow);
       } catch (error) {
@@ -214,18 +318,17 @@ export class JobStore {
   }
 }
 
-/**
- * ini turns a bare `pr_number` line (a truncated file) into `true` and an empty value into '';
- * Number() would read those as PR #1 and #0, so only digit strings count.
- */
-function positiveInteger(value: unknown): number | undefined {
-  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
+/** Only digit strings count: Number('') is 0 and Number(' 1e3') is 1000. */
+function positiveInteger(value: string): number | undefined {
+  if (!/^\d+$/.test(value)) {
+    return undefined;
+  }
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-function asText(value: unknown): string {
-  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+function list(value: string): string[] {
+  return value === '' ? [] : value.split('+');
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -242,7 +345,9 @@ async function namesIn(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return [];
+    }
     throw error;
   }
 }

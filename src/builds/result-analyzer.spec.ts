@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterAll, quietNestLogger } from '../../test/support/test-kit.js';
 import { MAX_DESCRIPTION_CHARS, ResultAnalyzer } from './result-analyzer.js';
 
 const ID = '4242';
@@ -17,24 +16,25 @@ interface JobDirSpec {
 }
 
 describe('ResultAnalyzer', () => {
+  const cleanup = cleanupAfterAll();
   let root: string;
   let count = 0;
   const analyzer = new ResultAnalyzer();
 
+  quietNestLogger();
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'result-analyzer-'));
-    Logger.overrideLogger(false);
-  });
-  afterAll(async () => {
-    await rm(root, { recursive: true, force: true });
-    Logger.overrideLogger(['log', 'error', 'warn']);
+    root = await cleanup.tempDir('result-analyzer-');
   });
 
   async function jobDir(spec: JobDirSpec): Promise<string> {
     const dir = join(root, `job${++count}`);
     await mkdir(dir, { recursive: true });
-    if (spec.output !== undefined) await writeFile(join(dir, `slurm-${ID}.out`), spec.output);
-    if (spec.result !== undefined) await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);
+    if (spec.output !== undefined) {
+      await writeFile(join(dir, `slurm-${ID}.out`), spec.output);
+    }
+    if (spec.result !== undefined) {
+      await writeFile(join(dir, `_bot_job${ID}.result`), spec.result);
+    }
     for (const [name, size] of Object.entries(spec.tarballs ?? {})) {
       const handle = await open(join(dir, name), 'w');
       await handle.truncate(size); // sparse: gigabytes cost nothing

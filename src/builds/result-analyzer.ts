@@ -3,9 +3,9 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { createInterface } from 'node:readline';
-import { readConfigParser } from '../config/read-configparser.js';
 import type { JobEndInfo } from '../slurm/slurm.port.js';
 import { codeSpan } from './job-comment.js';
+import { readConfigParser } from '../config/read-configparser.js';
 
 export type ResultStatus = 'SUCCESS' | 'FAILURE' | 'UNKNOWN' | 'CANCELLED';
 
@@ -30,7 +30,7 @@ export interface JobResult {
 }
 
 /** The seed's tarball pattern (eessi_bot_job_manager.py). */
-export const TARBALL_GLOB = 'eessi-*software-*.tar.gz';
+const TARBALL_GLOB = 'eessi-*software-*.tar.gz';
 const TARBALL = /^eessi-.*software-.*\.tar\.gz$/;
 const NO_MISSING_MODULES = 'No missing modules!';
 const GIB = 2 ** 30;
@@ -40,7 +40,7 @@ export const MAX_DESCRIPTION_CHARS = 20_000;
 const MAX_DETAIL_CHARS = 500;
 
 /** Slurm states that end a job without it having run to its own end. */
-const TERMINAL_FAILURES: Readonly<Record<string, string>> = {
+export const TERMINAL_FAILURES: Readonly<Record<string, string>> = {
   TIMEOUT: 'job hit its time limit',
   OUT_OF_MEMORY: 'job ran out of memory',
   FAILED: 'job exited with an error',
@@ -74,7 +74,9 @@ export class ResultAnalyzer {
     lastSeenState?: string,
   ): Promise<JobResult> {
     const fromFile = await this.readResultFile(jobId, jobDir, endInfo);
-    if (fromFile) return fromFile;
+    if (fromFile) {
+      return fromFile;
+    }
 
     const outName = `slurm-${jobId}.out`;
     const output = await scanOutput(join(jobDir, outName), jobId);
@@ -110,7 +112,7 @@ export class ResultAnalyzer {
     }
     if (buildOk && !stateProblem) {
       const [tarball] = tarballs;
-      const size = tarball.sizeBytes === undefined ? '?' : (tarball.sizeBytes / GIB).toFixed(3);
+      const size = gibibytes(tarball.sizeBytes);
       return {
         ...base,
         status: 'SUCCESS',
@@ -124,9 +126,11 @@ export class ResultAnalyzer {
     if (!output.exists) {
       details.push(`No slurm output ${codeSpan(outName)} in job dir`);
     } else {
-      if (!output.readable) details.push(`Slurm output ${codeSpan(outName)} cannot be read`);
-      else if (!output.noMissingModules)
+      if (!output.readable) {
+        details.push(`Slurm output ${codeSpan(outName)} cannot be read`);
+      } else if (!output.noMissingModules) {
         details.push(`Slurm output lacks message "${NO_MISSING_MODULES}"`);
+      }
     }
     if (tarballs.length === 0) {
       details.push(`No tarball matching ${codeSpan(TARBALL_GLOB)} found in job dir`);
@@ -149,36 +153,19 @@ export class ResultAnalyzer {
     endInfo: JobEndInfo | undefined,
   ): Promise<JobResult | undefined> {
     const fileName = `_bot_job${jobId}.result`;
-    const path = join(jobDir, fileName);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.logger.warn(
-          `job ${jobId}: cannot read ${path} (${(error as Error).message}); judging by the job output`,
-        );
+    const section = await readJobFileSection(join(jobDir, fileName), 'RESULT');
+    if (!('entries' in section)) {
+      if (!section.missing) {
+        this.logger.warn(`job ${jobId}: ${section.problem}; judging by the job output`);
       }
       return undefined;
     }
-    // configparser dialect, not `ini`: descriptions hold `;`/`#`, artefacts span indented lines.
-    const parsed = readConfigParser(text, path);
-    const section = parsed.sections.get('RESULT');
-    if (!section) {
-      this.logger.warn(`job ${jobId}: ${path} has no [RESULT] section; judging by the job output`);
-      return undefined;
-    }
-    if (parsed.errors.length > 0) {
-      this.logger.warn(`job ${jobId}: ${path}: ${parsed.errors.join('; ')}`);
+    if (section.errors.length > 0) {
+      this.logger.warn(`job ${jobId}: ${section.errors.join('; ')}`);
     }
     const value = (key: string) => section.entries.get(key)?.value;
 
-    const rawStatus = (value('status') ?? '').trim().toUpperCase();
-    const status: ResultStatus =
-      rawStatus === 'SUCCESS' || rawStatus === 'FAILURE' ? rawStatus : 'UNKNOWN';
-    const artefacts = await Promise.all(
-      lines(value('artefacts')).map((name) => artefactOf(jobDir, name)),
-    );
+    const { status, artefacts } = await statusAndArtefacts(section.entries, jobDir);
     // Older EESSI scripts wrote `summary` + multi-line `details` instead of comment_description.
     const legacyDetails = lines(value('details'));
     const description =
@@ -199,13 +186,63 @@ export class ResultAnalyzer {
   }
 }
 
-const EMOJI: Readonly<Record<ResultStatus, string>> = {
+/** One section of a configparser file the job wrote, or why it could not be had. */
+export type JobFileSection =
+  | {
+      readonly entries: ReadonlyMap<string, { readonly value: string }>;
+      /** Syntax problems elsewhere in the file (`file:line: what`); the section was still read. */
+      readonly errors: readonly string[];
+    }
+  | { readonly missing: boolean; readonly problem: string };
+
+/**
+ * Reads `[section]` of a file the build wrote into the job dir (`_bot_job<ID>.result`/`.test`),
+ * with configparser's dialect: descriptions hold `;`/`#`, artefacts span indented lines.
+ */
+export async function readJobFileSection(path: string, section: string): Promise<JobFileSection> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    return { missing, problem: `cannot read ${path} (${(error as Error).message})` };
+  }
+  const parsed = readConfigParser(text, path);
+  const found = parsed.sections.get(section);
+  if (!found) {
+    return { missing: false, problem: `${path} has no [${section}] section` };
+  }
+  return { entries: found.entries, errors: parsed.errors };
+}
+
+/**
+ * `status` (SUCCESS or FAILURE in any case; anything else is UNKNOWN) and `artefacts` (one name a
+ * line, each sized with stat but only inside the job dir) of a `[RESULT]` section.
+ */
+export async function statusAndArtefacts(
+  entries: ReadonlyMap<string, { readonly value: string }>,
+  jobDir: string,
+): Promise<{ status: ResultStatus; artefacts: Artefact[] }> {
+  const rawStatus = (entries.get('status')?.value ?? '').trim().toUpperCase();
+  const status: ResultStatus =
+    rawStatus === 'SUCCESS' || rawStatus === 'FAILURE' ? rawStatus : 'UNKNOWN';
+  const names = lines(entries.get('artefacts')?.value);
+  return { status, artefacts: await Promise.all(names.map((name) => artefactOf(jobDir, name))) };
+}
+
+/** A size as the finished row shows it: GiB with 3 decimals, `?` when unknown. */
+export function gibibytes(sizeBytes: number | undefined): string {
+  return sizeBytes === undefined ? '?' : (sizeBytes / GIB).toFixed(3);
+}
+
+export const EMOJI: Readonly<Record<ResultStatus, string>> = {
   SUCCESS: ':grin:',
   FAILURE: ':cry:',
   UNKNOWN: ':shrug:',
   CANCELLED: ':no_entry_sign:',
 };
 
+/** The non-empty lines of a (multi-line) configparser value, trimmed. */
 function lines(value: string | undefined): string[] {
   return (value ?? '')
     .split('\n')
@@ -224,7 +261,7 @@ export function sanitise(text: string, maxChars: number): string {
 }
 
 /** sacct prints e.g. `CANCELLED by 1000`; only the state word matters. */
-function normaliseState(state: string | undefined): string | undefined {
+export function normaliseState(state: string | undefined): string | undefined {
   const word = state?.trim().split(/\s+/)[0]?.toUpperCase();
   return word || undefined;
 }
@@ -260,7 +297,7 @@ async function findTarballs(jobDir: string): Promise<Artefact[]> {
   return Promise.all(matching.map((name) => artefactOf(jobDir, name)));
 }
 
-interface OutputScan {
+export interface OutputScan {
   readonly exists: boolean;
   readonly readable: boolean;
   readonly noMissingModules: boolean;
@@ -278,10 +315,12 @@ const DUE_TO: Readonly<Record<string, string>> = {
  * Reads slurm-<ID>.out line by line (it can be gigabytes). Only lines written by slurmstepd about
  * this very job count as markers, so build output quoting another job's messages is not mistaken.
  */
-async function scanOutput(path: string, jobId: string): Promise<OutputScan> {
+export async function scanOutput(path: string, jobId: string): Promise<OutputScan> {
   try {
     const info = await stat(path);
-    if (!info.isFile()) return { exists: true, readable: false, noMissingModules: false };
+    if (!info.isFile()) {
+      return { exists: true, readable: false, noMissingModules: false };
+    }
   } catch {
     return { exists: false, readable: false, noMissingModules: false };
   }
@@ -297,11 +336,18 @@ async function scanOutput(path: string, jobId: string): Promise<OutputScan> {
   try {
     const reader = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
     for await (const line of reader) {
-      if (!noMissingModules && line.trimEnd() === NO_MISSING_MODULES) noMissingModules = true;
-      if (!line.startsWith('slurmstepd')) continue;
+      if (!noMissingModules && line.trimEnd() === NO_MISSING_MODULES) {
+        noMissingModules = true;
+      }
+      if (!line.startsWith('slurmstepd')) {
+        continue;
+      }
       const cancel = cancelled.exec(line);
-      if (cancel) markerState = cancel[1] ? (DUE_TO[cancel[1]] ?? 'CANCELLED') : 'CANCELLED';
-      else if (oom.test(line)) sawOom = true;
+      if (cancel) {
+        markerState = cancel[1] ? (DUE_TO[cancel[1]] ?? 'CANCELLED') : 'CANCELLED';
+      } else if (oom.test(line)) {
+        sawOom = true;
+      }
     }
   } catch {
     return { exists: true, readable: false, noMissingModules, markerState };

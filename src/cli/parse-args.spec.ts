@@ -51,6 +51,20 @@ describe('parseArgs', () => {
       event: 'e.json',
       repo: '/tmp/r',
     });
+    expect(
+      parseArgs([
+        'simulate',
+        '--event',
+        'e.json',
+        '--build',
+        'for:arch=x86_64/generic on:arch=zen4',
+      ]),
+    ).toEqual({
+      kind: 'simulate',
+      config: 'app.cfg',
+      event: 'e.json',
+      build: 'for:arch=x86_64/generic on:arch=zen4',
+    });
   });
 
   it('parses hash-password USER', () => {

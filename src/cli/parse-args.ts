@@ -7,7 +7,7 @@ export class UsageError extends Error {
 }
 
 export const DEFAULT_PORT = 3000;
-export const DEFAULT_CONFIG = 'app.cfg';
+const DEFAULT_CONFIG = 'app.cfg';
 
 export type Command =
   | { kind: 'help'; topic?: string }
@@ -15,7 +15,7 @@ export type Command =
   | { kind: 'serve'; config: string; port: number; jobManager: boolean; smeeUrl?: string }
   | { kind: 'job-manager'; config: string; iterations: number; jobIds?: string[] }
   | { kind: 'check-config'; config: string; online: boolean }
-  | { kind: 'simulate'; config: string; event: string; repo?: string }
+  | { kind: 'simulate'; config: string; event: string; repo?: string; build?: string }
   | { kind: 'hash-password'; user: string };
 
 export const USAGE = `Usage: eessi-bot [command] [options]
@@ -47,6 +47,9 @@ check-config:
 simulate:
       --event FILE               the webhook payload (JSON, as saved from GitHub or smee)
       --repo PATH_OR_URL         fetch the base repository from here instead of GitHub
+      --build 'for:arch=… [on:arch=…] [exp:NAME=value]'
+                                 v0.9-format config: the build request to run for the PR of
+                                 the pull_request payload (as the \`bot: build\` command would)
 
 The webhook secret is read from the environment variable GITHUB_APP_SECRET_TOKEN.`;
 
@@ -64,10 +67,16 @@ export function parseArgs(argv: readonly string[]): Command {
   let name = 'serve';
   if (args.length > 0 && !args[0].startsWith('-')) {
     name = args.shift()!;
-    if (!COMMANDS.has(name)) throw new UsageError(`unknown command '${name}' (try --help)`);
+    if (!COMMANDS.has(name)) {
+      throw new UsageError(`unknown command '${name}' (try --help)`);
+    }
   }
-  if (name === 'help') return { kind: 'help', topic: args[0] };
-  if (name === 'hash-password') return parseHashPassword(args);
+  if (name === 'help') {
+    return { kind: 'help', topic: args[0] };
+  }
+  if (name === 'hash-password') {
+    return parseHashPassword(args);
+  }
 
   const options = new Map<string, string | true>();
   const valued: Record<string, string> = {
@@ -82,6 +91,7 @@ export function parseArgs(argv: readonly string[]): Command {
     '--smee-url': 'smee-url',
     '--event': 'event',
     '--repo': 'repo',
+    '--build': 'build',
   };
   const flags: Record<string, string> = {
     '-h': 'help',
@@ -96,28 +106,37 @@ export function parseArgs(argv: readonly string[]): Command {
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const key = eq > 0 ? arg.slice(0, eq) : arg;
     if (flags[key]) {
-      if (eq > 0) throw new UsageError(`option ${key} takes no value`);
+      if (eq > 0) {
+        throw new UsageError(`option ${key} takes no value`);
+      }
       options.set(flags[key], true);
     } else if (valued[key]) {
       const value = eq > 0 ? arg.slice(eq + 1) : args.shift();
-      if (value === undefined || value === '') throw new UsageError(`option ${key} needs a value`);
+      if (value === undefined || value === '') {
+        throw new UsageError(`option ${key} needs a value`);
+      }
       options.set(valued[key], value);
     } else {
       throw new UsageError(`unknown option '${arg}' for '${name}' (try --help)`);
     }
   }
-  if (options.has('help')) return { kind: 'help', topic: name };
-  if (options.has('version')) return { kind: 'version' };
+  if (options.has('help')) {
+    return { kind: 'help', topic: name };
+  }
+  if (options.has('version')) {
+    return { kind: 'version' };
+  }
 
   const allowed: Record<string, string[]> = {
     serve: ['config', 'port', 'no-job-manager', 'smee-url'],
     'job-manager': ['config', 'iterations', 'jobs'],
     'check-config': ['config', 'online'],
-    simulate: ['config', 'event', 'repo'],
+    simulate: ['config', 'event', 'repo', 'build'],
   };
   for (const key of options.keys()) {
-    if (!allowed[name].includes(key))
+    if (!allowed[name].includes(key)) {
       throw new UsageError(`option --${key} does not apply to '${name}'`);
+    }
   }
   const config = (options.get('config') as string | undefined) ?? DEFAULT_CONFIG;
   const text = (key: string) => options.get(key) as string | undefined;
@@ -125,7 +144,9 @@ export function parseArgs(argv: readonly string[]): Command {
   switch (name) {
     case 'serve': {
       const port = text('port') === undefined ? DEFAULT_PORT : integer('--port', text('port')!);
-      if (port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${port}`);
+      if (port < 0 || port > 65535) {
+        throw new UsageError(`--port must be 0..65535, got ${port}`);
+      }
       const smeeUrl = text('smee-url');
       if (smeeUrl !== undefined && !/^https?:\/\/\S+$/.test(smeeUrl)) {
         throw new UsageError(`--smee-url must be an http(s) URL, got '${smeeUrl}'`);
@@ -152,9 +173,10 @@ export function parseArgs(argv: readonly string[]): Command {
       return { kind: 'check-config', config, online: options.has('online') };
     default: {
       const event = text('event');
-      if (event === undefined)
+      if (event === undefined) {
         throw new UsageError(`simulate needs --event FILE (a saved webhook payload)`);
-      return { kind: 'simulate', config, event, repo: text('repo') };
+      }
+      return { kind: 'simulate', config, event, repo: text('repo'), build: text('build') };
     }
   }
 }
@@ -167,7 +189,9 @@ function parseHashPassword(args: string[]): Command {
   if (user === undefined || user.startsWith('-')) {
     throw new UsageError('hash-password needs the user name: eessi-bot hash-password USER');
   }
-  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'hash-password'`);
+  if (rest.length > 0) {
+    throw new UsageError(`unexpected argument '${rest[0]}' for 'hash-password'`);
+  }
   if (!/^[^\s:]+$/.test(user)) {
     throw new UsageError(`the user name may not contain ':' or spaces, got '${user}'`);
   }
@@ -175,7 +199,8 @@ function parseHashPassword(args: string[]): Command {
 }
 
 function integer(option: string, value: string): number {
-  if (!/^-?\d+$/.test(value))
+  if (!/^-?\d+$/.test(value)) {
     throw new UsageError(`${option} takes a whole number, got '${value}'`);
+  }
   return Number(value);
 }

@@ -1,28 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import {
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from './atomic-file.js';
 
 describe('atomic-file', () => {
+  const cleanup = cleanupAfterEach();
   let dir: string;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'eessi-bot-atomic-'));
-  });
-
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    dir = await cleanup.tempDir('eessi-bot-atomic-');
   });
 
   /** Names a crashed or failed write could leave behind: `.<name>.tmp-<pid>-<hex>`. */

@@ -73,7 +73,9 @@ export async function writeFileExclusive(
     await link(tmp, path);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      return false;
+    }
     throw error;
   } finally {
     await rm(tmp, { force: true });

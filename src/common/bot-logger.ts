@@ -48,7 +48,9 @@ export class BotLogger extends ConsoleLogger {
   }
 
   private mirror(level: LogLevel, message: unknown, rest: unknown[]): void {
-    if (!this.file || !this.isLevelEnabled(level)) return;
+    if (!this.file || !this.isLevelEnabled(level)) {
+      return;
+    }
     const context =
       typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : this.context;
     const text = message instanceof Error ? (message.stack ?? message.message) : String(message);
@@ -62,6 +64,8 @@ export class BotLogger extends ConsoleLogger {
   async close(): Promise<void> {
     const file = this.file;
     this.file = undefined;
-    if (file) await new Promise<void>((resolve) => file.end(resolve));
+    if (file) {
+      await new Promise<void>((resolve) => file.end(resolve));
+    }
   }
 }

@@ -12,7 +12,9 @@ describe('KeyedLock', () => {
         events.push(`${name} start`);
         await tick();
         events.push(`${name} end`);
-        if (fail) throw new Error(name);
+        if (fail) {
+          throw new Error(name);
+        }
         return name;
       });
 

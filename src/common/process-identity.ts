@@ -43,7 +43,9 @@ function readProcStat(pid: number): string[] | undefined {
 
 /** Whether the process is still the one recorded (not ended, not a reused pid). Same host only. */
 export function isAlive(proc: ProcessIdentity, self: ProcessIdentity): boolean {
-  if (proc.bootId && self.bootId && proc.bootId !== self.bootId) return false;
+  if (proc.bootId && self.bootId && proc.bootId !== self.bootId) {
+    return false;
+  }
   try {
     process.kill(proc.pid, 0);
   } catch {
@@ -52,7 +54,9 @@ export function isAlive(proc: ProcessIdentity, self: ProcessIdentity): boolean {
   }
   const stat = readProcStat(proc.pid);
   // A zombie has ended; without an init that reaps orphans (containers) it stays a zombie.
-  if (stat?.[0] === 'Z') return false;
+  if (stat?.[0] === 'Z') {
+    return false;
+  }
   if (proc.procStart !== undefined && stat !== undefined && stat[19] !== proc.procStart) {
     return false;
   }

@@ -1,20 +1,17 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import { readProcStart } from './process-identity.js';
 import { StateDirInUseError, acquireStateLock } from './state-lock.js';
 
+const cleanup = cleanupAfterEach();
 let dir: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'state-lock-spec-'));
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  dir = await cleanup.tempDir('state-lock-spec-');
 });
 
 function lockedBy(pid: number, host = hostname(), more: Record<string, string> = {}): void {

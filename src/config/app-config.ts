@@ -16,6 +16,10 @@ export interface GithubConfig {
 }
 
 export interface BuildEnvConfig {
+  /**
+   * The job script: an absolute, readable file; or, with buildJobScriptRepo set, a relative path
+   * inside that repository.
+   */
   readonly buildJobScript: string;
   /** `"/path/to/file": "line"` map from cvmfs_customizations (may be empty). */
   readonly cvmfsCustomizations: Readonly<Record<string, string>>;
@@ -31,7 +35,10 @@ export interface BuildEnvConfig {
   /** Raw slurm_params string; split into words with splitWords() (no shell). */
   readonly slurmParams: string;
   readonly submitCommand: string;
-  /** Logins allowed to trigger builds; empty = anyone (as upstream). */
+  /**
+   * Logins allowed to trigger builds. Empty: anyone with the seed format (generation 'seed'), as
+   * the seed did; nobody with the v0.9 format, as v0.9 does (check-config warns).
+   */
   readonly buildPermission: readonly string[];
   /** Template with `{build_labeler}`. */
   readonly noBuildPermissionComment: string;
@@ -68,6 +75,13 @@ export interface JobManagerConfig {
   readonly pollCommand: string;
   readonly pollIntervalSeconds: number;
   readonly scontrolCommand: string;
+  /**
+   * Arguments written after the executable in scontrol_command, put before every scontrol call's
+   * own (e.g. `--clusters=%(cluster)s`). They may hold `%(jobid)s`, `%(cluster)s`,
+   * `%(partition)s`, `%(state)s`, `%(reason)s`: fill each with fillPercentPlaceholders() from the
+   * job's squeue row. Absent or empty: none.
+   */
+  readonly scontrolArgs?: readonly string[];
   /** scancel; default: `scancel` beside scontrol_command. */
   readonly scancelCommand: string;
   /** Timeout for every scheduler command, seconds (default 60). */
@@ -100,8 +114,8 @@ export interface StatusAuthConfig {
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */
 export type ConfigGeneration = 'seed' | 'v09';
 
-export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
 /** incognito < minimal < basic < chatty: a comment is posted only at or above the configured level. */
+export const CHAT_LEVELS = ['incognito', 'minimal', 'basic', 'chatty'] as const;
 export type ChatLevel = (typeof CHAT_LEVELS)[number];
 
 export interface BotControlConfig {

@@ -43,11 +43,26 @@ describe('unknownKeyWarnings', () => {
   });
 
   it('accepts any key in upstream sections this bot does not read', () => {
+    expect(warningsFor('[git]\nanything_at_all = 1\n[gitlab]\nx = y\n')).toEqual([]);
+  });
+
+  it('knows the keys of the v0.9 sections and suggests the nearest one', () => {
     expect(
       warningsFor(
-        '[deploycfg]\nanything_at_all = 1\n[bot_control]\nchatlevel = basic\n[clean_up]\nx = y\n',
+        '[bot_control]\nchatlevel = basic\nchat_level = x\n[deploycfg]\nupload_policy = once\nuplod_policy = x\n' +
+          '[submitted_job_comments]\ninitial_comment = x\nawaits_release = y\njob_dir = z\n',
       ),
-    ).toEqual([]);
+    ).toEqual([
+      "app.cfg:3: [bot_control] unknown key 'chat_level' (did you mean 'chatlevel'?)",
+      "app.cfg:6: [deploycfg] unknown key 'uplod_policy' (did you mean 'upload_policy'?)",
+      "app.cfg:10: [submitted_job_comments] unknown key 'job_dir' (did you mean 'jobdir'?)",
+    ]);
+  });
+
+  it('says when a line read as a key is a comment that lost its #', () => {
+    expect(warningsFor('[architecturetargets]\n  - os: the operating system\n')).toEqual([
+      "app.cfg:2: [architecturetargets] line read as key '- os' looks like a comment without its leading '#' (ignored; add the '#')",
+    ]);
   });
 
   it('warns about unknown sections, with or without a suggestion', () => {

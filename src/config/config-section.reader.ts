@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { templateProblems } from '../common/fill-template.js';
 import { expandVariables } from './expand-variables.js';
+import { locateJsonError } from './json-error.js';
 import { resolveCommand } from './resolve-command.js';
 import {
   unescapeInterpolation,
@@ -69,8 +71,12 @@ export class ConfigReadContext {
 // account running the bot is still well defined, so `$USER` in a path should not fail there.
 function accountVariable(name: string): string | undefined {
   try {
-    if (name === 'USER') return userInfo().username;
-    if (name === 'HOME') return userInfo().homedir;
+    if (name === 'USER') {
+      return userInfo().username;
+    }
+    if (name === 'HOME') {
+      return userInfo().homedir;
+    }
   } catch {
     // No passwd entry (e.g. an arbitrary container uid): report the variable as unset.
   }
@@ -88,21 +94,30 @@ export class ConfigSectionReader {
     return this.context.env;
   }
 
+  /** Whether the file has this section at all. */
+  get exists(): boolean {
+    return this.section !== undefined;
+  }
+
   /** The entry for `key` after configparser's `%%` unescaping; undefined when absent or broken. */
   get(key: string): ConfigEntry | undefined {
     const entry = this.section?.entries.get(key);
-    if (!entry) return undefined;
+    if (!entry) {
+      return undefined;
+    }
     const unescaped = unescapeInterpolation(entry.value);
     if ('error' in unescaped) {
       this.problem(key, entry, unescaped.error);
       return undefined;
     }
-    return { value: unescaped.value, line: entry.line };
+    return { ...entry, value: unescaped.value };
   }
 
   /** Like get(), but a missing or empty value is a problem that says what the key is for. */
   required(key: string, meaning: string): ConfigEntry | undefined {
-    if (!this.section) return undefined;
+    if (!this.section) {
+      return undefined;
+    }
     const raw = this.section.entries.get(key);
     if (!raw) {
       this.context.problems.push(
@@ -122,6 +137,15 @@ export class ConfigSectionReader {
     this.context.problems.push(`${this.where(key, entry)} ${message}`);
   }
 
+  /** A problem at a given line, e.g. inside a multi-line value. */
+  problemAtLine(key: string, line: number, message: string): void {
+    this.context.problems.push(`${this.where(key, { value: '', line })} ${message}`);
+  }
+
+  warnAtLine(key: string, line: number, message: string): void {
+    this.context.warnings.push(`${this.where(key, { value: '', line })} ${message}`);
+  }
+
   /** A problem with an environment variable read on this section's behalf. */
   envProblem(variable: string, message: string): void {
     this.context.problems.push(`environment variable ${variable}: ${message}`);
@@ -139,7 +163,9 @@ export class ConfigSectionReader {
   /** A positive integer; `fallback` undefined means the key is required. */
   positiveInt(key: string, meaning: string, fallback?: number): number | undefined {
     const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
-    if (!entry) return fallback;
+    if (!entry) {
+      return fallback;
+    }
     // Digits only: Python's int() would also take '+5' or '1_000', but no real app.cfg needs them.
     const value = /^[0-9]+$/.test(entry.value) ? Number(entry.value) : NaN;
     if (!Number.isSafeInteger(value) || value <= 0) {
@@ -149,27 +175,177 @@ export class ConfigSectionReader {
     return value;
   }
 
+  /** A number > 0 (fractions allowed, as Python's float() reads them). */
+  positiveNumber(key: string, meaning: string, fallback: number): number {
+    const entry = this.get(key);
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
+    const value = /^(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/.test(entry.value)
+      ? Number(entry.value)
+      : NaN;
+    if (!Number.isFinite(value) || value <= 0) {
+      this.problem(key, entry, `${JSON.stringify(entry.value)} is not a number > 0 (${meaning})`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** true/false as configparser's getboolean() reads it (yes/no, on/off, 1/0 too); empty = fallback. */
+  boolean(key: string, fallback: boolean): boolean {
+    const entry = this.get(key);
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
+    const value = entry.value.toLowerCase();
+    if (['1', 'yes', 'true', 'on'].includes(value)) {
+      return true;
+    }
+    if (['0', 'no', 'false', 'off'].includes(value)) {
+      return false;
+    }
+    this.problem(key, entry, `${JSON.stringify(entry.value)} is not a boolean; use true or false`);
+    return fallback;
+  }
+
+  /**
+   * One of `allowed` (compared case-insensitively). `fallback` undefined means the key is required;
+   * the returned value is then undefined only after a problem was reported.
+   */
+  choice<T extends string>(
+    key: string,
+    allowed: readonly T[],
+    meaning: string,
+    fallback?: T,
+  ): T | undefined {
+    const entry = fallback === undefined ? this.required(key, meaning) : this.get(key);
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
+    const value = allowed.find((option) => option === entry.value.toLowerCase());
+    if (value === undefined) {
+      this.problem(
+        key,
+        entry,
+        `${JSON.stringify(entry.value)} is not one of ${allowed.join(', ')} (${meaning})`,
+      );
+    }
+    return value ?? fallback;
+  }
+
+  /**
+   * Space-separated GitHub logins. Entries that cannot be logins (commas, `@`) are kept, since they
+   * match nobody anyway, but warned about: they usually mean a list written the wrong way.
+   * `emptyMeansNobodyMay`: with the v0.9 format an empty list lets nobody in; say what nobody may do.
+   */
+  logins(key: string, emptyMeansNobodyMay?: string): string[] {
+    const entry = this.get(key);
+    const logins = (entry?.value ?? '').split(/\s+/).filter((login) => login !== '');
+    const odd = logins.filter((login) => !GITHUB_LOGIN.test(login));
+    if (entry && odd.length > 0) {
+      this.warn(
+        key,
+        entry,
+        `${odd.map((login) => JSON.stringify(login)).join(', ')} ${odd.length === 1 ? 'is not a GitHub login' : 'are not GitHub logins'} and will match nobody; separate logins by blanks, without commas or @`,
+      );
+    }
+    if (emptyMeansNobodyMay !== undefined && logins.length === 0) {
+      this.warn(
+        key,
+        entry,
+        `is empty: with node_type_map (v0.9 format) that means nobody may ${emptyMeansNobodyMay}; list the GitHub logins allowed to, separated by blanks`,
+      );
+    }
+    return logins;
+  }
+
+  /** An optional path (see path()); absent or empty gives undefined. */
+  optionalPath(key: string): string | undefined {
+    const entry = this.get(key);
+    return entry && entry.value !== '' ? this.path(key, entry) : undefined;
+  }
+
+  /** An optional path on the compute node (see expandedOnly()); absent or empty gives undefined. */
+  optionalExpanded(key: string): string | undefined {
+    const entry = this.get(key);
+    return entry && entry.value !== '' ? this.expandedOnly(key, entry) : undefined;
+  }
+
+  /**
+   * A comment template that may use the placeholders in `allowed`; absent or empty gives
+   * `fallback`. Each unknown placeholder or malformed field is a problem.
+   */
+  template(key: string, allowed: readonly string[], fallback: string): string {
+    const entry = this.get(key);
+    if (!entry || entry.value === '') {
+      return fallback;
+    }
+    const problems = templateProblems(entry.value, allowed);
+    for (const message of problems) {
+      this.problem(key, entry, message);
+    }
+    return problems.length > 0 ? fallback : entry.value;
+  }
+
+  /**
+   * Any JSON value. Invalid JSON is reported at the line (and column) of the file where the error
+   * is, which for a multi-line map is not the key's line.
+   */
+  json(key: string, entry: ConfigEntry, example: string): unknown {
+    try {
+      return JSON.parse(entry.value) as unknown;
+    } catch (error) {
+      const located = locateJsonError(entry.value);
+      const offset = located?.offset ?? 0;
+      const { line, column } = this.positionOf(entry, offset);
+      const what = located?.message ?? (error as Error).message;
+      this.problemAtLine(
+        key,
+        line,
+        `invalid JSON at column ${column}: ${what} (expected something like ${example})`,
+      );
+      return undefined;
+    }
+  }
+
+  /** File line and column of the character at `offset` in the entry's value. */
+  positionOf(entry: ConfigEntry, offset: number): { line: number; column: number } {
+    const before = entry.value.slice(0, offset);
+    const lineIndex = before.split('\n').length - 1;
+    const lineStart = before.lastIndexOf('\n') + 1;
+    const start = entry.valueLines?.[lineIndex] ?? { line: entry.line, column: 1 };
+    return { line: start.line, column: start.column + offset - lineStart };
+  }
+
   /** A filesystem path with variables expanded, absolute against the config file's directory. */
   path(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expandPath(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** A path with variables expanded but kept relative to wherever the job runs. */
   expandedOnly(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.context.expand(entry.value);
-    for (const error of expanded.errors) this.problem(key, entry, error);
+    for (const error of expanded.errors) {
+      this.problem(key, entry, error);
+    }
     return expanded.errors.length > 0 ? undefined : expanded.value;
   }
 
   /** An executable: expanded, then found by path or on PATH. */
   command(key: string, entry: ConfigEntry): string | undefined {
     const expanded = this.expandedOnly(key, entry);
-    if (expanded === undefined) return undefined;
+    if (expanded === undefined) {
+      return undefined;
+    }
     const resolved = resolveCommand(expanded, this.context.env, this.context.baseDir);
     if ('error' in resolved) {
-      if (this.context.schedulerCommandsUnused) return expanded;
+      if (this.context.schedulerCommandsUnused) {
+        return expanded;
+      }
       this.problem(key, entry, resolved.error);
       return undefined;
     }
@@ -225,6 +401,14 @@ export class ConfigSectionReader {
     const file = line === undefined ? this.context.fileName : `${this.context.fileName}:${line}`;
     return `${file}: [${this.name}] ${key}:`;
   }
+}
+
+// GitHub's rule: letters, digits and single inner hyphens; Apps act as `name[bot]`.
+const GITHUB_LOGIN = /^[A-Za-z0-9](?:-?[A-Za-z0-9])*(?:\[bot\])?$/;
+
+/** Line breaks, tabs, NUL and other C0 controls (and DEL). */
+export function hasControlCharacter(value: string): boolean {
+  return [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 }
 
 /** `text` without trailing slashes if it is an http(s) URL; undefined otherwise. */

@@ -15,7 +15,9 @@ export class ConfigError extends Error {
   constructor(problems: readonly string[], warnings: readonly string[] = []) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
     const lines = [`Invalid configuration (${count}):`, ...problems.map((p) => `  - ${p}`)];
-    if (warnings.length > 0) lines.push('Warnings:', ...warnings.map((w) => `  - ${w}`));
+    if (warnings.length > 0) {
+      lines.push('Warnings:', ...warnings.map((w) => `  - ${w}`));
+    }
     super(lines.join('\n'));
     this.problems = Object.freeze([...problems]);
     this.warnings = Object.freeze([...warnings]);

@@ -28,6 +28,9 @@ describe('describeConfig', () => {
     const lines = text.split('\n');
 
     expect(lines[0]).toBe(`Configuration from ${join(sandbox.dir, 'app.cfg')}`);
+    expect(lines[1]).toBe(
+      'Format: seed (arch_target_map; builds are requested with the label bot:build)',
+    );
     expect(lines.filter((line) => line.startsWith('['))).toEqual([
       '[github]',
       '[buildenv]',
@@ -112,6 +115,99 @@ describe('describeConfig', () => {
 
     expect(lines[at + 1].trim()).toBe('second line');
     expect(lines[at + 1].indexOf('second')).toBe(lines[at].indexOf('first'));
+  });
+});
+
+describe('describeConfig for a v0.9-format file', () => {
+  let sandbox: ConfigSandbox;
+
+  beforeEach(() => {
+    sandbox = createConfigSandbox();
+    sandbox.copyFixtureDir('repos');
+  });
+
+  afterEach(() => sandbox.cleanup());
+
+  function describeV09(edit?: [string, string]): string {
+    const fixture = readFixture('v09.cfg');
+    const text = edit ? replaceOnce(fixture, ...edit) : fixture;
+    return describeConfig(loadConfig(sandbox.writeConfig(text), sandbox.env).config);
+  }
+
+  it('prints every job a build can become: node types × repository targets', () => {
+    const lines = describeV09().split('\n');
+    const at = lines.indexOf('[architecturetargets]');
+
+    expect(lines[1]).toBe(
+      'Format: v0.9 (node_type_map; builds are requested with `bot: build` comments)',
+    );
+    expect(lines.slice(at + 1, at + 8)).toEqual([
+      '  node type  os     cpu_subdir            accel                    repo target                repo name/version',
+      '  ---------  -----  --------------------  -----------------------  -------------------------  ---------------------------',
+      '  cpu_zen4   linux  x86_64/amd/zen4       -                        eessi.io-2023.06-software  software.eessi.io 2023.06',
+      '  cpu_zen4   linux  x86_64/amd/zen4       -                        eessi.io-2025.06-software  software.eessi.io 2025.06',
+      '  gpu_h100   linux  x86_64/amd/zen4       nvidia/cc90              eessi.io-2025.06-software  software.eessi.io 2025.06',
+      '  gpu_mixed  linux  x86_64/intel/icelake  nvidia/cc70,nvidia/cc80  eessi.io-2023.06-software  software.eessi.io 2023.06',
+      "  arm_grace  linux  aarch64/nvidia/grace  -                        EESSI                      (build container's default)",
+    ]);
+    expect(lines[at + 8]).toBe('');
+  });
+
+  it('shows the v0.9 sections and keys, and only the comment texts that differ from upstream', () => {
+    const text = describeV09();
+
+    expect(text.split('\n').filter((line) => line.startsWith('['))).toEqual([
+      '[github]',
+      '[bot_control]',
+      '[buildenv]',
+      '[architecturetargets]',
+      '[repo_targets]',
+      '[job_manager]',
+      '[event_handler]',
+      '[clean_up]',
+      '[submitted_job_comments]',
+      '[new_job_comments]',
+      '[running_job_comments]',
+      '[finished_job_comments]',
+      '[download_pr_comments]',
+    ]);
+    expect(text).toMatch(/^ {2}command_permission +alice bob carol$/m);
+    expect(text).toMatch(/^ {2}chatlevel +chatty$/m);
+    expect(text).toMatch(
+      /^ {2}build_job_script +scripts\/bot-build\.slurm in https:\/\/github\.com\/EESSI\/eessi-bot-software-layer\.git \(cloned into each job dir\)$/m,
+    );
+    expect(text).toMatch(/^ {2}job_handover_protocol +delayed_begin$/m);
+    // 2.5 × poll_interval 60
+    expect(text).toMatch(
+      /^ {2}job_delay_begin_factor +2\.5 \(jobs may start 150 s after submission\)$/m,
+    );
+    expect(text).toMatch(/^ {2}allowed_exportvars +SKIP_TESTS=yes SKIP_TESTS=no EESSI_DEBUG=1$/m);
+    expect(text).toMatch(/^ {2}scontrol_command +\S+\/scontrol --clusters=%\(cluster\)s$/m);
+    expect(text).toMatch(/^ {2}running_job +job `\{job_id\}` has started$/m);
+  });
+
+  it('says who may send commands and build when the lists are empty', () => {
+    const text = describeV09(['command_permission = alice bob carol', 'command_permission =']);
+
+    expect(text).toMatch(/^ {2}command_permission +\(nobody\)$/m);
+    expect(describeV09(['build_permission = alice bob', 'build_permission ='])).toMatch(
+      /^ {2}build_permission +\(nobody\)$/m,
+    );
+  });
+
+  it('marks repository ids that repos.cfg lacks, and node types without repositories', () => {
+    const text = describeV09([
+      '"repo_targets": ["EESSI"]',
+      '"repo_targets": ["eessi.io-2026.06-software"]',
+    ]);
+
+    expect(text).toMatch(
+      /^ {2}arm_grace .* eessi\.io-2026\.06-software +\(not in repos\.cfg: build container's default\)$/m,
+    );
+    const none = describeV09([',\n        "repo_targets": ["EESSI"]', '']);
+    expect(none).toMatch(
+      /^ {2}arm_grace +linux +aarch64\/nvidia\/grace +- +- +\(none: never used\)$/m,
+    );
   });
 });
 

@@ -84,7 +84,9 @@ export function expandVariables(
 
 function nextSpecial(text: string): number {
   for (let i = 0; i < text.length; i++) {
-    if (text[i] === '$' || (text[i] === '\\' && text[i + 1] === '$')) return i;
+    if (text[i] === '$' || (text[i] === '\\' && text[i + 1] === '$')) {
+      return i;
+    }
   }
   return text.length;
 }

@@ -20,7 +20,9 @@ import {
 /** 1-based line of the first line of `text` starting with `prefix`. */
 function lineOf(text: string, prefix: string): number {
   const index = text.split('\n').findIndex((line) => line.startsWith(prefix));
-  if (index === -1) throw new Error(`lineOf: no line starts with ${JSON.stringify(prefix)}`);
+  if (index === -1) {
+    throw new Error(`lineOf: no line starts with ${JSON.stringify(prefix)}`);
+  }
   return index + 1;
 }
 
@@ -435,7 +437,9 @@ describe('loadConfig', () => {
         ),
       ]);
       // The message an operator reads lists every one of them.
-      for (const problem of problems) expect((thrown as Error).message).toContain(problem);
+      for (const problem of problems) {
+        expect((thrown as Error).message).toContain(problem);
+      }
       expect((thrown as Error).message).toMatch(/^Invalid configuration \(3 problems\):/);
     });
 

@@ -200,6 +200,45 @@ describe('readConfigParser', () => {
   });
 });
 
+describe('readConfigParser value lines', () => {
+  it('records where each line of a multi-line value stands in the file', () => {
+    const text = [
+      '[architecturetargets]',
+      'node_type_map =',
+      '    {',
+      '',
+      '      # a comment inside the value',
+      '      "a": 1',
+      '    }',
+      '',
+      'single = x',
+    ].join('\n');
+
+    const entries = parse(text).sections.get('architecturetargets')?.entries;
+
+    expect(entries?.get('node_type_map')).toEqual({
+      value: '{\n\n"a": 1\n}',
+      line: 2,
+      valueLines: [
+        { line: 3, column: 5 },
+        { line: 4, column: 1 },
+        { line: 6, column: 7 },
+        { line: 7, column: 5 },
+      ],
+    });
+    expect(entries?.get('single')).toEqual({ value: 'x', line: 9 });
+  });
+
+  it('counts the first line from where the value starts after the key', () => {
+    const entry = parse('[s]\nmap  =   {"a":\n  1}\n').sections.get('s')?.entries.get('map');
+
+    expect(entry?.valueLines).toEqual([
+      { line: 2, column: 10 },
+      { line: 3, column: 3 },
+    ]);
+  });
+});
+
 describe('unescapeInterpolation', () => {
   it('turns %% into % as configparser does on read', () => {
     expect(unescapeInterpolation('--output=slurm-%%j.out')).toEqual({
@@ -209,6 +248,12 @@ describe('unescapeInterpolation', () => {
 
   it('keeps a lone % as written', () => {
     expect(unescapeInterpolation('100% sure')).toEqual({ value: '100% sure' });
+  });
+
+  it('reads %%(name)s as a literal %(name)s, not a reference (upstream scontrol_command)', () => {
+    expect(unescapeInterpolation('scontrol --clusters=%%(cluster)s %%%%')).toEqual({
+      value: 'scontrol --clusters=%(cluster)s %%',
+    });
   });
 
   it('rejects %(name)s references with a hint', () => {

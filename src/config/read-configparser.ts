@@ -20,6 +20,18 @@ export interface ConfigEntry {
   readonly value: string;
   /** 1-based line of the `key = value` line. */
   readonly line: number;
+  /**
+   * Only for values spanning several lines: where each line of `value` (split at `\n`) stands in
+   * the file, so that an error inside a multi-line JSON map can name its own line.
+   */
+  readonly valueLines?: readonly ValueLine[];
+}
+
+export interface ValueLine {
+  /** 1-based line in the file. */
+  readonly line: number;
+  /** 1-based column in the file of the line's first character in the value (after stripping). */
+  readonly column: number;
 }
 
 export interface ConfigSection {
@@ -41,6 +53,7 @@ export interface ConfigParserResult {
 
 interface MutableEntry {
   lines: string[];
+  positions: ValueLine[];
   line: number;
 }
 
@@ -89,13 +102,17 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
 
     if (stripped === '' || isComment) {
       // Blank lines may sit inside a multi-line value; comment lines are skipped without ending it.
-      if (!isComment && currentEntry) currentEntry.lines.push('');
+      if (!isComment && currentEntry) {
+        currentEntry.lines.push('');
+        currentEntry.positions.push({ line: lineNo, column: 1 });
+      }
       return;
     }
 
     const indent = indentOf(raw);
     if (currentEntry && indent > keyIndent) {
       currentEntry.lines.push(stripped);
+      currentEntry.positions.push({ line: lineNo, column: indent + 1 });
       return;
     }
 
@@ -154,7 +171,13 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
       );
       return;
     }
-    currentEntry = { lines: [option[2].trim()], line: lineNo };
+    const firstValue = option[2].trim();
+    currentEntry = {
+      lines: [firstValue],
+      // The value is what is left of the line once stripped, so it ends where the line does.
+      positions: [{ line: lineNo, column: raw.trimEnd().length - firstValue.length + 1 }],
+      line: lineNo,
+    };
     current.entries.set(key, currentEntry);
   });
 
@@ -162,11 +185,31 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
   for (const section of sections.values()) {
     const entries = new Map<string, ConfigEntry>();
     for (const [key, entry] of section.entries) {
-      entries.set(key, { value: entry.lines.join('\n').trim(), line: entry.line });
+      entries.set(key, finishEntry(entry));
     }
     result.set(section.name, { name: section.name, line: section.line, entries });
   }
   return { sections: result, errors, warnings };
+}
+
+/**
+ * Joins the value's lines. Every line is already stripped, so configparser's final strip() of the
+ * value amounts to dropping empty lines at either end.
+ */
+function finishEntry(entry: MutableEntry): ConfigEntry {
+  let first = 0;
+  let end = entry.lines.length;
+  while (first < end && entry.lines[first] === '') {
+    first++;
+  }
+  while (end > first && entry.lines[end - 1] === '') {
+    end--;
+  }
+  const value = entry.lines.slice(first, end).join('\n');
+  if (end - first <= 1) {
+    return { value, line: entry.line };
+  }
+  return { value, line: entry.line, valueLines: entry.positions.slice(first, end) };
 }
 
 /**
@@ -176,11 +219,20 @@ export function readConfigParser(text: string, fileName: string): ConfigParserRe
  * is kept as written.
  */
 export function unescapeInterpolation(value: string): { value: string } | { error: string } {
-  const reference = /%\(([^)]*)\)/.exec(value);
-  if (reference) {
+  // One left-to-right scan, so `%%(cluster)s` is a literal `%(cluster)s` (upstream's way of writing
+  // scontrol_command placeholders), not a reference.
+  let reference: string | undefined;
+  const unescaped = value.replace(/%%|%\(([^)]*)\)/g, (match, name: string | undefined) => {
+    if (match === '%%') {
+      return '%';
+    }
+    reference ??= name;
+    return match;
+  });
+  if (reference !== undefined) {
     return {
-      error: `uses configparser interpolation '%(${reference[1]})'; write the value out in full (use %% for a literal %)`,
+      error: `uses configparser interpolation '%(${reference})'; write the value out in full (use %% for a literal %)`,
     };
   }
-  return { value: value.replaceAll('%%', '%') };
+  return { value: unescaped };
 }

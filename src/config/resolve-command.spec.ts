@@ -1,16 +1,17 @@
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, it, expect, beforeAll } from '@jest/globals';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupAfterAll } from '../../test/support/test-kit.js';
 import { resolveCommand } from './resolve-command.js';
 
 describe('resolveCommand', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   let binA: string;
   let binB: string;
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'resolve-command-'));
+    dir = cleanup.tempDirSync('resolve-command-');
     binA = join(dir, 'a');
     binB = join(dir, 'b');
     mkdirSync(binA);
@@ -26,8 +27,6 @@ describe('resolveCommand', () => {
     script(join(dir, 'plain'), 0o644);
     mkdirSync(join(binA, 'scontrol'));
   });
-
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('finds a bare name on PATH, skipping non-executable files', () => {
     const env = { PATH: `${binA}:${binB}` };

@@ -11,7 +11,9 @@ export function resolveCommand(
   env: NodeJS.ProcessEnv,
   baseDir: string,
 ): { path: string } | { error: string } {
-  if (command === '') return { error: 'is empty; give the command name or its full path' };
+  if (command === '') {
+    return { error: 'is empty; give the command name or its full path' };
+  }
   const argsHint = /\s/.test(command)
     ? ' (this value must be one executable without arguments; put extra sbatch options in [buildenv] slurm_params)'
     : '';
@@ -26,7 +28,9 @@ export function resolveCommand(
   const dirs = (env.PATH ?? '').split(delimiter).filter((dir) => isAbsolute(dir));
   for (const dir of dirs) {
     const path = join(dir, command);
-    if (executableProblem(path) === undefined) return { path };
+    if (executableProblem(path) === undefined) {
+      return { path };
+    }
   }
   return {
     error: `'${command}' was not found as an executable on PATH (${dirs.join(delimiter) || 'PATH is empty'}); give its full path${argsHint}`,
@@ -41,7 +45,9 @@ function executableProblem(path: string): string | undefined {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code})`;
   }
-  if (!isFile) return 'is not a regular file';
+  if (!isFile) {
+    return 'is not a regular file';
+  }
   try {
     accessSync(path, constants.X_OK);
   } catch {

@@ -34,14 +34,19 @@ export interface PullRequestRef {
   readonly base: GitRef;
 }
 
-export interface PullRequestLabeledPayload {
-  readonly action: 'labeled';
+/** `pull_request` event of any action. */
+export interface PullRequestEventPayload {
+  readonly action: string;
   readonly number: number;
-  readonly label: { readonly name: string };
   readonly pull_request: PullRequestRef;
   readonly repository: RepositoryRef;
   readonly sender: UserRef;
   readonly installation?: { readonly id: number };
+}
+
+export interface PullRequestLabeledPayload extends PullRequestEventPayload {
+  readonly action: 'labeled';
+  readonly label: { readonly name: string };
 }
 
 export interface IssueCommentPayload {
@@ -105,20 +110,27 @@ function isPullRequest(value: unknown): value is PullRequestRef {
   );
 }
 
-/** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */
-export function isPullRequestLabeled(payload: unknown): payload is PullRequestLabeledPayload {
+/** `pull_request` event of any action, every field of PullRequestEventPayload checked. */
+export function isPullRequestEvent(payload: unknown): payload is PullRequestEventPayload {
   return (
     isObject(payload) &&
-    payload.action === 'labeled' &&
+    isString(payload.action) &&
     isPositiveInt(payload.number) &&
-    isObject(payload.label) &&
-    isString(payload.label.name) &&
     isPullRequest(payload.pull_request) &&
     payload.pull_request.number === payload.number &&
     isRepository(payload.repository) &&
     isUser(payload.sender) &&
     isInstallationOrAbsent(payload.installation)
   );
+}
+
+/** `pull_request` event with action `labeled`, every field of PullRequestLabeledPayload checked. */
+export function isPullRequestLabeled(payload: unknown): payload is PullRequestLabeledPayload {
+  if (!isPullRequestEvent(payload) || payload.action !== 'labeled') {
+    return false;
+  }
+  const label: unknown = (payload as { label?: unknown }).label;
+  return isObject(label) && isString(label.name);
 }
 
 /** `issue_comment` event (any action), every field of IssueCommentPayload checked. */

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { GitHubAppSettings } from './github-app.settings.js';
 import { GitHubApiError, GitHubClient } from './github.client.js';
+import { quietNestLogger } from '../../test/support/test-kit.js';
 
 const config = (privateKey: string): GitHubAppSettings => ({
   appId: 1,
@@ -13,6 +14,8 @@ const config = (privateKey: string): GitHubAppSettings => ({
   apiUrl: 'http://127.0.0.1:9',
   configPath: '/srv/bot/app.cfg',
 });
+
+quietNestLogger();
 
 describe('GitHubClient without a usable private key', () => {
   it('can be constructed, so a process that never calls GitHub still starts', () => {

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { GITHUB_APP_SETTINGS, type GitHubAppSettings } from './github-app.settings.js';
+import { collectHookDeliveries, type HookDeliveryListing } from './hook-deliveries.js';
 import {
   createOctokit,
   DEFAULT_CLIENT_OPTIONS,
@@ -38,31 +39,6 @@ export interface InstallationTokenInfo {
   readonly token: string;
   /** ISO 8601, as GitHub sent it. */
   readonly expiresAt: string;
-}
-
-/** One attempt of GitHub to deliver a webhook, as `GET /app/hook/deliveries` lists it. */
-export interface HookDelivery {
-  /** This attempt's id (what a redelivery is asked for with). */
-  readonly id: number;
-  /** X-GitHub-Delivery: the same for a delivery and all its redeliveries. */
-  readonly guid: string;
-  /** ms epoch. */
-  readonly deliveredAt: number;
-  readonly redelivery: boolean;
-  /** HTTP status the webhook URL answered; 0 when there was no answer. */
-  readonly statusCode: number;
-  /** GitHub's words for the outcome, e.g. `OK`, `Invalid HTTP Response: 503`. */
-  readonly status: string;
-  readonly event: string;
-  readonly action?: string;
-  readonly installationId?: number;
-}
-
-export interface HookDeliveryListing {
-  /** Newest first, none older than asked for. */
-  readonly deliveries: HookDelivery[];
-  /** Stopped at the page limit before reaching the look-back. */
-  readonly truncated: boolean;
 }
 
 export type GitHubErrorKind =
@@ -157,41 +133,15 @@ export class GitHubClient {
    * most `maxPages` pages of 100. Authenticated as the App (JWT), as GitHub requires.
    */
   async listHookDeliveries(since: Date, maxPages: number): Promise<HookDeliveryListing> {
-    return this.call("listing the App's webhook deliveries", async () => {
-      const deliveries: HookDelivery[] = [];
-      let pages = 0;
-      const iterator = this.octokit.paginate.iterator(
-        this.octokit.rest.apps.listWebhookDeliveries,
-        { per_page: 100 },
-      );
-      for await (const { data } of iterator) {
-        pages += 1;
-        let reachedSince = false;
-        for (const item of data) {
-          const deliveredAt = Date.parse(item.delivered_at);
-          if (!(deliveredAt >= since.getTime())) {
-            reachedSince = true;
-            continue;
-          }
-          deliveries.push({
-            id: item.id,
-            guid: item.guid,
-            deliveredAt,
-            redelivery: item.redelivery,
-            statusCode: item.status_code,
-            status: item.status,
-            event: item.event,
-            ...(item.action ? { action: item.action } : {}),
-            ...(typeof item.installation_id === 'number'
-              ? { installationId: item.installation_id }
-              : {}),
-          });
-        }
-        if (reachedSince || data.length === 0) return { deliveries, truncated: false };
-        if (pages >= maxPages) return { deliveries, truncated: true };
-      }
-      return { deliveries, truncated: false };
-    });
+    return this.call("listing the App's webhook deliveries", () =>
+      collectHookDeliveries(
+        this.octokit.paginate.iterator(this.octokit.rest.apps.listWebhookDeliveries, {
+          per_page: 100,
+        }),
+        since,
+        maxPages,
+      ),
+    );
   }
 
   /** Asks GitHub to send delivery attempt `id` again (same X-GitHub-Delivery); App JWT. */
@@ -233,7 +183,9 @@ export class GitHubClient {
         });
         return { id: data.id, body: data.body ?? '' };
       } catch (error) {
-        if ((error as Partial<HttpErrorLike>).status === 404) return undefined;
+        if ((error as Partial<HttpErrorLike>).status === 404) {
+          return undefined;
+        }
         throw error;
       }
     });
@@ -277,7 +229,9 @@ export class GitHubClient {
     try {
       return await fn();
     } catch (error) {
-      if (!this.isInstallationTokenRefused(error)) throw this.toApiError(error, operation);
+      if (!this.isInstallationTokenRefused(error)) {
+        throw this.toApiError(error, operation);
+      }
     }
     // A token can die before its expiry (App reinstalled, permissions changed): mint a new one once.
     this.logger.warn(
@@ -297,7 +251,9 @@ export class GitHubClient {
   }
 
   private toApiError(error: unknown, operation: string): Error {
-    if (error instanceof GitHubApiError) return error;
+    if (error instanceof GitHubApiError) {
+      return error;
+    }
     const e = error as Partial<HttpErrorLike>;
     const github = this.app;
     const where = `in [github] of ${github.configPath}`;
@@ -392,7 +348,9 @@ function isHookRoute(url: string | undefined): boolean {
 }
 
 function pathMatches(url: string | undefined, pattern: RegExp): boolean {
-  if (!url) return false;
+  if (!url) {
+    return false;
+  }
   try {
     return pattern.test(new URL(url).pathname);
   } catch {

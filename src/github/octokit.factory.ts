@@ -37,7 +37,7 @@ export interface GitHubClientOptions {
 }
 
 /** Statuses that a retry cannot fix, or that plugin-throttling handles itself (403, 429). */
-export const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
+const DO_NOT_RETRY = [400, 401, 403, 404, 410, 422, 429, 451] as const;
 
 type ResolvedOptions = Required<Omit<GitHubClientOptions, 'version'>>;
 
@@ -170,7 +170,9 @@ export class ExpiringTokenCache {
 
   get(key: string): string {
     const entry = this.entries.get(key);
-    if (!entry) return '';
+    if (!entry) {
+      return '';
+    }
     if (Date.now() >= entry.refreshAt) {
       this.entries.delete(key);
       return '';
@@ -229,13 +231,17 @@ type Headers = Record<string, string | number | undefined>;
  */
 function requestMetrics(octokit: CoreOctokit, octokitOptions: OctokitOptions): object {
   const cfg = octokitOptions.requestMetrics as RequestMetricsOptions | undefined;
-  if (!cfg) return {};
+  if (!cfg) {
+    return {};
+  }
   const record = (status: number | undefined, headers: Headers | undefined, url: string) => {
     cfg.metrics.githubRequests.inc(status ?? 'error');
     // The App's own requests (JWT) have a budget of their own; the installation's is the one
     // the bot's work spends.
     const remaining = Number(headers?.['x-ratelimit-remaining']);
-    if (!Number.isFinite(remaining) || isAppPath(url, cfg.apiUrl)) return;
+    if (!Number.isFinite(remaining) || isAppPath(url, cfg.apiUrl)) {
+      return;
+    }
     const resource = String(headers?.['x-ratelimit-resource'] ?? 'core');
     const limit = Number(headers?.['x-ratelimit-limit']);
     const reset = Number(headers?.['x-ratelimit-reset']);
@@ -286,7 +292,9 @@ interface RequestErrorLike {
  */
 function attemptLogging(octokit: CoreOctokit, octokitOptions: OctokitOptions): object {
   const cfg = octokitOptions.attemptLog as AttemptLogOptions | undefined;
-  if (!cfg) return {};
+  if (!cfg) {
+    return {};
+  }
   octokit.hook.wrap('request', async (request, options) => {
     try {
       return await request(options);
@@ -341,7 +349,9 @@ let cachedVersion: string | undefined;
 
 /** Version of this package, found by walking up from this file (works from src/, dist/ and tests). */
 export function botVersion(): string {
-  if (cachedVersion) return cachedVersion;
+  if (cachedVersion) {
+    return cachedVersion;
+  }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     try {
@@ -349,7 +359,9 @@ export function botVersion(): string {
         name?: string;
         version?: string;
       };
-      if (pkg.name === 'eessi-bot' && pkg.version) return (cachedVersion = pkg.version);
+      if (pkg.name === 'eessi-bot' && pkg.version) {
+        return (cachedVersion = pkg.version);
+      }
     } catch {
       // no package.json at this level: keep walking up
     }

@@ -1,26 +1,22 @@
-import { createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
+import { signBody } from '../../test/support/test-kit.js';
 import { inspectDelivery } from './delivery-inspection.js';
 
 const SECRET = 'inspection-secret';
 
-function signed(text: string, secret = SECRET): { body: Buffer; signature: string } {
-  const body = Buffer.from(text);
-  return {
-    body,
-    signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
-  };
+async function signed(text: string, secret = SECRET): Promise<{ body: Buffer; signature: string }> {
+  return { body: Buffer.from(text), signature: await signBody(secret, text) };
 }
 
 describe('inspectDelivery', () => {
-  it('returns the routing, the action and the CRC of the bytes for a signed JSON payload', () => {
+  it('returns the routing, the action and the CRC of the bytes for a signed JSON payload', async () => {
     const text = JSON.stringify({
       action: 'labeled',
       pull_request: { number: 12 },
       repository: { full_name: 'EESSI/software-layer' },
     });
-    const { body, signature } = signed(text);
+    const { body, signature } = await signed(text);
 
     expect(inspectDelivery(SECRET, { body, form: false, signature })).toEqual({
       kind: 'ok',
@@ -30,9 +26,9 @@ describe('inspectDelivery', () => {
     });
   });
 
-  it('takes the JSON from the payload field of a form body, and the CRC of that text', () => {
+  it('takes the JSON from the payload field of a form body, and the CRC of that text', async () => {
     const json = JSON.stringify({ action: 'created', issue: { number: 3 } });
-    const { body, signature } = signed(`payload=${encodeURIComponent(json)}`);
+    const { body, signature } = await signed(`payload=${encodeURIComponent(json)}`);
 
     expect(inspectDelivery(SECRET, { body, form: true, signature })).toEqual({
       kind: 'ok',
@@ -43,8 +39,8 @@ describe('inspectDelivery', () => {
     });
   });
 
-  it('refuses a wrong signature before looking at the content', () => {
-    const { body, signature } = signed('not even json', 'another secret');
+  it('refuses a wrong signature before looking at the content', async () => {
+    const { body, signature } = await signed('not even json', 'another secret');
     expect(inspectDelivery(SECRET, { body, form: false, signature })).toEqual({
       kind: 'bad-signature',
     });
@@ -55,8 +51,8 @@ describe('inspectDelivery', () => {
     ['[1, 2]', false, 'payload is not a JSON object'],
     ['null', false, 'payload is not a JSON object'],
     ['other=1', true, 'form body has no payload field'],
-  ])('refuses the signed body %j (form: %s): %s', (text, form, reason) => {
-    const { body, signature } = signed(text);
+  ])('refuses the signed body %j (form: %s): %s', async (text, form, reason) => {
+    const { body, signature } = await signed(text);
     expect(inspectDelivery(SECRET, { body, form, signature })).toEqual({ kind: 'invalid', reason });
   });
 });

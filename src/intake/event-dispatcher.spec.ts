@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
 import { routeOf } from './delivery-route.js';
 import type { InboxEntry } from './inbox/delivery-record.js';
 import { Inbox } from './inbox/inbox.js';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 
 let stateDir: string;
 let inbox: Inbox;
@@ -48,20 +48,17 @@ async function acceptPr(
 }
 
 // Their messages are the operator's; these specs check what is on disk.
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'dispatcher-spec-'));
+  stateDir = await cleanup.tempDir('dispatcher-spec-');
   inbox = new Inbox({ stateDir });
-  dispatcher = new EventDispatcher(inbox);
-});
-
-afterEach(async () => {
-  dispatcher.stop();
-  await dispatcher.drain();
-  await rm(stateDir, { recursive: true, force: true });
+  dispatcher = new EventDispatcher(inbox, new BotMetrics());
+  cleanup.defer(async () => {
+    dispatcher.stop();
+    await dispatcher.drain();
+  });
 });
 
 describe('EventDispatcher', () => {
@@ -172,7 +169,7 @@ describe('EventDispatcher', () => {
     const first = await acceptPr(3);
     const second = await acceptPr(4, 'owner/other');
     const handled: string[] = [];
-    const restarted = new EventDispatcher(new Inbox({ stateDir }));
+    const restarted = new EventDispatcher(new Inbox({ stateDir }), new BotMetrics());
     restarted.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });
@@ -180,7 +177,7 @@ describe('EventDispatcher', () => {
     await restarted.drain();
     expect(handled.sort()).toEqual([first, second].sort());
 
-    const again = new EventDispatcher(new Inbox({ stateDir }));
+    const again = new EventDispatcher(new Inbox({ stateDir }), new BotMetrics());
     again.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });

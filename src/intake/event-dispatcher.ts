@@ -3,7 +3,6 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
-  Optional,
 } from '@nestjs/common';
 import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { errorMessage } from '../github/error-message.js';
@@ -16,7 +15,7 @@ import {
 } from './delivery-log.js';
 import type { InboxEntry, PendingDelivery } from './inbox/delivery-record.js';
 import { Inbox } from './inbox/inbox.js';
-import { LaneQueue, laneOf, type LaneTicket } from './lane-queue.js';
+import { LaneQueue, withLane, type LaneTicket } from './lane-queue.js';
 
 /**
  * Does the work for one delivery. Resolve only once the work is durable (the delivery is then
@@ -34,7 +33,7 @@ export const MAX_CONCURRENT_LANES = 4;
  * and, under a flood, marking done falls behind accepting (a backlog of 6,000 after 10,000
  * deliveries with 2).
  */
-export const MAX_CONCURRENT_IGNORED = 16;
+const MAX_CONCURRENT_IGNORED = 16;
 
 /** How long shutdown waits for running handlers; unfinished deliveries resume at the next start. */
 export const SHUTDOWN_GRACE_MS = 20_000;
@@ -86,12 +85,12 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
 
   constructor(
     private readonly inbox: Inbox,
-    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
+    private readonly metrics: BotMetrics,
   ) {
     inbox.observe({
       // Before the start, routing could miss handlers still to be registered: the first scan
       // picks these deliveries up instead.
-      accepted: (entry) => (this.started ? this.admit(ticketOf(entry)) : undefined),
+      accepted: (entry) => (this.started ? this.admit(withLane(entry)) : undefined),
       // An older delivery finished storing: a newer one of its PR may now start.
       settled: () => this.schedulePump(),
     });
@@ -262,7 +261,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
         }
         // Oldest first, so that each lane is filled in order.
         for (const delivery of found) {
-          this.admit(ticketOf(delivery));
+          this.admit(withLane(delivery));
         }
         this.pump();
       } while (this.rescanRequested && !this.stopped);
@@ -395,8 +394,4 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
     this.metrics.deliveriesProcessed.inc(ticket.event, outcome);
     this.logger.log(outcomeLine(ticket, outcome, Math.round(performance.now() - started)));
   }
-}
-
-function ticketOf(delivery: PendingDelivery): Ticket {
-  return { ...delivery, lane: laneOf(delivery) };
 }

@@ -72,7 +72,9 @@ export class HealthController {
     const now = Date.now();
     // Paths stay in the server log: this endpoint is as public as the webhook.
     const reasons: string[] = [];
-    if (!(await this.inbox.isWritable())) reasons.push('state directory not writable');
+    if (!(await this.inbox.isWritable())) {
+      reasons.push('state directory not writable');
+    }
     let inbox: HealthReport['inbox'];
     try {
       const { pending, failed } = await this.inbox.counts();
@@ -110,7 +112,9 @@ export class HealthController {
   private jobManager(now: number): HealthReport['jobManager'] {
     const { pollIntervalSeconds } = this.metrics.jobManager;
     const secondsWithoutTick = this.metrics.jobManager.secondsWithoutTick(now);
-    if (pollIntervalSeconds === undefined || secondsWithoutTick === undefined) return undefined;
+    if (pollIntervalSeconds === undefined || secondsWithoutTick === undefined) {
+      return undefined;
+    }
     return { pollIntervalSeconds, secondsWithoutTick: Math.floor(secondsWithoutTick) };
   }
 }

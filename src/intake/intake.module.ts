@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { MetricsModule } from '../common/metrics/metrics.module.js';
 import { CatchUpService } from './catch-up/catch-up.service.js';
 import { EventDispatcher } from './event-dispatcher.js';
 import { HealthController } from './health.controller.js';
@@ -16,6 +17,7 @@ export class IntakeModule {
   static register(options: IntakeOptions): DynamicModule {
     return {
       module: IntakeModule,
+      imports: [MetricsModule],
       controllers: [WebhookController, HealthController],
       providers: [
         { provide: INTAKE_OPTIONS, useValue: options },

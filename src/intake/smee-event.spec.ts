@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { signBody } from '../../test/support/test-kit.js';
 import { toGitHubJson, toRelayRequest } from './smee-event.js';
 import { verifySignature } from './webhook-signature.js';
 
@@ -23,7 +23,10 @@ describe('toGitHubJson', () => {
 
 describe('toRelayRequest', () => {
   const raw = '{"action":"labeled","number":7,"title":"\\u001Bé"}';
-  const signature = `sha256=${createHmac('sha256', 's3cret').update(raw).digest('hex')}`;
+  let signature: string;
+  beforeAll(async () => {
+    signature = await signBody('s3cret', raw);
+  });
   const smeeEvent = (extra: Record<string, unknown> = {}): string =>
     JSON.stringify({
       host: 'smee.io',
@@ -43,7 +46,9 @@ describe('toRelayRequest', () => {
 
   it("forwards GitHub's headers and the original bytes, on which the signature verifies", () => {
     const relayed = toRelayRequest(smeeEvent());
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.body.toString('utf8')).toBe(raw);
     expect(verifySignature('s3cret', relayed.body, relayed.headers['x-hub-signature-256'])).toBe(
       true,
@@ -62,7 +67,9 @@ describe('toRelayRequest', () => {
 
   it('passes a body smee kept as text through unchanged', () => {
     const relayed = toRelayRequest(smeeEvent({ body: '{ "spaced" : true }' }));
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.body.toString('utf8')).toBe('{ "spaced" : true }');
   });
 
@@ -77,7 +84,9 @@ describe('toRelayRequest', () => {
 
   it('drops header values that are not strings', () => {
     const relayed = toRelayRequest(smeeEvent({ 'x-github-hook-id': 42 }));
-    if (typeof relayed === 'string') throw new Error(relayed);
+    if (typeof relayed === 'string') {
+      throw new Error(relayed);
+    }
     expect(relayed.headers['x-github-hook-id']).toBeUndefined();
   });
 });

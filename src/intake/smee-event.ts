@@ -61,7 +61,9 @@ export function toRelayRequest(data: string): RelayRequest | string {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields)) {
     const key = name.toLowerCase();
-    if (FORWARDED_HEADER.test(key) && typeof value === 'string') headers[key] = value;
+    if (FORWARDED_HEADER.test(key) && typeof value === 'string') {
+      headers[key] = value;
+    }
   }
   // A string body is text smee kept verbatim; anything else is the parsed payload.
   const text = typeof fields.body === 'string' ? fields.body : toGitHubJson(fields.body);

@@ -120,7 +120,9 @@ export class SmeeRelay {
 
   /** Starts connecting in the background; failures are logged and retried, never thrown. */
   start(): void {
-    if (this.running) return;
+    if (this.running) {
+      return;
+    }
     this.running = true;
     this.loop = this.run();
   }
@@ -134,7 +136,9 @@ export class SmeeRelay {
     this.running = false;
     this.vitals?.set('stopped');
     this.wakeUp?.();
-    for (const request of this.requests) request.destroy();
+    for (const request of this.requests) {
+      request.destroy();
+    }
     await this.loop;
     await this.forwarding;
     this.logger.log(`stopped relaying smee channel ${this.channel}`);
@@ -144,9 +148,13 @@ export class SmeeRelay {
     let delay = this.initialDelayMs;
     while (this.running) {
       const outcome = await this.connect();
-      if (!this.running) break;
+      if (!this.running) {
+        break;
+      }
       this.vitals?.set('disconnected', outcome.reason);
-      if (outcome.opened) delay = this.initialDelayMs;
+      if (outcome.opened) {
+        delay = this.initialDelayMs;
+      }
       if (!outcome.opened) {
         this.logger.warn(
           `smee channel ${this.channel} unreachable (${outcome.reason}), retrying in ${seconds(delay)}`,
@@ -184,7 +192,9 @@ export class SmeeRelay {
       let settled = false;
       let idle: NodeJS.Timeout | undefined;
       const finish = (reason: string, clean = false): void => {
-        if (settled) return;
+        if (settled) {
+          return;
+        }
         settled = true;
         clearTimeout(idle);
         this.requests.delete(request);
@@ -238,7 +248,9 @@ export class SmeeRelay {
         let dropped = 0;
         response.on('data', (chunk: Buffer) => {
           armIdleTimer();
-          for (const event of parser.feed(decoder.write(chunk))) this.dispatch(event);
+          for (const event of parser.feed(decoder.write(chunk))) {
+            this.dispatch(event);
+          }
           if (parser.dropped > dropped) {
             dropped = parser.dropped;
             this.logger.error(
@@ -259,7 +271,9 @@ export class SmeeRelay {
 
   private dispatch(event: SseEvent): void {
     // smee.io's own `ready` and `ping` events keep the stream alive; deliveries are plain messages.
-    if (event.event !== 'message' || !this.running) return;
+    if (event.event !== 'message' || !this.running) {
+      return;
+    }
     const relayed = toRelayRequest(event.data);
     if (typeof relayed === 'string') {
       this.logger.warn(`smee channel ${this.channel}: event not forwarded: ${relayed}`);
@@ -269,11 +283,15 @@ export class SmeeRelay {
   }
 
   private async forward(relayed: RelayRequest): Promise<void> {
-    if (!this.running) return;
+    if (!this.running) {
+      return;
+    }
     const label = `delivery ${relayed.deliveryId} (${relayed.eventName})`;
     try {
       const { status, reply } = await this.post(relayed);
-      if (this.vitals) this.vitals.forwarded += 1;
+      if (this.vitals) {
+        this.vitals.forwarded += 1;
+      }
       if (status >= 200 && status < 300) {
         this.logger.log(`smee: ${label} forwarded, bot answered ${status}`);
       } else {
@@ -285,7 +303,9 @@ export class SmeeRelay {
         );
       }
     } catch (error) {
-      if (!this.running) return;
+      if (!this.running) {
+        return;
+      }
       this.logger.error(
         `smee: ${label} could not be forwarded to ${this.target.href} (${errorMessage(error)}); ` +
           "is the bot listening there? Redeliver it from the App's Advanced settings page",
@@ -319,7 +339,9 @@ export class SmeeRelay {
         let size = 0;
         response.on('data', (chunk: Buffer) => {
           // Only a short excerpt of the answer is logged; the rest is drained.
-          if (size < 200) chunks.push(chunk);
+          if (size < 200) {
+            chunks.push(chunk);
+          }
           size += chunk.length;
         });
         response.on('end', () => {

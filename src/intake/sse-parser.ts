@@ -40,9 +40,13 @@ export class SseParser {
       this.partial = '';
       start = match.index + match[0].length;
       // A CR ending this piece may be the first half of a CRLF whose LF comes next.
-      if (match[0] === '\r' && start === text.length) this.afterCarriageReturn = true;
+      if (match[0] === '\r' && start === text.length) {
+        this.afterCarriageReturn = true;
+      }
       const event = this.line(line);
-      if (event) events.push(event);
+      if (event) {
+        events.push(event);
+      }
     }
     this.partial += text.slice(start);
     if (this.partial.length > MAX_EVENT_CHARS) {
@@ -54,7 +58,9 @@ export class SseParser {
 
   private line(line: string): SseEvent | undefined {
     if (line === '') {
-      if (this.overflowed) this.droppedEvents++;
+      if (this.overflowed) {
+        this.droppedEvents++;
+      }
       const complete = this.data.length > 0 && !this.overflowed;
       const event = complete
         ? { event: this.eventName || 'message', data: this.data.join('\n') }
@@ -65,11 +71,15 @@ export class SseParser {
       this.overflowed = false;
       return event;
     }
-    if (line.startsWith(':')) return undefined;
+    if (line.startsWith(':')) {
+      return undefined;
+    }
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
+    if (value.startsWith(' ')) {
+      value = value.slice(1);
+    }
     if (field === 'data') {
       this.dataChars += value.length;
       if (this.dataChars > MAX_EVENT_CHARS) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { signBody } from '../../test/support/sign.js';
+import { signBody } from '../../test/support/test-kit.js';
 import { verifySignature } from './webhook-signature.js';
 
 const secret = "It's a Secret to Everybody";

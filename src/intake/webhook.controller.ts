@@ -19,7 +19,7 @@ import { INTAKE_OPTIONS, type IntakeOptions } from './intake.options.js';
 import { errorMessage } from '../github/error-message.js';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
-export const MAX_BODY_BYTES = 25 * 1024 * 1024;
+const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
 /** Event names end up in logs and handler keys; GitHub's are lower-case words with underscores. */
 const EVENT_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;

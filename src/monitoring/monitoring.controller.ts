@@ -12,7 +12,9 @@ import { statusReport, type StatusReport } from './status-report.js';
 /** `?pr=` as typed into the page's form: empty means no filter. */
 function parsePr(query: string | undefined): { pr?: number; error?: string } {
   const value = new URLSearchParams(query ?? '').get('pr')?.trim() ?? '';
-  if (value === '') return {};
+  if (value === '') {
+    return {};
+  }
   if (!/^[0-9]{1,9}$/.test(value) || Number(value) === 0) {
     return { error: 'PR must be a pull request number, e.g. 42' };
   }
@@ -51,7 +53,9 @@ export class MonitoringController {
 
   @Get('metrics')
   async scrape(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
-    if (!(await this.admit(req, res))) return;
+    if (!(await this.admit(req, res))) {
+      return;
+    }
     try {
       this.exposition ??= import('./prometheus-exposition.js').then(({ createExposition }) =>
         createExposition({
@@ -71,10 +75,14 @@ export class MonitoringController {
 
   @Get('status')
   async page(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
-    if (!(await this.admit(req, res))) return;
+    if (!(await this.admit(req, res))) {
+      return;
+    }
     const { pr, error } = parsePr(req.url?.split('?')[1]);
     const report = await this.report(res, pr);
-    if (!report) return;
+    if (!report) {
+      return;
+    }
     this.send(res, error ? 400 : 200, 'text/html; charset=utf-8', renderStatusPage(report, error), {
       'content-security-policy': STATUS_PAGE_CSP,
     });
@@ -82,7 +90,9 @@ export class MonitoringController {
 
   @Get('status.json')
   async json(@Req() req: IncomingMessage, @Res() res: ServerResponse): Promise<void> {
-    if (!(await this.admit(req, res))) return;
+    if (!(await this.admit(req, res))) {
+      return;
+    }
     const { pr, error } = parsePr(req.url?.split('?')[1]);
     if (error) {
       this.send(res, 400, 'application/json; charset=utf-8', JSON.stringify({ error }));
@@ -118,7 +128,9 @@ export class MonitoringController {
 
   private async admit(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const verdict = await this.access.check(req);
-    if (verdict.allowed) return true;
+    if (verdict.allowed) {
+      return true;
+    }
     if (verdict.status === 401) {
       this.send(res, 401, 'text/plain; charset=utf-8', 'authentication required\n', {
         'www-authenticate': 'Basic realm="eessi-bot status", charset="UTF-8"',

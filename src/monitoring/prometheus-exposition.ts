@@ -78,7 +78,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
     });
   const byLabel = <K extends string | number>(counts: Counts<K>, label: string) => {
     return (set: (labels: Record<string, string>, value: number) => void) => {
-      for (const [key, value] of counts.entries()) set({ [label]: String(key) }, value);
+      for (const [key, value] of counts.entries()) {
+        set({ [label]: String(key) }, value);
+      }
     };
   };
 
@@ -107,8 +109,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
       labelNames: ['event', 'outcome'],
     },
     (set) => {
-      for (const e of metrics.deliveriesReceived.entries())
+      for (const e of metrics.deliveriesReceived.entries()) {
         set({ event: e.event, outcome: e.outcome }, e.value);
+      }
     },
   );
   counter(
@@ -118,8 +121,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
       labelNames: ['event', 'outcome'],
     },
     (set) => {
-      for (const e of metrics.deliveriesProcessed.entries())
+      for (const e of metrics.deliveriesProcessed.entries()) {
         set({ event: e.event, outcome: e.outcome }, e.value);
+      }
     },
   );
   if (metrics.readInbox()) {
@@ -163,7 +167,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
             job.state === 'finished' ? (job.result ?? 'unknown').toLowerCase() : job.state;
           counts.set(state, (counts.get(state) ?? 0) + 1);
         }
-        for (const [state, value] of counts) set({ state }, value);
+        for (const [state, value] of counts) {
+          set({ state }, value);
+        }
       },
     );
   }
@@ -221,8 +227,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
       labelNames: ['resource'],
     },
     (set) => {
-      for (const [resource, reading] of metrics.githubRateLimit)
+      for (const [resource, reading] of metrics.githubRateLimit) {
         set({ resource }, reading.remaining);
+      }
     },
   );
   gauge(
@@ -233,7 +240,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
     },
     (set) => {
       for (const [resource, reading] of metrics.githubRateLimit) {
-        if (reading.limit !== undefined) set({ resource }, reading.limit);
+        if (reading.limit !== undefined) {
+          set({ resource }, reading.limit);
+        }
       }
     },
   );
@@ -245,7 +254,9 @@ export function createExposition(sources: ExpositionSources): Exposition {
     },
     (set) => {
       for (const [resource, reading] of metrics.githubRateLimit) {
-        if (reading.resetAt !== undefined) set({ resource }, reading.resetAt);
+        if (reading.resetAt !== undefined) {
+          set({ resource }, reading.resetAt);
+        }
       }
     },
   );

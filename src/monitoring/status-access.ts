@@ -69,8 +69,12 @@ export class StatusAccess {
   }
 
   private addressAllowed(remote: string | undefined): boolean {
-    if (this.everyone) return true;
-    if (!remote) return false;
+    if (this.everyone) {
+      return true;
+    }
+    if (!remote) {
+      return false;
+    }
     // An IPv4 client of a dual-stack server shows as ::ffff:a.b.c.d.
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote)?.[1];
     const address = mapped ?? remote;
@@ -80,20 +84,30 @@ export class StatusAccess {
   private async credentialsValid(header: string | undefined): Promise<boolean> {
     const auth = this.auth!;
     const encoded = /^Basic ([A-Za-z0-9+/=]{1,1024})$/i.exec(header ?? '')?.[1];
-    if (!encoded) return false;
+    if (!encoded) {
+      return false;
+    }
     const now = Date.now();
     const key = createHash('sha256').update(encoded).digest('base64');
-    if ((this.verified.get(key) ?? 0) > now) return true;
+    if ((this.verified.get(key) ?? 0) > now) {
+      return true;
+    }
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return false;
+    if (colon < 0) {
+      return false;
+    }
     const userMatches = constantTimeEquals(decoded.slice(0, colon), auth.user);
     // The password is checked whatever the user, so that the time taken tells nothing.
     const passwordMatches = await verifyPassword(decoded.slice(colon + 1), auth.hash).catch(
       () => false,
     );
-    if (!userMatches || !passwordMatches) return false;
-    if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+    if (!userMatches || !passwordMatches) {
+      return false;
+    }
+    if (this.verified.size >= MAX_VERIFIED) {
+      this.verified.clear();
+    }
     this.verified.set(key, now + VERIFIED_FOR_MS);
     return true;
   }

@@ -47,9 +47,15 @@ export function duration(seconds: number): string {
   const d = Math.floor(seconds / 86_400);
   const h = Math.floor((seconds % 86_400) / 3600);
   const m = Math.floor((seconds % 3600) / 60);
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  if (m > 0) return `${m} min`;
+  if (d > 0) {
+    return `${d} d ${h} h`;
+  }
+  if (h > 0) {
+    return `${h} h ${m} min`;
+  }
+  if (m > 0) {
+    return `${m} min`;
+  }
   return `${Math.floor(seconds)} s`;
 }
 

@@ -182,7 +182,9 @@ export function githubWebUrl(apiUrl: string): string {
   } catch {
     return 'https://github.com';
   }
-  if (url.hostname === 'api.github.com') return 'https://github.com';
+  if (url.hostname === 'api.github.com') {
+    return 'https://github.com';
+  }
   const path = url.pathname.replace(/\/+$/, '').replace(/\/api\/v3$/, '');
   return `${url.origin}${path}`;
 }

@@ -1,15 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupAfterAll } from '../../test/support/test-kit.js';
 import { readEventFile } from './read-event-file.js';
 
 describe('readEventFile', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'read-event-'));
+    dir = cleanup.tempDirSync('read-event-');
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   function file(name: string, content: unknown): string {
     const path = join(dir, name);

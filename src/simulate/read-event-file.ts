@@ -22,7 +22,9 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
       },
     );
   }
-  if (!isObject(parsed)) throw new Error(`--event ${path}: the payload must be a JSON object`);
+  if (!isObject(parsed)) {
+    throw new Error(`--event ${path}: the payload must be a JSON object`);
+  }
   const smee = isObject(parsed.body) && typeof parsed['x-github-event'] === 'string';
   const payload = smee ? (parsed.body as Record<string, unknown>) : parsed;
   const event = smee ? String(parsed['x-github-event']) : inferEvent(payload);
@@ -38,8 +40,12 @@ export function readEventFile(path: string, now: Date = new Date()): SimulatedDe
 }
 
 function inferEvent(payload: Record<string, unknown>): string | undefined {
-  if (isObject(payload.pull_request)) return 'pull_request';
-  if (isObject(payload.issue) && isObject(payload.comment)) return 'issue_comment';
+  if (isObject(payload.pull_request)) {
+    return 'pull_request';
+  }
+  if (isObject(payload.issue) && isObject(payload.comment)) {
+    return 'issue_comment';
+  }
   return undefined;
 }
 

@@ -41,7 +41,9 @@ export class TerminalGitHub implements Pick<
 
   async updateComment(repo: RepoFullName, commentId: number, body: string): Promise<IssueComment> {
     const comment = this.comments.get(commentId);
-    if (!comment) throw new Error(`simulate: comment ${commentId} does not exist on ${repo}`);
+    if (!comment) {
+      throw new Error(`simulate: comment ${commentId} does not exist on ${repo}`);
+    }
     comment.body = body;
     this.show(`comment ${commentId} on ${repo}#${comment.issueNumber} updated`, body);
     return { id: commentId, body };

@@ -1,14 +1,7 @@
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { cleanupAfterAll } from '../../test/support/test-kit.js';
 import { CommandRunner, CommandStartError, CommandTimeoutError } from './command-runner.js';
 
 // Real processes: node itself is the one executable sure to exist everywhere the tests run.
@@ -17,11 +10,11 @@ const runner = new CommandRunner();
 const opts = { timeoutMs: 10_000 };
 
 describe('CommandRunner', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   beforeAll(() => {
-    dir = realpathSync(mkdtempSync(join(tmpdir(), 'command-runner-')));
+    dir = realpathSync(cleanup.tempDirSync('command-runner-'));
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('returns stdout, stderr and exit code 0', async () => {
     const result = await runner.run(

@@ -44,7 +44,7 @@ export class CommandStartError extends Error {
 }
 
 /** squeue on a cluster with thousands of jobs prints megabytes; Node's default 1 MiB is too small. */
-export const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 /**
  * The only code in src/ that starts processes. Always execFile with an argument array, never a

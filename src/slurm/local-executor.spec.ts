@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { describe, expect, it } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local-executor.js';
 import { SlurmCommandError } from './slurm.errors.js';
 import type { QueuedJob, SubmitRequest } from './slurm.port.js';
@@ -12,27 +11,16 @@ import type { QueuedJob, SubmitRequest } from './slurm.port.js';
 // to start, watch and stop processes, so nothing here is faked.
 
 const NAME = 'bot-test';
-const cleanups: Array<() => Promise<void>> = [];
+const cleanup = cleanupAfterEach();
+quietNestLogger();
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
-afterAll(() => {
-  Logger.overrideLogger(['log', 'error', 'warn']);
-});
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function tempDir(prefix = 'local-executor-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+function tempDir(prefix = 'local-executor-'): Promise<string> {
+  return cleanup.tempDir(prefix);
 }
 
 function executor(stateDir: string, options: Partial<LocalExecutorOptions> = {}): LocalExecutor {
   const ex = new LocalExecutor({ stateDir, pollIntervalMs: 50, killGraceMs: 300, ...options });
-  cleanups.push(() => ex.shutdown({ killRunning: true }));
+  cleanup.defer(() => ex.shutdown({ killRunning: true }));
   return ex;
 }
 
@@ -66,7 +54,9 @@ async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${what}`);
+    }
     await sleep(20);
   }
 }
@@ -133,9 +123,12 @@ describe('LocalExecutor', () => {
     );
     const previousSecret = process.env.GITHUB_APP_SECRET_TOKEN;
     process.env.GITHUB_APP_SECRET_TOKEN = 'webhook-secret';
-    cleanups.push(async () => {
-      if (previousSecret === undefined) delete process.env.GITHUB_APP_SECRET_TOKEN;
-      else process.env.GITHUB_APP_SECRET_TOKEN = previousSecret;
+    cleanup.defer(async () => {
+      if (previousSecret === undefined) {
+        delete process.env.GITHUB_APP_SECRET_TOKEN;
+      } else {
+        process.env.GITHUB_APP_SECRET_TOKEN = previousSecret;
+      }
     });
 
     const { jobId } = await ex.submit(request(job, ['two words', '$(touch pwned)', '; echo x']));
@@ -173,7 +166,9 @@ describe('LocalExecutor', () => {
       await jobWith(WAIT_FOR_GO()),
     ];
     const ids: string[] = [];
-    for (const job of jobs) ids.push((await ex.submit(request(job))).jobId);
+    for (const job of jobs) {
+      ids.push((await ex.submit(request(job))).jobId);
+    }
     const other = await ex.submit(request(await jobWith('exit 0'), [], 'other-bot'));
     const [a, b, c] = ids;
     // As squeue's %Z: where each job runs, so an interrupted submission can be found again.
@@ -184,7 +179,9 @@ describe('LocalExecutor', () => {
       { ...held(other.jobId), name: 'other-bot' },
     ]);
 
-    for (const id of ids) await ex.release(id);
+    for (const id of ids) {
+      await ex.release(id);
+    }
     await waitFor('a runs', async () => (await ex.listJobs(NAME))[0]?.state === 'RUNNING');
     expect(withoutWorkDirs(await ex.listJobs(NAME))).toEqual([
       { id: a, name: NAME, state: 'RUNNING', reason: 'None', held: false },
@@ -204,8 +201,9 @@ describe('LocalExecutor', () => {
     await writeFile(join(jobs[1].dir, 'go'), '');
     await writeFile(join(jobs[2].dir, 'go'), '');
     await waitFor('all finished', async () => (await ex.listJobs(NAME)).length === 0);
-    for (const id of ids)
+    for (const id of ids) {
       expect(await ex.endState(id)).toEqual({ state: 'COMPLETED', exitCode: '0:0' });
+    }
     // Never released: the other bot's job is still held.
     expect(withoutWorkDirs(await ex.listJobs('other-bot'))).toEqual([
       { ...held(other.jobId), name: 'other-bot' },
@@ -221,7 +219,9 @@ describe('LocalExecutor', () => {
     await chmod(notExecutable.script, 0o644);
     const cannotRun = await ex.submit(request(notExecutable));
 
-    for (const { jobId } of [ok, failed, killed, cannotRun]) await ex.release(jobId);
+    for (const { jobId } of [ok, failed, killed, cannotRun]) {
+      await ex.release(jobId);
+    }
     await waitFor('all finished', async () => (await ex.listJobs(NAME)).length === 0);
 
     expect(await ex.endState(ok.jobId)).toEqual({ state: 'COMPLETED', exitCode: '0:0' });
@@ -232,6 +232,14 @@ describe('LocalExecutor', () => {
     expect(out).toContain(`cannot run ${notExecutable.script}`);
     expect(out).toContain('chmod +x');
     expect(await ex.endState('999')).toBeUndefined();
+  });
+
+  it('runs a job submitted with hold: false (delayed_begin) without a release', async () => {
+    const ex = executor(await tempDir());
+    const job = await jobWith('touch ran');
+    const { jobId } = await ex.submit({ ...request(job), hold: false });
+    await endStateOf(ex, jobId, 'COMPLETED');
+    expect(existsSync(join(job.dir, 'ran'))).toBe(true);
   });
 
   it('cancels a held job: it never runs, leaves the queue CANCELLED and cannot be released', async () => {
@@ -321,7 +329,9 @@ describe('LocalExecutor', () => {
       for (let i = 0; i < count; i += 1) {
         ids.push((await ex.submit(request({ dir: work, script }, [log, go]))).jobId);
       }
-      for (const id of ids) await ex.release(id);
+      for (const id of ids) {
+        await ex.release(id);
+      }
 
       // The first jobs block until `go`: the limit is reached, and must hold while they run.
       await waitFor(`${maxConcurrent} jobs run`, async () => (await starts()) === maxConcurrent);

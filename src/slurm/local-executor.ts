@@ -188,7 +188,15 @@ export class LocalExecutor implements SlurmPort, OnModuleDestroy {
       schedulerArgs: [...req.schedulerArgs],
       submittedAt: new Date().toISOString(),
     }));
-    this.logger.debug(`submitted job ${id} (${req.jobName}) in ${workDir}, held`);
+    if (req.hold === false) {
+      // delayed_begin: nobody releases the job, so it is eligible at once (there is no --begin
+      // here: the local executor starts it when a slot is free).
+      await this.writeState(id, 'released', { at: new Date().toISOString() });
+      this.requestSweep();
+    }
+    this.logger.debug(
+      `submitted job ${id} (${req.jobName}) in ${workDir}${req.hold === false ? '' : ', held'}`,
+    );
     return { jobId: id };
   }
 

@@ -1,41 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import {
-  CommandStartError,
-  CommandTimeoutError,
-  type RunOptions,
-  type RunResult,
-} from './command-runner.js';
+import { slurmFixture, StubRunner } from '../../test/support/stub-runner.js';
+import { CommandStartError, CommandTimeoutError } from './command-runner.js';
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import type { SubmitRequest } from './slurm.port.js';
 
-function fixture(name: string): string {
-  return readFileSync(new URL(`../../test/fixtures/slurm/${name}`, import.meta.url), 'utf8');
-}
-
-/** Stands in for CommandRunner: records each argv and answers with the next canned result. */
-class StubRunner {
-  readonly calls: { command: string; args: readonly string[]; opts: RunOptions }[] = [];
-  private readonly replies: (RunResult | Error)[] = [];
-
-  reply(result: Partial<RunResult> | Error): this {
-    this.replies.push(
-      result instanceof Error ? result : { stdout: '', stderr: '', exitCode: 0, ...result },
-    );
-    return this;
-  }
-
-  async run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
-    this.calls.push({ command, args: [...args], opts });
-    const next = this.replies.shift();
-    if (next === undefined)
-      throw new Error(`StubRunner: unexpected call ${command} ${args.join(' ')}`);
-    if (next instanceof Error) throw next;
-    return next;
-  }
-}
+const fixture = slurmFixture;
 
 const commands: SlurmCommands = {
   submit: '/usr/bin/sbatch',
@@ -86,8 +57,7 @@ describe('SlurmCliAdapter', () => {
             '--constraint',
             'shape=c5a.2xlarge',
             '--hold',
-            '--job-name',
-            'bot-job',
+            '--job-name=bot-job',
             '/opt/bot/bot-build.slurm',
             '--pr',
             '$(rm -rf ~) ; `id`',
@@ -106,8 +76,7 @@ describe('SlurmCliAdapter', () => {
           hold,
           '-p',
           'batch',
-          '--job-name',
-          'bot-job',
+          '--job-name=bot-job',
           '/opt/bot/bot-build.slurm',
           '--pr',
           '$(rm -rf ~) ; `id`',

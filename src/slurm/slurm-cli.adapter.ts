@@ -7,6 +7,7 @@ import {
   CommandTimeoutError,
   type RunResult,
 } from './command-runner.js';
+import { expandScontrolArgs } from './scontrol-args.js';
 import { SlurmCommandError, SlurmUnavailableError } from './slurm.errors.js';
 import {
   isValidJobId,
@@ -15,6 +16,7 @@ import {
   parseSqueueOutput,
   SQUEUE_FORMAT,
 } from './slurm-output.js';
+import { parseSqueueLongFormat, SQUEUE_LONG_FORMAT } from './squeue-long-format.js';
 import type { JobEndInfo, QueuedJob, SlurmPort, SubmitRequest } from './slurm.port.js';
 
 export interface SlurmCommands {
@@ -30,6 +32,16 @@ export interface SlurmCommands {
   readonly timeoutMs: number;
   /** Whose jobs listJobs asks for; defaults to the user this process runs as. */
   readonly user?: string;
+  /**
+   * Words after the executable in scontrol_command, put before each scontrol call's own
+   * arguments; `%(jobid)s`, `%(cluster)s`, … are filled from the job's squeue row.
+   */
+  readonly scontrolArgs?: readonly string[];
+  /**
+   * How listJobs asks squeue: `short` is the seed's `--format=%i|%T|%r|%j|%Z`; `long` is
+   * `--Format` with cluster, partition and eligible time (v0.9 configs, squeue-long-format.ts).
+   */
+  readonly squeueFormat?: 'short' | 'long';
 }
 
 /** Config keys, so that a missing or hanging command names the line an operator must fix. */
@@ -71,13 +83,16 @@ export class SlurmCliAdapter implements SlurmPort {
 
   async submit(req: SubmitRequest): Promise<{ jobId: string }> {
     assertJobName(req.jobName);
-    const schedulerArgs = [...req.schedulerArgs];
-    // The bot releases jobs itself once their metadata is on disk; an unheld job could finish
-    // before the bot knows it exists.
-    if (!schedulerArgs.includes('--hold') && !schedulerArgs.includes('-H')) {
+    let schedulerArgs = [...req.schedulerArgs];
+    if (req.hold === false) {
+      // delayed_begin: the job starts at its --begin time without the bot; a hold would keep it.
+      schedulerArgs = schedulerArgs.filter((arg) => arg !== '--hold' && arg !== '-H');
+    } else if (!schedulerArgs.includes('--hold') && !schedulerArgs.includes('-H')) {
+      // The bot releases jobs itself once their metadata is on disk; an unheld job could finish
+      // before the bot knows it exists.
       schedulerArgs.push('--hold');
     }
-    const args = [...schedulerArgs, '--job-name', req.jobName, req.script, ...req.scriptArgs];
+    const args = [...schedulerArgs, `--job-name=${req.jobName}`, req.script, ...req.scriptArgs];
     // cwd, not --chdir: Slurm then writes slurm-<ID>.out into the job directory.
     const result = await this.run('submit', args, req.workDir);
     this.failOnError('submit', args, result, { stderrErrorsFail: false });
@@ -98,20 +113,27 @@ export class SlurmCliAdapter implements SlurmPort {
 
   async listJobs(jobName: string): Promise<QueuedJob[]> {
     assertJobName(jobName);
-    const args = [
-      '--noheader',
-      // One line per array task, so every id is `N` or `N_M`.
-      '--array',
-      `--user=${this.user}`,
-      `--name=${jobName}`,
-      `--format=${SQUEUE_FORMAT}`,
-    ];
-    const result = await this.run('poll', args);
+    const long = this.commands.squeueFormat === 'long';
+    const args = long
+      ? ['--noheader', `--user=${this.user}`, `--name=${jobName}`, `--Format=${SQUEUE_LONG_FORMAT}`]
+      : [
+          '--noheader',
+          // One line per array task, so every id is `N` or `N_M`.
+          '--array',
+          `--user=${this.user}`,
+          `--name=${jobName}`,
+          `--format=${SQUEUE_FORMAT}`,
+        ];
+    // EligibleTime in ISO form, whatever time format the operator's environment asks for.
+    const env = long ? { ...process.env, SLURM_TIME_FORMAT: 'standard' } : undefined;
+    const result = await this.run('poll', args, undefined, env);
     // squeue exits 0 after some errors (`--user=nosuchuser`); any error means "not asked".
     this.failOnError('poll', args, result, { stderrErrorsFail: true });
     let jobs: QueuedJob[];
     try {
-      jobs = parseSqueueOutput(result.stdout, jobName);
+      jobs = long
+        ? parseSqueueLongFormat(result.stdout)
+        : parseSqueueOutput(result.stdout, jobName);
     } catch (error) {
       throw new SlurmCommandError({
         command: this.commands.poll,
@@ -127,9 +149,10 @@ export class SlurmCliAdapter implements SlurmPort {
     return jobs.filter((job) => job.name === jobName);
   }
 
-  async release(jobId: string): Promise<void> {
+  /** `queued`: the job's squeue row, which fills scontrol_command's `%(…)s` fields. */
+  async release(jobId: string, queued?: QueuedJob): Promise<void> {
     assertJobId(jobId);
-    const args = ['release', jobId];
+    const args = [...this.scontrolArgs(jobId, queued), 'release', jobId];
     const result = await this.run('scontrol', args);
     this.failOnError('scontrol', args, result, { stderrErrorsFail: false });
   }
@@ -141,12 +164,15 @@ export class SlurmCliAdapter implements SlurmPort {
     this.failOnError('scancel', args, result, { stderrErrorsFail: false });
   }
 
-  async endState(jobId: string): Promise<JobEndInfo | undefined> {
+  /** `queued`: the job's last squeue row, if the caller saw one (see release()). */
+  async endState(jobId: string, queued?: QueuedJob): Promise<JobEndInfo | undefined> {
     assertJobId(jobId);
-    const args = ['show', 'job', jobId];
+    const args = [...this.scontrolArgs(jobId, queued), 'show', 'job', jobId];
     const result = await this.run('scontrol', args);
     // Purged after MinJobAge (or never existed): the scheduler no longer knows it.
-    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) return undefined;
+    if (result.exitCode !== 0 && INVALID_JOB_ID.test(result.stderr)) {
+      return undefined;
+    }
     this.failOnError('scontrol', args, result, { stderrErrorsFail: false });
     const info = parseScontrolShowJob(result.stdout);
     if (info === undefined || info.jobId !== jobId) {
@@ -164,14 +190,24 @@ export class SlurmCliAdapter implements SlurmPort {
       : { state: info.state, exitCode: info.exitCode };
   }
 
+  private scontrolArgs(jobId: string, queued: QueuedJob | undefined): string[] {
+    const words = this.commands.scontrolArgs ?? [];
+    return words.length === 0 ? [] : expandScontrolArgs(words, jobId, queued);
+  }
+
   private async run(
     which: keyof typeof CONFIG_KEY,
     args: readonly string[],
     cwd?: string,
+    env?: NodeJS.ProcessEnv,
   ): Promise<RunResult> {
     const command = this.commands[which];
     try {
-      return await this.runner.run(command, args, { cwd, timeoutMs: this.commands.timeoutMs });
+      return await this.runner.run(command, args, {
+        cwd,
+        timeoutMs: this.commands.timeoutMs,
+        ...(env ? { env } : {}),
+      });
     } catch (error) {
       if (error instanceof CommandTimeoutError) {
         throw new SlurmUnavailableError({
@@ -203,7 +239,9 @@ export class SlurmCliAdapter implements SlurmPort {
   ): void {
     const failed =
       result.exitCode !== 0 || (opts.stderrErrorsFail && /\berror\b/i.test(result.stderr));
-    if (!failed) return;
+    if (!failed) {
+      return;
+    }
     const init = {
       command: this.commands[which],
       args,

@@ -8,7 +8,7 @@ import type { JobEndInfo, QueuedJob } from './slurm.port.js';
 export const SQUEUE_FORMAT = '%i|%T|%r|%j|%Z';
 
 /** Reasons for which a pending job waits for `scontrol release` (JobHeldAdmin after `scontrol hold`). */
-const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
+export const HELD_REASONS: ReadonlySet<string> = new Set(['JobHeldUser', 'JobHeldAdmin']);
 
 /** A plain job id, or `<array id>_<task id>` for one task of an array job. */
 const JOB_ID = /^\d+(?:_\d+)?$/;
@@ -26,7 +26,9 @@ export function parseSbatchOutput(stdout: string): string | undefined {
     const line = raw.trim();
     const match =
       /^Submitted batch job (\d+)(?: on cluster \S+)?$/.exec(line) ?? /^(\d+)(?:;\S+)?$/.exec(line);
-    if (match) return match[1];
+    if (match) {
+      return match[1];
+    }
   }
   return undefined;
 }
@@ -43,7 +45,9 @@ export function parseSqueueOutput(stdout: string, jobName?: string): QueuedJob[]
   const lines = stdout.split('\n');
   lines.forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') return;
+    if (line.trim() === '') {
+      return;
+    }
     const parts = line.split('|');
     const [id, state, reason] = parts.slice(0, 3).map((part) => part.trim());
     if (parts.length < 4 || !isValidJobId(id) || !/^[A-Z_]+$/.test(state) || reason === '') {
@@ -82,7 +86,9 @@ export function parseScontrolShowJob(stdout: string): (JobEndInfo & { jobId: str
   const fields =
     newline === -1 ? record.replace(/\sJobName=.*?(?=\sUserId=)/, ' ') : record.slice(newline);
   const state = /(?:^|\s)JobState=([A-Z_]+)/.exec(fields)?.[1];
-  if (jobId === undefined || state === undefined) return undefined;
+  if (jobId === undefined || state === undefined) {
+    return undefined;
+  }
   const exitCode = /(?:^|\s)ExitCode=(\d+:\d+)/.exec(fields)?.[1];
   return exitCode === undefined ? { jobId, state } : { jobId, state, exitCode };
 }

@@ -62,4 +62,34 @@ describe('SlurmModule', () => {
     expect(moduleRef.get(CommandRunner)).toBe(runner);
     await moduleRef.close();
   });
+
+  it('gives a v0.9-format config the long squeue format and the scontrol_command arguments', async () => {
+    const runner = new RecordingRunner();
+    const v09 = {
+      ...config,
+      generation: 'v09',
+      jobManager: { ...config.jobManager, scontrolArgs: ['--clusters=%(cluster)s'] },
+    } as unknown as AppConfig;
+    const moduleRef = await Test.createTestingModule({
+      imports: [ConfigModule.forConfig(v09), SlurmModule],
+    })
+      .overrideProvider(CommandRunner)
+      .useValue(runner)
+      .compile();
+    const slurm = moduleRef.get<SlurmPort>(SLURM);
+
+    await slurm.listJobs('bot-job');
+    await slurm.release('5', {
+      id: '5',
+      name: 'bot-job',
+      state: 'PENDING',
+      reason: 'JobHeldUser',
+      held: true,
+      cluster: 'c2',
+    });
+
+    expect(runner.calls[0].args.at(-1)).toMatch(/^--Format=JobID:0/);
+    expect(runner.calls[1].args).toEqual(['--clusters=c2', 'release', '5']);
+    await moduleRef.close();
+  });
 });

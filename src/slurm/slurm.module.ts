@@ -21,6 +21,9 @@ export function createSlurmPort(config: AppConfig, runner: CommandRunner): Slurm
     scontrol: config.jobManager.scontrolCommand,
     scancel: config.jobManager.scancelCommand,
     timeoutMs: config.jobManager.commandTimeoutSeconds * 1000,
+    scontrolArgs: config.jobManager.scontrolArgs ?? [],
+    // The seed's queue format stays for seed configs; v0.9 configs need cluster and partition.
+    squeueFormat: config.generation === 'v09' ? 'long' : 'short',
   });
 }
 

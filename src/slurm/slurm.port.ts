@@ -12,6 +12,11 @@ export interface SubmitRequest {
   /** The job script and its own arguments. */
   readonly script: string;
   readonly scriptArgs: readonly string[];
+  /**
+   * Submit held, for the job manager to release (hold_release; the default). false: the job
+   * may start on its own (delayed_begin, whose --begin is in schedulerArgs); it is never held.
+   */
+  readonly hold?: boolean;
 }
 
 /** A job as the scheduler's queue shows it. */
@@ -29,6 +34,11 @@ export interface QueuedJob {
    * recorded is found again. Absent when the scheduler did not say.
    */
   readonly workDir?: string;
+  /** Cluster, partition(s) and EligibleTime: only with the v0.9 queue format (squeue --Format). */
+  readonly cluster?: string;
+  readonly partition?: string;
+  /** When the job may start, as Slurm prints it (e.g. 2026-06-02T14:03:20); absent for N/A. */
+  readonly eligibleTime?: string;
 }
 
 /** What the scheduler still knows of a job that may have left the queue. */
@@ -40,12 +50,19 @@ export interface JobEndInfo {
 }
 
 export interface SlurmPort {
-  /** Submits a job that stays held until release(); always held, whatever schedulerArgs say. */
+  /**
+   * Submits a job; unless `req.hold` is false it stays held until release(), whatever
+   * schedulerArgs say, and with `hold: false` it is never held.
+   */
   submit(req: SubmitRequest): Promise<{ jobId: string }>;
   /** ONE queue query: this user's jobs named jobName. Throws SlurmCommandError when the scheduler cannot be asked. */
   listJobs(jobName: string): Promise<QueuedJob[]>;
-  release(jobId: string): Promise<void>;
+  /** `queued`: the job's row from listJobs (its cluster, partition, … may be needed to address it). */
+  release(jobId: string, queued?: QueuedJob): Promise<void>;
   cancel(jobId: string): Promise<void>;
-  /** End state if the scheduler still remembers the job; undefined if it does not. */
-  endState(jobId: string): Promise<JobEndInfo | undefined>;
+  /**
+   * End state if the scheduler still remembers the job; undefined if it does not. `queued`: the
+   * job's last row from listJobs, when the caller saw one.
+   */
+  endState(jobId: string, queued?: QueuedJob): Promise<JobEndInfo | undefined>;
 }

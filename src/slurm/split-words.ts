@@ -18,13 +18,17 @@ export function splitWords(s: string): string[] {
   while (i < s.length) {
     const c = s[i];
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
-      if (inWord) words.push(word);
+      if (inWord) {
+        words.push(word);
+      }
       word = '';
       inWord = false;
       i++;
     } else if (c === "'") {
       const end = s.indexOf("'", i + 1);
-      if (end === -1) throw new Error(unterminated("'", i, s));
+      if (end === -1) {
+        throw new Error(unterminated("'", i, s));
+      }
       word += s.slice(i + 1, end);
       inWord = true;
       i = end + 1;
@@ -32,7 +36,9 @@ export function splitWords(s: string): string[] {
       const start = i;
       i++;
       for (;;) {
-        if (i >= s.length) throw new Error(unterminated('"', start, s));
+        if (i >= s.length) {
+          throw new Error(unterminated('"', start, s));
+        }
         const d = s[i];
         if (d === '"') {
           i++;
@@ -73,7 +79,9 @@ export function splitWords(s: string): string[] {
       i++;
     }
   }
-  if (inWord) words.push(word);
+  if (inWord) {
+    words.push(word);
+  }
   return words;
 }
 

@@ -1,10 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import {
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -14,19 +11,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from 'ini';
-import { BuildsModule } from '../../src/builds/builds.module.js';
 import { BuildsService } from '../../src/builds/builds.service.js';
 import { codeSpan, jobMarker } from '../../src/builds/job-comment.js';
 import { JobStore } from '../../src/builds/job-store.js';
 import type { AppConfig } from '../../src/config/app-config.js';
-import { ConfigModule } from '../../src/config/config.module.js';
-import { GITHUB_CLIENT_OPTIONS } from '../../src/github/github.client.js';
-import { GitHubModule } from '../../src/github/github.module.js';
-import { githubAppSettingsOf } from '../../src/app-options.js';
 import type { QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
-import { SLURM } from '../../src/slurm/slurm.tokens.js';
-import { FAST_GITHUB_CLIENT_OPTIONS, FakeGitHub } from '../fakes/fake-github.server.js';
+import { FakeGitHub } from '../fakes/fake-github.server.js';
 import { FakeSlurm } from '../fakes/fake-slurm.js';
+import { compileBuildsModule } from '../support/builds-module.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import {
   generateAppKeys,
@@ -38,6 +30,7 @@ import {
   labeledPullRequestPayload,
   type LabeledPullRequestOverrides,
 } from '../support/payloads.js';
+import { cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
 
 /**
  * The `bot:build` flow end to end, wired by Nest as in production (ConfigModule, GitHubModule,
@@ -60,10 +53,10 @@ jest.setTimeout(30_000);
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let keys: AppKeys;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanup = cleanupAfterEach();
 
+quietNestLogger();
 beforeAll(() => {
-  Logger.overrideLogger(false);
   fixture = createGitFixture();
   restoreEnv = fixture.useEnv();
   keys = generateAppKeys();
@@ -72,10 +65,6 @@ beforeAll(() => {
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 interface World {
@@ -98,13 +87,10 @@ interface WorldOptions {
 }
 
 async function world(opts: WorldOptions = {}): Promise<World> {
-  const root = mkdtempSync(join(tmpdir(), 'eessi-bot-builds-e2e-'));
+  const root = await cleanup.tempDir('eessi-bot-builds-e2e-');
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
-  cleanups.push(async () => {
-    await github.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
+  cleanup.defer(() => github.stop());
   opts.onGitHub?.(github);
   const parts = opts.config ?? {};
   const config = makeConfig({
@@ -125,19 +111,8 @@ async function world(opts: WorldOptions = {}): Promise<World> {
     architectureTargets: { archTargetMap: TARGETS, ...parts.architectureTargets },
   });
   const slurm = opts.slurm ?? new FakeSlurm();
-  const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [
-      ConfigModule.forConfig(config),
-      GitHubModule.register({ app: githubAppSettingsOf(config) }),
-      BuildsModule,
-    ],
-  })
-    .overrideProvider(SLURM)
-    .useValue(slurm)
-    .overrideProvider(GITHUB_CLIENT_OPTIONS)
-    .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: opts.githubRetries ?? 3 })
-    .compile();
-  cleanups.push(() => moduleRef.close());
+  const moduleRef = await compileBuildsModule(config, slurm, opts.githubRetries ?? 3);
+  cleanup.defer(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
   return {
@@ -354,7 +329,8 @@ describe('a bot:build label', () => {
       `set by user ${codeSpan(login)}, but this user is not allowed`,
     );
     expect(comments[0].body).not.toContain('{build_labeler}');
-    expect(existsSync(join(eventDir(w, 'refuse-1'), 'run_001'))).toBe(false);
+    // Refusals leave nothing behind: not even the month or PR directory.
+    expect(existsSync(w.jobsBaseDir)).toBe(false);
 
     // GitHub logins are case-insensitive.
     await w.deliver({ sender: 'carol' }, 'allowed-1');
@@ -490,9 +466,13 @@ function crashingSubmit<T extends FakeSlurm>(
   let crashed = false;
   const submit = slurm.submit.bind(slurm);
   slurm.submit = async (req) => {
-    if (crashed) return submit(req);
+    if (crashed) {
+      return submit(req);
+    }
     crashed = true;
-    if (when === 'after-queueing') await submit(req);
+    if (when === 'after-queueing') {
+      await submit(req);
+    }
     throw new Error('simulated crash');
   };
   return slurm;
@@ -502,7 +482,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
   async function expectCompleteOnce(w: World, deliveryId: string): Promise<void> {
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(new Set(w.slurm.jobs().map((j) => j.workDir)).size).toBe(2);
-    for (const job of w.slurm.jobs()) expect(jobComments(w, job.id)).toHaveLength(1);
+    for (const job of w.slurm.jobs()) {
+      expect(jobComments(w, job.id)).toHaveLength(1);
+    }
     expect(w.github.comments()).toHaveLength(2);
     expect(readdirSync(eventDir(w, deliveryId)).filter((n) => n.startsWith('run_'))).toEqual([
       'run_001',
@@ -604,7 +586,9 @@ describe('kill and restart: handling the delivery again completes it exactly onc
             Number(ctx.params.n),
             (ctx.body as { body: string }).body,
           );
-          if (lost++ === 0) return { status: 502, body: { message: 'Bad Gateway' } };
+          if (lost++ === 0) {
+            return { status: 502, body: { message: 'Bad Gateway' } };
+          }
           return { status: 201, body: { id: comment.id, body: comment.body } };
         }),
     });

@@ -143,8 +143,9 @@ describe('missed-webhook catch-up', () => {
 
     // While it is stopped, three deliveries fail: nobody listens.
     const missed = [];
-    for (const pr of [11, 12, 13])
+    for (const pr of [11, 12, 13]) {
       missed.push(await github.hooks.send('pull_request', payloadFor(pr)));
+    }
     expect(missed.map((a) => a.statusCode)).toEqual([0, 0, 0]);
 
     const second = await startServer({ config, env, jobManager: true, port, label: 'serve#2' });
@@ -196,7 +197,9 @@ describe('missed-webhook catch-up', () => {
 async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

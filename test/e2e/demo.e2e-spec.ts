@@ -10,8 +10,9 @@ const DEMO = join(ROOT, 'dist', 'demo', 'run-demo.js');
 /** README's first command runs this: it must end with both example jobs successful. */
 describe('npm run demo', () => {
   it('shows the full comment history of both jobs ending in SUCCESS', async () => {
-    if (!existsSync(DEMO))
+    if (!existsSync(DEMO)) {
       throw new Error(`${DEMO} is missing: run npm run build first (npm test does)`);
+    }
     const env = { ...process.env };
     delete env.USER; // the bot runs as a service without USER; the job must cope
     const { stdout } = await promisify(execFile)(process.execPath, [DEMO], {
@@ -22,7 +23,9 @@ describe('npm run demo', () => {
     const finalBodies = new Map<string, string>();
     for (const block of stdout.split(/\n── /).slice(1)) {
       const id = /^(?:new )?comment (\d+)/.exec(block)?.[1];
-      if (id) finalBodies.set(id, block);
+      if (id) {
+        finalBodies.set(id, block);
+      }
     }
     expect([...finalBodies.keys()].sort()).toEqual(['1', '2']);
     for (const body of finalBodies.values()) {

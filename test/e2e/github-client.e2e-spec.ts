@@ -198,7 +198,9 @@ describe('GitHubClient against FakeGitHub', () => {
       expect(text).toMatch(
         /refused the cached installation token while creating a comment on EESSI\/software-layer#4/,
       );
-      for (const token of fake.issuedTokens()) expect(text).not.toContain(token);
+      for (const token of fake.issuedTokens()) {
+        expect(text).not.toContain(token);
+      }
     }, 20_000);
 
     it('reads the installation with the App JWT', async () => {
@@ -283,7 +285,9 @@ describe('GitHubClient against FakeGitHub', () => {
 
     it('follows pagination over more than 100 comments', async () => {
       const bodies = Array.from({ length: 250 }, (_, i) => `comment ${i}`);
-      for (const body of bodies) fake.seedComment(REPO, 7, body);
+      for (const body of bodies) {
+        fake.seedComment(REPO, 7, body);
+      }
       fake.seedComment(REPO, 8, 'another PR');
 
       const listed = await client().listComments(REPO, 7);
@@ -484,7 +488,9 @@ describe('GitHubClient against FakeGitHub', () => {
       expect(text).toMatch(/retrying/);
       expect(text).toMatch(/secondary rate limit/);
       expect(fake.issuedTokens().length).toBe(1);
-      for (const token of fake.issuedTokens()) expect(text).not.toContain(token);
+      for (const token of fake.issuedTokens()) {
+        expect(text).not.toContain(token);
+      }
       expect(text).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
       expect(text).not.toContain('PRIVATE KEY');
       expect(text).not.toContain(appKey.privateKey.split('\n')[1]);
@@ -524,7 +530,9 @@ describe('checkOnline', () => {
     expect(m).not.toBeNull();
     expect(Date.parse(m![1]) - before).toBeGreaterThan(3500 * 1000);
     expect(m![2]).toBe(fake.url);
-    for (const token of fake.issuedTokens()) expect(sentence).not.toContain(token);
+    for (const token of fake.issuedTokens()) {
+      expect(sentence).not.toContain(token);
+    }
   });
 
   it('points at app_id and private_key when GitHub refuses the JWT', async () => {

@@ -6,10 +6,9 @@
  * back from the journal by the second process.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import {
   PROJECT_ROOT,
   describeExit,
@@ -20,7 +19,12 @@ import {
 import { Journal } from '../../src/common/journal/journal.js';
 import { generateAppKeys } from '../support/make-config.js';
 import { examplePayload } from '../support/payloads.js';
-import { signBody } from '../support/sign.js';
+import {
+  cleanupAfterAll,
+  postDelivery,
+  signedDelivery,
+  type SignedDelivery,
+} from '../support/test-kit.js';
 
 const SECRET = 'crash-test-secret';
 const DELIVERIES = 400;
@@ -28,12 +32,9 @@ const CONCURRENCY = 20;
 /** Killed once this many deliveries were acknowledged, with the rest still arriving. */
 const KILL_AFTER = 150;
 
-const root = mkdtempSync(join(tmpdir(), 'inbox-crash-e2e-'));
-
-afterAll(async () => {
-  await stopAllBots();
-  rmSync(root, { recursive: true, force: true });
-});
+const cleanup = cleanupAfterAll();
+const root = cleanup.tempDirSync('inbox-crash-e2e-');
+cleanup.defer(stopAllBots);
 
 function writeConfig(): string {
   const keyPath = join(root, 'app.pem');
@@ -80,21 +81,6 @@ const env: NodeJS.ProcessEnv = {
   GITHUB_APP_SECRET_TOKEN: SECRET,
 };
 
-async function post(url: string, id: string, body: string, signature: string): Promise<number> {
-  const res = await fetch(`${url}/`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': 'pull_request',
-      'x-github-delivery': id,
-      'x-hub-signature-256': signature,
-    },
-    body,
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
 /** Ids of the deliveries in the inbox journal (read as the bot reads it, nothing deleted). */
 async function journalIds(): Promise<Set<string>> {
   const journal = new Journal(join(root, 'state', 'inbox', 'journal'));
@@ -114,11 +100,15 @@ async function journalIds(): Promise<Set<string>> {
 function doneCounts(): Map<string, number> {
   const counts = new Map<string, number>();
   const path = join(root, 'state', 'inbox', 'resolved.log');
-  if (!existsSync(path)) return counts;
+  if (!existsSync(path)) {
+    return counts;
+  }
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     // As the bot reads it (ResolvedLog): a line cut short by the kill is not a D line.
     const match = /^D ([A-Za-z0-9-]{1,100}) \d+ \d+$/.exec(line);
-    if (match) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+    if (match) {
+      counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
+    }
   }
   return counts;
 }
@@ -127,9 +117,14 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
   it('loses no acknowledged delivery and processes none twice', async () => {
     const config = writeConfig();
     const payload = examplePayload('pull_request', 'opened');
-    const body = JSON.stringify(payload);
-    const signature = await signBody(SECRET, body);
     const ids: string[] = Array.from({ length: DELIVERIES }, () => randomUUID());
+    // Signed before the flood, so that the clients only send.
+    const deliveries = new Map<string, SignedDelivery>();
+    for (const id of ids) {
+      deliveries.set(id, await signedDelivery(payload, { secret: SECRET, id }));
+    }
+    const post = (url: string, id: string): Promise<number> =>
+      postDelivery(`${url}/`, deliveries.get(id)!);
 
     const first: BotServer = await startServer({
       config,
@@ -144,11 +139,15 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
       while (next < ids.length) {
         const id = ids[next++];
         try {
-          if ((await post(first.url, id, body, signature)) === 202) acknowledged.push(id);
+          if ((await post(first.url, id)) === 202) {
+            acknowledged.push(id);
+          }
         } catch {
           // The connection died with the server: not acknowledged.
         }
-        if (acknowledged.length >= KILL_AFTER && !killed) killed = first.kill('SIGKILL');
+        if (acknowledged.length >= KILL_AFTER && !killed) {
+          killed = first.kill('SIGKILL');
+        }
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, client));
@@ -173,7 +172,9 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
       const health = (await (await fetch(`${second.url}/health`)).json()) as {
         inbox?: { pending: number };
       };
-      if (health.inbox?.pending === 0) break;
+      if (health.inbox?.pending === 0) {
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
 
@@ -187,7 +188,7 @@ describe('the inbox when the bot is killed during a flood of deliveries', () => 
     expect([...done.keys()].every((id) => ids.includes(id))).toBe(true);
     // GitHub redelivering any acknowledged one now: a duplicate, not a second run.
     for (const id of acknowledged.slice(0, 50)) {
-      expect(await post(second.url, id, body, signature)).toBe(200);
+      expect(await post(second.url, id)).toBe(200);
     }
     expect(second.output()).not.toMatch(/ERROR/);
   }, 120_000);

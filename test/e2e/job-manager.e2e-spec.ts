@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { lstat } from 'node:fs/promises';
@@ -13,6 +12,7 @@ import {
 } from '../../src/builds/job-manager.service.js';
 import { JobStore } from '../../src/builds/job-store.js';
 import { APP_CONFIG, type AppConfig } from '../../src/config/app-config.js';
+import { ConfigModule } from '../../src/config/config.module.js';
 import { GITHUB_CLIENT_OPTIONS, GitHubClient } from '../../src/github/github.client.js';
 import { GITHUB_APP_SETTINGS } from '../../src/github/github-app.settings.js';
 import { githubAppSettingsOf } from '../../src/app-options.js';
@@ -26,6 +26,7 @@ import {
   TEST_INSTALLATION_ID,
   type JobManagerTestEnv,
 } from '../support/job-manager-env.js';
+import { quietNestLogger } from '../support/test-kit.js';
 
 const TARBALL = 'eessi-2023.06-software-linux-x86_64-amd-zen2-1764287000.tar.gz';
 const REPO = 'EESSI/software-layer';
@@ -37,9 +38,8 @@ async function bootJobManager(
   autostart: boolean,
 ): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
-    imports: [ScheduleModule.forRoot()],
+    imports: [ConfigModule.forConfig(config), ScheduleModule.forRoot()],
     providers: [
-      { provide: APP_CONFIG, useValue: config },
       { provide: SLURM, useValue: slurm },
       { provide: GITHUB_APP_SETTINGS, useValue: githubAppSettingsOf(config) },
       { provide: GITHUB_CLIENT_OPTIONS, useValue: FAST_GITHUB_CLIENT_OPTIONS },
@@ -65,8 +65,8 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
   let slurm: FakeSlurm;
   let app: TestingModule;
 
+  quietNestLogger();
   beforeEach(async () => {
-    Logger.overrideLogger(false);
     env = await createJobManagerTestEnv();
     github = new FakeGitHub({
       appId: TEST_APP_ID,
@@ -83,7 +83,6 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     await app.close();
     await github.stop();
     await env.remove();
-    Logger.overrideLogger(['log', 'error', 'warn']);
   });
 
   /** The event handler's part: sbatch --hold, job records, the comment with its first row. */
@@ -171,7 +170,9 @@ describe('job manager (e2e: Nest wiring, FakeSlurm, FakeGitHub over HTTP)', () =
     await first.tick();
     slurm.start(job.jobId);
     slurm.setUnavailable(true);
-    for (let i = 0; i < 3; i++) expect((await first.tick()).skipped).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      expect((await first.tick()).skipped).toBe(true);
+    }
     slurm.finish(job.jobId, 'FAILED', '1:0');
 
     // Restart: a new process over the same directories, Slurm reachable again.

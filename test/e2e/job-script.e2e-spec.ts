@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { spawn, execFileSync } from 'node:child_process';
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BUILD_JOB_SCRIPT,
@@ -10,68 +9,30 @@ import {
   type JobDir,
   type MakeJobDirOptions,
   makeJobDir,
-  removeTree,
+  runJobScript,
 } from '../support/job-dir.js';
+import { cleanupAfterEach } from '../support/test-kit.js';
 
-// The job script runs here with bash directly, as Slurm would run it on a compute node: working
-// directory = job dir, SLURM_JOB_ID in the environment, stdout and stderr into slurm-<ID>.out.
+// The job script runs here with bash directly, as Slurm would run it on a compute node
+// (runJobScript: working directory = job dir, SLURM_JOB_ID set, output into slurm-<ID>.out).
 
 const TEST_USER = 'eessi-test-user';
 let nextJobId = 9100;
-const cleanups: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function jobDir(options: MakeJobDirOptions): Promise<JobDir> {
   const dir = await makeJobDir(options);
-  cleanups.push(() => dir.remove());
+  cleanup.defer(() => dir.remove());
   return dir;
 }
 
-async function scratchDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'eessi-bot-scratch-'));
-  cleanups.push(() => removeTree(dir));
-  return dir;
+function scratchDir(): Promise<string> {
+  return cleanup.tempDir('eessi-bot-scratch-');
 }
 
-interface JobRun {
-  readonly jobId: string;
-  readonly code: number | null;
-  /** slurm-<ID>.out: stdout and stderr, as Slurm writes them by default. */
-  readonly log: string;
-}
-
-async function runJob(
-  dir: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<JobRun> {
+function runJob(dir: string, args: string[], env: Record<string, string> = {}) {
   const jobId = String(nextJobId++);
-  const logPath = join(dir, `slurm-${jobId}.out`);
-  const logFile = await open(logPath, 'w');
-  try {
-    // A clean environment: no proxies, module functions or Slurm variables leak in from the host.
-    const child = spawn('bash', [BUILD_JOB_SCRIPT, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: tmpdir(),
-        USER: TEST_USER,
-        SLURM_JOB_ID: jobId,
-        ...env,
-      },
-      stdio: ['ignore', logFile.fd, logFile.fd],
-    });
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (exitCode) => resolve(exitCode));
-    });
-    return { jobId, code, log: await readFile(logPath, 'utf8') };
-  } finally {
-    await logFile.close();
-  }
+  return runJobScript({ script: BUILD_JOB_SCRIPT, dir, jobId, user: TEST_USER, args, env });
 }
 
 interface JobResult {
@@ -87,13 +48,17 @@ async function readResult(dir: string, jobId: string): Promise<JobResult> {
   expect(lines[0]).toBe('[RESULT]');
   const value = (key: string): string => {
     const line = lines.find((l) => l.startsWith(`${key} =`));
-    if (line === undefined) throw new Error(`no ${key} in result file:\n${text}`);
+    if (line === undefined) {
+      throw new Error(`no ${key} in result file:\n${text}`);
+    }
     return line.slice(key.length + 2).trim();
   };
   const artefactsAt = lines.findIndex((l) => l.startsWith('artefacts ='));
   const artefacts: string[] = [];
   for (const line of lines.slice(artefactsAt + 1)) {
-    if (!/^\s+\S/.test(line)) break;
+    if (!/^\s+\S/.test(line)) {
+      break;
+    }
     artefacts.push(line.trim());
   }
   return { status: value('status'), comment: value('comment_description'), artefacts };
@@ -106,7 +71,9 @@ async function tarballsIn(dir: string): Promise<string[]> {
 /** The private temporary directory the script announced in its log. */
 function announcedTmpdir(log: string): string {
   const match = /^\[[^\]]*\] eessi-bot-build: temporary directory: (.+)$/m.exec(log);
-  if (match === null) throw new Error(`no temporary directory in log:\n${log}`);
+  if (match === null) {
+    throw new Error(`no temporary directory in log:\n${log}`);
+  }
   return match[1];
 }
 

@@ -1,5 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
@@ -17,39 +16,29 @@ import {
   removeTree,
   type MakeJobDirOptions,
 } from '../support/job-dir.js';
+import { cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
 
 // The local executor with the real parts around it: the bot's job script building the example
 // software-layer repository, the result analyzer judging the job dir, and a bot process that
 // dies with SIGKILL while its job runs.
 
 const NAME = 'bot-e2e';
-const cleanups: Array<() => Promise<void>> = [];
+const cleanup = cleanupAfterEach();
+quietNestLogger();
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
-afterAll(() => {
-  Logger.overrideLogger(['log', 'error', 'warn']);
-});
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-async function scratchDir(prefix = 'local-executor-e2e-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.push(() => removeTree(dir));
-  return dir;
+function scratchDir(prefix = 'local-executor-e2e-'): Promise<string> {
+  return cleanup.tempDir(prefix);
 }
 
 async function jobDir(options: MakeJobDirOptions = {}): Promise<string> {
   const dir = await makeJobDir({ repo: EXAMPLE_SOFTWARE_LAYER, ...options });
-  cleanups.push(() => dir.remove());
+  cleanup.defer(() => dir.remove());
   return dir.dir;
 }
 
 function executor(stateDir: string, options: Partial<LocalExecutorOptions> = {}): LocalExecutor {
   const ex = new LocalExecutor({ stateDir, pollIntervalMs: 50, killGraceMs: 2000, ...options });
-  cleanups.push(() => ex.shutdown({ killRunning: true }));
+  cleanup.defer(() => ex.shutdown({ killRunning: true }));
   return ex;
 }
 
@@ -71,7 +60,9 @@ async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${what}`);
+    }
     await new Promise((done) => setTimeout(done, 20));
   }
 }
@@ -194,7 +185,7 @@ describe('LocalExecutor running the bot job script (e2e)', () => {
         [join(compiled, 'bot.js'), stateDir, JSON.stringify(request)],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
-      cleanups.push(async () => {
+      cleanup.defer(async () => {
         bot.kill('SIGKILL');
       });
       let stdout = '';
@@ -265,7 +256,9 @@ async function compileExecutorForNode(): Promise<string> {
   const done = new Set<string>();
   while (queue.length > 0) {
     const file = queue.pop()!;
-    if (done.has(file)) continue;
+    if (done.has(file)) {
+      continue;
+    }
     done.add(file);
     const source = await readFile(file, 'utf8');
     const { outputText } = ts.transpileModule(source, {

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger, type INestApplication } from '@nestjs/common';
+import { describe, expect, it, jest } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module.js';
 import { hashPassword } from '../../src/common/password-hash.js';
@@ -28,18 +28,12 @@ import {
 } from '../support/job-manager-env.js';
 import { labeledPullRequestPayload, type Json } from '../support/payloads.js';
 import { family, parseMetrics, sampleValue } from '../support/prometheus.js';
-import { signBody } from '../support/sign.js';
+import { cleanupAfterEach, quietNestLogger, signBody } from '../support/test-kit.js';
 
 const SECRET = 'monitoring e2e secret';
 jest.setTimeout(30_000);
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+quietNestLogger();
+const cleanup = cleanupAfterEach();
 
 interface World {
   readonly env: JobManagerTestEnv;
@@ -58,14 +52,14 @@ async function world(
   } = {},
 ): Promise<World> {
   const env = await createJobManagerTestEnv();
-  cleanups.push(() => env.remove());
+  cleanup.defer(() => env.remove());
   const github = new FakeGitHub({
     appId: TEST_APP_ID,
     installationId: TEST_INSTALLATION_ID,
     publicKey: env.publicKey,
   });
   await github.start();
-  cleanups.push(() => github.stop());
+  cleanup.defer(() => github.stop());
   const base = env.config(github.url, 1);
   const config: AppConfig = {
     ...base,
@@ -85,7 +79,7 @@ async function world(
   const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
   await opts.beforeListen?.(app, config);
   await app.listen(0, '127.0.0.1');
-  cleanups.push(() => app.close());
+  cleanup.defer(() => app.close());
   const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
   return { env, config, github, slurm, app, url: `http://127.0.0.1:${port}` };
 }
@@ -114,7 +108,9 @@ async function deliver(
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 15_000) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -286,7 +282,7 @@ describe('GET /health', () => {
           await gate;
         }),
     });
-    cleanups.push(async () => release());
+    cleanup.defer(async () => release());
     await waitFor('the stuck delivery is being handled', () => started);
 
     const degraded = await health(w.url);

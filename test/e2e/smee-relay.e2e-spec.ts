@@ -1,10 +1,6 @@
-import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EventDispatcher } from '../../src/intake/event-dispatcher.js';
@@ -12,7 +8,7 @@ import type { InboxEntry } from '../../src/intake/inbox/delivery-record.js';
 import { IntakeModule } from '../../src/intake/intake.module.js';
 import { SmeeRelay, type RelayLogger } from '../../src/intake/smee-relay.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
-import { signBody } from '../support/sign.js';
+import { cleanupAfterEach, signedDelivery, type SignedDelivery } from '../support/test-kit.js';
 
 const SECRET = 'relay e2e secret';
 
@@ -44,7 +40,9 @@ class SmeeSource {
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
-      if (!this.silent) res.write(`id: ${this.sequence++}\nevent: ready\ndata: {}\n\n`);
+      if (!this.silent) {
+        res.write(`id: ${this.sequence++}\nevent: ready\ndata: {}\n\n`);
+      }
       this.clients.add(res);
       res.on('close', () => this.clients.delete(res));
     });
@@ -69,31 +67,42 @@ class SmeeSource {
     const cuts = [0];
     if (split) {
       bytes.forEach((byte, at) => {
-        if ((byte & 0xc0) === 0x80 || byte === 0x0a) cuts.push(at);
+        if ((byte & 0xc0) === 0x80 || byte === 0x0a) {
+          cuts.push(at);
+        }
       });
     }
     cuts.push(bytes.length);
     for (const client of this.clients) {
       for (let i = 0; i + 1 < cuts.length; i++) {
         client.write(bytes.subarray(cuts[i], cuts[i + 1]));
-        if (split) await new Promise((resolve) => setTimeout(resolve, 1));
+        if (split) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
       }
     }
   }
 
   ping(): void {
-    for (const client of this.clients)
+    for (const client of this.clients) {
       client.write(`id: ${this.sequence++}\nevent: ping\ndata: {}\n\n`);
+    }
   }
 
   /** Ends every open stream normally, as smee.io does when it restarts. */
   endStreams(): void {
-    for (const client of this.clients) client.end();
+    for (const client of this.clients) {
+      client.end();
+    }
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    for (const client of this.clients) client.destroy();
+    if (!this.server) {
+      return;
+    }
+    for (const client of this.clients) {
+      client.destroy();
+    }
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = undefined;
@@ -165,7 +174,9 @@ class RecordingLogger implements RelayLogger {
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -179,57 +190,50 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const hmac = (body: string, secret = SECRET): string =>
-  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-
 /**
  * A delivery as GitHub sends it: compact JSON, UTF-8 text, and a control character written as an
  * upper-case `\u` escape, which plain JSON.stringify would write differently.
  */
-function githubDelivery(id: string, title = 'Ünïcødé 🚀 <!-- bot --> a/b') {
+async function githubDelivery(
+  id: string,
+  title = 'Ünïcødé 🚀 <!-- bot --> a/b',
+  secret = SECRET,
+): Promise<SignedDelivery> {
   const payload = labeledPullRequestPayload({ label: 'bot:build', number: 7 });
   payload.pull_request.title = '@@TITLE@@';
   const raw = JSON.stringify(payload).replace(
     '"@@TITLE@@"',
     `${JSON.stringify(title).slice(0, -1)} \\u001B[1mbold\\u001B[0m"`,
   );
-  return { raw, id };
+  return signedDelivery(raw, { secret, id });
 }
 
 /** The event smee.io sends for a delivery: the request's headers, the parsed body, its own fields. */
-function smeeEvent(raw: string, id: string, signature = hmac(raw)): Record<string, unknown> {
+function smeeEvent(delivery: SignedDelivery): Record<string, unknown> {
   return {
     host: 'smee.io',
     connection: 'close',
-    'user-agent': 'GitHub-Hookshot/f6a1c8e',
-    'content-length': String(Buffer.byteLength(raw)),
+    'content-length': String(Buffer.byteLength(delivery.body)),
     accept: '*/*',
-    'x-github-delivery': id,
-    'x-github-event': 'pull_request',
-    'x-github-hook-id': '123456789',
-    'x-github-hook-installation-target-id': '2',
-    'x-github-hook-installation-target-type': 'integration',
-    'x-hub-signature-256': signature,
-    'content-type': 'application/json',
+    ...delivery.headers,
     'x-forwarded-for': '140.82.115.1',
     'x-request-start': '1700000000000',
-    body: JSON.parse(raw),
+    body: JSON.parse(delivery.body),
     query: { ignored: 'yes' },
     timestamp: 1700000000000,
   };
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function setUp(options: { sourcePort?: number; sourceUp?: boolean } = {}) {
   const source = new SmeeSource();
-  if (options.sourceUp !== false) await source.start(options.sourcePort);
-  cleanups.push(() => source.close());
+  if (options.sourceUp !== false) {
+    await source.start(options.sourcePort);
+  }
+  cleanup.defer(() => source.close());
   const target = await new Target().start();
-  cleanups.push(() => target.close());
+  cleanup.defer(() => target.close());
   return { source, target };
 }
 
@@ -248,7 +252,7 @@ function startRelay(
     ...extra,
   });
   relay.start();
-  cleanups.push(() => relay.stop());
+  cleanup.defer(() => relay.stop());
   return { relay, logger };
 }
 
@@ -258,31 +262,31 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
     const { logger } = startRelay(source.url, target.url);
     await waitFor('the relay to connect', () => source.clients.size === 1);
 
-    const first = githubDelivery('11111111-1111-1111-1111-111111111111');
-    const second = githubDelivery(
+    const first = await githubDelivery('11111111-1111-1111-1111-111111111111');
+    const second = await githubDelivery(
       '22222222-2222-2222-2222-222222222222',
       'second ✓ "quoted" \\ back',
     );
     source.ping();
-    await source.emit(smeeEvent(first.raw, first.id));
-    await source.emit(smeeEvent(second.raw, second.id), true);
+    await source.emit(smeeEvent(first));
+    await source.emit(smeeEvent(second), true);
     await waitFor('two forwards', () => target.received.length === 2);
     await waitFor('both answers', () => logger.matching(/forwarded, bot answered/).length === 2);
 
     const [a, b] = target.received;
-    expect(a.body.equals(Buffer.from(first.raw, 'utf8'))).toBe(true);
-    expect(b.body.equals(Buffer.from(second.raw, 'utf8'))).toBe(true);
+    expect(a.body.equals(Buffer.from(first.body, 'utf8'))).toBe(true);
+    expect(b.body.equals(Buffer.from(second.body, 'utf8'))).toBe(true);
     expect(a.url).toBe('/');
     expect(a.headers).toMatchObject({
       'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(first.raw)),
+      'content-length': String(Buffer.byteLength(first.body)),
       'x-github-event': 'pull_request',
       'x-github-delivery': first.id,
       'x-github-hook-id': '123456789',
-      'x-hub-signature-256': hmac(first.raw),
+      'x-hub-signature-256': first.headers['x-hub-signature-256'],
     });
     expect(b.headers['x-github-delivery']).toBe(second.id);
-    expect(b.headers['x-hub-signature-256']).toBe(hmac(second.raw));
+    expect(b.headers['x-hub-signature-256']).toBe(second.headers['x-hub-signature-256']);
     // smee's own fields and the hop's headers are not GitHub's and are not passed on.
     expect(a.headers.host).toBe(new URL(target.url).host);
     for (const name of ['timestamp', 'x-forwarded-for', 'x-request-start', 'query', 'body']) {
@@ -291,14 +295,13 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
     expect(logger.matching(/forwarded, bot answered 202/)).toHaveLength(2);
     // The channel id and the signatures stay out of the log.
     expect(logger.text).not.toContain('AbCdEf123456');
-    expect(logger.text).not.toContain(hmac(first.raw).slice(7));
-    expect(logger.text).not.toContain(hmac(second.raw).slice(7));
+    expect(logger.text).not.toContain(first.headers['x-hub-signature-256'].slice(7));
+    expect(logger.text).not.toContain(second.headers['x-hub-signature-256'].slice(7));
     expect(logger.text).toContain('AbCd…');
   });
 
   it("delivers to the bot's real webhook intake, where the signature verifies", async () => {
-    const root = await mkdtemp(join(tmpdir(), 'smee-relay-e2e-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const root = await cleanup.tempDir('smee-relay-e2e-');
     const moduleRef = await Test.createTestingModule({
       imports: [IntakeModule.register({ stateDir: root, webhookSecret: SECRET })],
     }).compile();
@@ -312,19 +315,23 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
       handled.push(delivery);
     });
     await app.listen(0, '127.0.0.1');
-    cleanups.push(() => app.close());
+    cleanup.defer(() => app.close());
     const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
 
     const source = await new SmeeSource().start();
-    cleanups.push(() => source.close());
+    cleanup.defer(() => source.close());
     const { logger } = startRelay(source.url, `http://127.0.0.1:${port}/`);
     await waitFor('the relay to connect', () => source.clients.size === 1);
 
-    const good = githubDelivery('33333333-3333-3333-3333-333333333333');
+    const good = await githubDelivery('33333333-3333-3333-3333-333333333333');
     // Octokit's signer, not ours, signs the GitHub-style bytes.
-    await source.emit(smeeEvent(good.raw, good.id, await signBody(SECRET, good.raw)));
-    const forged = githubDelivery('44444444-4444-4444-4444-444444444444');
-    await source.emit(smeeEvent(forged.raw, forged.id, hmac(forged.raw, 'not the secret')));
+    await source.emit(smeeEvent(good));
+    const forged = await githubDelivery(
+      '44444444-4444-4444-4444-444444444444',
+      undefined,
+      'not the secret',
+    );
+    await source.emit(smeeEvent(forged));
 
     await waitFor('the good delivery to be handled', () => handled.length === 1);
     await waitFor(
@@ -352,11 +359,11 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
       'a second connection',
       () => source.connections === 2 && source.clients.size === 1,
     );
-    const delivery = githubDelivery('55555555-5555-5555-5555-555555555555');
-    await source.emit(smeeEvent(delivery.raw, delivery.id));
+    const delivery = await githubDelivery('55555555-5555-5555-5555-555555555555');
+    await source.emit(smeeEvent(delivery));
     await waitFor('the forward', () => target.received.length === 1);
 
-    expect(target.received[0].body.toString('utf8')).toBe(delivery.raw);
+    expect(target.received[0].body.toString('utf8')).toBe(delivery.body);
     expect(logger.matching(/closed the connection, reconnecting in 0\.02 s/)).toHaveLength(1);
     expect(logger.matching(/reconnected/)).toHaveLength(1);
   });
@@ -377,8 +384,8 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
 
     await source.start(port);
     await waitFor('the relay to connect', () => source.clients.size === 1);
-    const delivery = githubDelivery('66666666-6666-6666-6666-666666666666');
-    await source.emit(smeeEvent(delivery.raw, delivery.id));
+    const delivery = await githubDelivery('66666666-6666-6666-6666-666666666666');
+    await source.emit(smeeEvent(delivery));
     await waitFor('the forward', () => target.received.length === 1);
 
     // A successful connection resets the back-off.
@@ -433,8 +440,8 @@ describe('SmeeRelay against a local smee-shaped event stream', () => {
 
     // Nothing is forwarded, and no reconnection is attempted, after stop().
     const connections = source.connections;
-    const delivery = githubDelivery('77777777-7777-7777-7777-777777777777');
-    await source.emit(smeeEvent(delivery.raw, delivery.id));
+    const delivery = await githubDelivery('77777777-7777-7777-7777-777777777777');
+    await source.emit(smeeEvent(delivery));
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(target.received).toHaveLength(0);
     expect(source.connections).toBe(connections);

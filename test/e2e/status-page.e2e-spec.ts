@@ -175,7 +175,9 @@ async function recordHostileJob(): Promise<void> {
 async function waitFor(what: string, check: () => Promise<boolean>, ms = 150_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}:\n${bot.output()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${what}:\n${bot.output()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -1,12 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parseArgs } from '../../src/cli/parse-args.js';
 import { SHUTDOWN_GRACE_MS } from '../../src/intake/event-dispatcher.js';
+import { cleanupAfterAll } from '../support/test-kit.js';
 
 const DEPLOY = join(process.cwd(), 'docs', 'deploy');
 const SETUP = join(process.cwd(), 'docs', 'setup.md');
@@ -19,7 +19,9 @@ function parseUnit(text: string): Unit {
   let section: Map<string, string[]> | undefined;
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) {
+      return;
+    }
     const header = /^\[([A-Za-z]+)\]$/.exec(line);
     if (header) {
       section = new Map();
@@ -27,7 +29,9 @@ function parseUnit(text: string): Unit {
       return;
     }
     const eq = line.indexOf('=');
-    if (!section || eq <= 0) throw new Error(`line ${index + 1} is not Key=value: ${raw}`);
+    if (!section || eq <= 0) {
+      throw new Error(`line ${index + 1} is not Key=value: ${raw}`);
+    }
     const key = line.slice(0, eq).trim();
     section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
   });
@@ -41,7 +45,9 @@ function value(unit: Unit, section: string, key: string): string | undefined {
 
 function seconds(span: string): number {
   const match = /^(\d+)\s*(s|sec|min|m)?$/.exec(span);
-  if (!match) throw new Error(`unexpected time span '${span}'`);
+  if (!match) {
+    throw new Error(`unexpected time span '${span}'`);
+  }
   return Number(match[1]) * (match[2] === 'min' || match[2] === 'm' ? 60 : 1);
 }
 
@@ -150,7 +156,9 @@ describe('docs/deploy/eessi-bot.env.example', () => {
     const settings = lines.filter(
       (line) => line.trim() !== '' && !line.trimStart().startsWith('#'),
     );
-    for (const line of settings) expect(line).toMatch(/^[A-Z_][A-Z0-9_]*=\S*$/);
+    for (const line of settings) {
+      expect(line).toMatch(/^[A-Z_][A-Z0-9_]*=\S*$/);
+    }
     expect(settings.map((line) => line.split('=')[0])).toEqual(['GITHUB_APP_SECRET_TOKEN']);
   });
 });
@@ -248,6 +256,7 @@ function verify(
 const withSystemd = hasSystemdAnalyze() ? describe : describe.skip;
 
 withSystemd('systemd-analyze verify', () => {
+  const cleanup = cleanupAfterAll();
   let dir: string;
   let checkout: string;
 
@@ -263,13 +272,10 @@ withSystemd('systemd-analyze verify', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'systemd-units-'));
+    dir = await cleanup.tempDir('systemd-units-');
     checkout = join(dir, 'checkout');
     await mkdir(join(checkout, 'dist'), { recursive: true });
     await writeFile(join(checkout, 'dist', 'main.js'), '');
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   it.each([

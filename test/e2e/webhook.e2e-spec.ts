@@ -13,7 +13,7 @@ import { Inbox } from '../../src/intake/inbox/inbox.js';
 import { IntakeModule } from '../../src/intake/intake.module.js';
 import type { IntakeOptions } from '../../src/intake/intake.options.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
-import { signBody } from '../support/sign.js';
+import { signBody, signedDelivery } from '../support/test-kit.js';
 
 const SECRET = 'e2e webhook secret';
 
@@ -60,14 +60,10 @@ async function storedFiles(stateDir: string): Promise<string[]> {
   }
 }
 
+/** A delivery signed and shaped as GitHub sends it; `headers` replace GitHub's. */
 async function signedPost(url: string, body: string, headers: Record<string, string> = {}) {
-  return request(url)
-    .post('/')
-    .set('Content-Type', 'application/json')
-    .set('X-GitHub-Event', 'pull_request')
-    .set('X-Hub-Signature-256', await signBody(SECRET, body))
-    .set(headers)
-    .send(body);
+  const delivery = await signedDelivery(body, { secret: SECRET });
+  return request(url).post('/').set(delivery.headers).set(headers).send(delivery.body);
 }
 
 let stateDir: string;
@@ -150,13 +146,10 @@ describe('POST / (webhook intake)', () => {
     const json = JSON.stringify(labeledPullRequestPayload({ label: 'bot:build', number: 7 }));
     const form = `payload=${encodeURIComponent(json)}`;
 
-    const res = await request(url)
-      .post('/')
-      .set('Content-Type', 'application/x-www-form-urlencoded')
-      .set('X-GitHub-Event', 'pull_request')
-      .set('X-GitHub-Delivery', newDeliveryId())
-      .set('X-Hub-Signature-256', await signBody(SECRET, form))
-      .send(form);
+    const res = await signedPost(url, form, {
+      'X-GitHub-Delivery': newDeliveryId(),
+      'Content-Type': 'application/x-www-form-urlencoded',
+    });
 
     expect(res.status).toBe(202);
     await dispatcher.drain();
@@ -340,27 +333,24 @@ describe('POST / (webhook intake)', () => {
   it('answers 400 for a form body without a payload field', async () => {
     const { url } = await startApp(configFor(stateDir));
     const form = 'data=%7B%7D';
-    const res = await request(url)
-      .post('/')
-      .set('Content-Type', 'application/x-www-form-urlencoded')
-      .set('X-GitHub-Event', 'pull_request')
-      .set('X-GitHub-Delivery', newDeliveryId())
-      .set('X-Hub-Signature-256', await signBody(SECRET, form))
-      .send(form);
+    const res = await signedPost(url, form, {
+      'X-GitHub-Delivery': newDeliveryId(),
+      'Content-Type': 'application/x-www-form-urlencoded',
+    });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'form body has no payload field' });
   });
 
   it('serves only POST / itself: other paths and methods still reach the Nest router', async () => {
     const { url } = await startApp(configFor(stateDir));
-    const body = JSON.stringify(labeledPullRequestPayload());
+    const delivery = await signedDelivery(labeledPullRequestPayload(), {
+      secret: SECRET,
+      id: newDeliveryId(),
+    });
     const elsewhere = await request(url)
       .post('/elsewhere')
-      .set('Content-Type', 'application/json')
-      .set('X-GitHub-Event', 'pull_request')
-      .set('X-GitHub-Delivery', newDeliveryId())
-      .set('X-Hub-Signature-256', await signBody(SECRET, body))
-      .send(body);
+      .set(delivery.headers)
+      .send(delivery.body);
     const get = await request(url).get('/');
 
     expect([elsewhere.status, get.status]).toEqual([404, 404]);

@@ -238,7 +238,9 @@ export class FakeGitHub {
 
   /** Base URL to use as api_url, e.g. `http://127.0.0.1:41234`. Valid after start(). */
   get url(): string {
-    if (!this.baseUrl) throw new Error('FakeGitHub: call start() before reading url');
+    if (!this.baseUrl) {
+      throw new Error('FakeGitHub: call start() before reading url');
+    }
     return this.baseUrl;
   }
 
@@ -247,7 +249,9 @@ export class FakeGitHub {
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      if (this.down) socket.destroy();
+      if (this.down) {
+        socket.destroy();
+      }
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -259,9 +263,13 @@ export class FakeGitHub {
 
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) return;
+    if (!server) {
+      return;
+    }
     this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets) {
+      socket.destroy();
+    }
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -339,7 +347,11 @@ export class FakeGitHub {
 
   setDown(down: boolean): void {
     this.down = down;
-    if (down) for (const socket of this.sockets) socket.destroy();
+    if (down) {
+      for (const socket of this.sockets) {
+        socket.destroy();
+      }
+    }
   }
 
   /** x-ratelimit-remaining of the last answer to an installation token. */
@@ -353,7 +365,9 @@ export class FakeGitHub {
   }
 
   revokeTokens(): void {
-    for (const t of this.tokens.values()) t.revoked = true;
+    for (const t of this.tokens.values()) {
+      t.revoked = true;
+    }
   }
 
   /** Serve an extra endpoint (authenticated by installation token like the built-in ones). */
@@ -398,7 +412,9 @@ export class FakeGitHub {
     try {
       body = await readJson(req);
       const limited = this.rateLimited(method, path);
-      if (limited) return reply(limited.status, limited.body, limited.headers);
+      if (limited) {
+        return reply(limited.status, limited.body, limited.headers);
+      }
       const fault = this.faults.find((f) => f.remaining > 0 && matches(f, method, path));
       if (fault) {
         fault.remaining--;
@@ -417,7 +433,9 @@ export class FakeGitHub {
       const routes = appRoute ? this.hookRoutes : [...this.customRoutes, ...this.builtinRoutes];
       for (const r of routes) {
         const m = r.method === method ? r.regex.exec(path) : null;
-        if (!m) continue;
+        if (!m) {
+          continue;
+        }
         const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
         const result = await r.handler({ method, path, params, query: parsed.searchParams, body });
         return reply(result.status, result.body, { ...rateHeaders, ...result.headers });
@@ -425,7 +443,9 @@ export class FakeGitHub {
       reply(404, { message: 'Not Found', documentation_url: DOCS }, rateHeaders);
     } catch (error) {
       if (error instanceof HttpFailure) {
-        if (error.status === 401 && req.headers.authorization) auth = 'invalid';
+        if (error.status === 401 && req.headers.authorization) {
+          auth = 'invalid';
+        }
         return reply(error.status, { message: error.message, documentation_url: DOCS });
       }
       reply(500, { message: `FakeGitHub internal error: ${(error as Error).message}` });
@@ -445,7 +465,9 @@ export class FakeGitHub {
 
   private rateLimited(method: string, path: string): FakeRouteResult | undefined {
     const now = Date.now();
-    if (this.rateLimitWindow && now >= this.rateLimitWindow.until) this.rateLimitWindow = undefined;
+    if (this.rateLimitWindow && now >= this.rateLimitWindow.until) {
+      this.rateLimitWindow = undefined;
+    }
     if (!this.rateLimitWindow && this.rateLimitArm && matches(this.rateLimitArm, method, path)) {
       const arm = this.rateLimitArm;
       this.rateLimitArm = undefined;
@@ -457,7 +479,9 @@ export class FakeGitHub {
       this.rateLimitWindow = { ...arm, until, resetEpochSeconds };
     }
     const w = this.rateLimitWindow;
-    if (!w || !matches(w, method, path)) return undefined;
+    if (!w || !matches(w, method, path)) {
+      return undefined;
+    }
     if (w.kind === 'primary') {
       return {
         status: w.status,
@@ -534,7 +558,9 @@ export class FakeGitHub {
           this.publicKey,
           Buffer.from(signature, 'base64url'),
         );
-      if (!ok) throw new Error('bad signature');
+      if (!ok) {
+        throw new Error('bad signature');
+      }
       claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims;
     } catch {
       throw new HttpFailure(401, 'A JSON web token could not be decoded');
@@ -610,7 +636,9 @@ export class FakeGitHub {
 
   private findComment(c: FakeRouteContext): StoredComment {
     const comment = this.store.get(Number(c.params.id));
-    if (!comment || comment.repo !== repoOf(c)) throw new HttpFailure(404, 'Not Found');
+    if (!comment || comment.repo !== repoOf(c)) {
+      throw new HttpFailure(404, 'Not Found');
+    }
     return comment;
   }
 
@@ -637,8 +665,12 @@ export class FakeGitHub {
     const link = (p: number, rel: string): string =>
       `<${this.baseUrl}${c.path}?per_page=${perPage}&page=${p}>; rel="${rel}"`;
     const links: string[] = [];
-    if (page > 1) links.push(link(page - 1, 'prev'), link(1, 'first'));
-    if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
+    if (page > 1) {
+      links.push(link(page - 1, 'prev'), link(1, 'first'));
+    }
+    if (page < last) {
+      links.push(link(page + 1, 'next'), link(last, 'last'));
+    }
     return { status: 200, body: items, headers: links.length ? { link: links.join(', ') } : {} };
   }
 
@@ -666,7 +698,9 @@ export class FakeGitHub {
 
   private removeLabel(c: FakeRouteContext): FakeRouteResult {
     const current = this.labelStore.get(this.labelKey(c)) ?? [];
-    if (!current.includes(c.params.name)) throw new HttpFailure(404, 'Label does not exist');
+    if (!current.includes(c.params.name)) {
+      throw new HttpFailure(404, 'Label does not exist');
+    }
     this.labelStore.set(
       this.labelKey(c),
       current.filter((l) => l !== c.params.name),
@@ -680,7 +714,9 @@ function route(method: string, pattern: string, handler: FakeRouteHandler): Rout
   const source = pattern
     .split('/')
     .map((part) => {
-      if (!part.startsWith(':')) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      if (!part.startsWith(':')) {
+        return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      }
       names.push(part.slice(1));
       return '([^/]+)';
     })
@@ -693,8 +729,12 @@ function matches(
   method: string,
   path: string,
 ): boolean {
-  if (filter.method !== undefined && filter.method.toUpperCase() !== method) return false;
-  if (filter.path === undefined) return true;
+  if (filter.method !== undefined && filter.method.toUpperCase() !== method) {
+    return false;
+  }
+  if (filter.path === undefined) {
+    return true;
+  }
   return typeof filter.path === 'string' ? filter.path === path : filter.path.test(path);
 }
 
@@ -708,7 +748,9 @@ function repoOf(c: FakeRouteContext): string {
 
 function issueOf(c: FakeRouteContext): number {
   const n = Number(c.params.n);
-  if (!Number.isInteger(n) || n <= 0) throw new HttpFailure(404, 'Not Found');
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new HttpFailure(404, 'Not Found');
+  }
   return n;
 }
 
@@ -731,10 +773,14 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BYTES) throw new HttpFailure(413, 'Payload too large');
+    if (size > MAX_REQUEST_BYTES) {
+      throw new HttpFailure(413, 'Payload too large');
+    }
     chunks.push(chunk as Buffer);
   }
-  if (size === 0) return undefined;
+  if (size === 0) {
+    return undefined;
+  }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {

@@ -127,7 +127,9 @@ export class FakeHookDeliveries {
 
   /** Resolves once every redelivery asked for so far has been attempted. */
   async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    while (this.inFlight.size > 0) {
+      await Promise.all([...this.inFlight]);
+    }
   }
 
   // ---- REST ---------------------------------------------------------------------------------
@@ -140,7 +142,9 @@ export class FakeHookDeliveries {
     if (cursor) {
       const id = Number(/^v1_(\d+)$/.exec(cursor)?.[1]);
       start = all.findIndex((a) => a.id === id);
-      if (start < 0) return { status: 422, body: { message: 'Invalid cursor' } };
+      if (start < 0) {
+        return { status: 422, body: { message: 'Invalid cursor' } };
+      }
     }
     const page = all.slice(start, start + perPage);
     const next = all[start + perPage];
@@ -164,7 +168,9 @@ export class FakeHookDeliveries {
 
   redeliver(id: number): HookRouteResult {
     const attempt = this.log.find((a) => a.id === id);
-    if (!attempt) return { status: 404, body: { message: 'Not Found' } };
+    if (!attempt) {
+      return { status: 404, body: { message: 'Not Found' } };
+    }
     this.redeliveryRequests.push(id);
     // GitHub answers at once and delivers in the background.
     const run = new Promise<void>((resolve) => setImmediate(resolve))
@@ -192,7 +198,9 @@ export class FakeHookDeliveries {
       recordAs?: SendOptions['recordAs'];
     },
   ): Promise<HookAttempt> {
-    if (!this.target) throw new Error('FakeHookDeliveries: configure({ url, secret }) first');
+    if (!this.target) {
+      throw new Error('FakeHookDeliveries: configure({ url, secret }) first');
+    }
     const started = performance.now();
     let statusCode = 0;
     let status: string;
@@ -219,7 +227,9 @@ export class FakeHookDeliveries {
       status =
         (error as Error).name === 'TimeoutError' ? 'timed out' : "Couldn't connect to server";
     }
-    if (opts.recordAs) ({ statusCode, status } = opts.recordAs);
+    if (opts.recordAs) {
+      ({ statusCode, status } = opts.recordAs);
+    }
     return this.append({
       guid: opts.guid,
       deliveredAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),

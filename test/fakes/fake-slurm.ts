@@ -18,6 +18,10 @@ export interface FakeJob {
   state: string;
   reason: string;
   held: boolean;
+  /** Listed only when set (squeue's long format, v0.9 configs). */
+  cluster?: string;
+  partition?: string;
+  eligibleTime?: string;
 }
 
 export type FakeSlurmMethod = 'submit' | 'listJobs' | 'release' | 'cancel' | 'endState';
@@ -25,6 +29,8 @@ export type FakeSlurmMethod = 'submit' | 'listJobs' | 'release' | 'cancel' | 'en
 export interface FakeSlurmCall {
   readonly method: FakeSlurmMethod;
   readonly args: readonly unknown[];
+  /** The squeue row the caller passed to release/endState, if any. */
+  readonly queued?: QueuedJob;
 }
 
 /**
@@ -32,7 +38,7 @@ export interface FakeSlurmCall {
  * held, then running, then gone" and run the job manager over several ticks:
  *
  *   const slurm = new FakeSlurm();
- *   const { jobId } = await slurm.submit(req);   // always held, like the real adapter
+ *   const { jobId } = await slurm.submit(req);   // held unless req.hold === false, like the adapter
  *   await slurm.release(jobId);                  // the code under test does this
  *   slurm.start(jobId);                          // test: the scheduler started it
  *   slurm.finish(jobId, 'FAILED');               // test: it left the queue
@@ -51,8 +57,12 @@ export class FakeSlurm implements SlurmPort {
   private submitFailure: string | undefined;
   private unavailable = false;
 
-  constructor(opts: { firstJobId?: number } = {}) {
+  private readonly location: { cluster?: string; partition?: string };
+
+  /** `cluster`/`partition`: listed for every job submitted, as squeue's long format does. */
+  constructor(opts: { firstJobId?: number; cluster?: string; partition?: string } = {}) {
     this.nextId = opts.firstJobId ?? 1000;
+    this.location = { cluster: opts.cluster, partition: opts.partition };
   }
 
   // ----- SlurmPort
@@ -74,8 +84,10 @@ export class FakeSlurm implements SlurmPort {
       script: req.script,
       scriptArgs: [...req.scriptArgs],
       state: 'PENDING',
-      reason: 'JobHeldUser',
-      held: true,
+      // delayed_begin jobs wait for their --begin time, as Slurm reports it.
+      reason: req.hold === false ? 'BeginTime' : 'JobHeldUser',
+      held: req.hold !== false,
+      ...definedOnly(this.location),
     });
     return { jobId: id };
   }
@@ -85,11 +97,19 @@ export class FakeSlurm implements SlurmPort {
     this.throwIfUnavailable('squeue', 'slurm_load_jobs error: ');
     return [...this.queue.values()]
       .filter((job) => job.name === jobName)
-      .map(({ id, name, state, reason, held }) => ({ id, name, state, reason, held }));
+      .map(({ id, name, state, reason, held, cluster, partition, eligibleTime }) => ({
+        id,
+        name,
+        state,
+        reason,
+        held,
+        ...definedOnly({ cluster, partition, eligibleTime }),
+      }));
   }
 
-  async release(jobId: string): Promise<void> {
+  async release(jobId: string, queued?: QueuedJob): Promise<void> {
     this.record('release', jobId);
+    this.noteRow(queued);
     this.throwIfUnavailable('scontrol', '', 'Unexpected message received');
     this.assertIssued('release', jobId);
     const job = this.queue.get(jobId);
@@ -112,24 +132,42 @@ export class FakeSlurm implements SlurmPort {
     this.throwIfUnavailable('scancel', `scancel: error: Kill job error on job id ${jobId}: `);
     this.assertIssued('cancel', jobId);
     // scancel of a job that already left the queue succeeds silently, as in Slurm.
-    if (this.queue.has(jobId)) this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    if (this.queue.has(jobId)) {
+      this.leaveQueue(jobId, { state: 'CANCELLED', exitCode: '0:0' });
+    }
   }
 
-  async endState(jobId: string): Promise<JobEndInfo | undefined> {
+  async endState(jobId: string, lastSeen?: QueuedJob): Promise<JobEndInfo | undefined> {
     this.record('endState', jobId);
+    this.noteRow(lastSeen);
     this.throwIfUnavailable('scontrol', 'slurm_load_jobs error: ');
     const queued = this.queue.get(jobId);
-    if (queued) return { state: queued.state, exitCode: '0:0' };
+    if (queued) {
+      return { state: queued.state, exitCode: '0:0' };
+    }
     return this.ended.get(jobId);
   }
 
   // ----- test helpers: what the scheduler does on its own
 
+  /**
+   * The job was submitted with `--begin` (job_handover_protocol = delayed_begin) rather than held:
+   * pending for BeginTime until `eligibleTime`, then start() it.
+   */
+  delayBegin(jobId: string, eligibleTime: string): void {
+    const job = this.queued(jobId, 'delayBegin');
+    job.held = false;
+    job.state = 'PENDING';
+    job.reason = 'BeginTime';
+    job.eligibleTime = eligibleTime;
+  }
+
   /** The scheduler starts a released job. */
   start(jobId: string): void {
     const job = this.queued(jobId, 'start');
-    if (job.held)
+    if (job.held) {
       throw new Error(`FakeSlurm.start(${jobId}): the job is still held; release it first`);
+    }
     job.state = 'RUNNING';
     job.reason = 'None';
   }
@@ -210,6 +248,13 @@ export class FakeSlurm implements SlurmPort {
     this.calls.push({ method, args });
   }
 
+  /** Keeps the row a caller passed with the call just recorded (args stay the job id alone). */
+  private noteRow(queued: QueuedJob | undefined): void {
+    if (queued) {
+      this.calls[this.calls.length - 1] = { ...this.calls[this.calls.length - 1], queued };
+    }
+  }
+
   private newId(): string {
     const id = String(this.nextId++);
     this.issued.add(id);
@@ -223,7 +268,9 @@ export class FakeSlurm implements SlurmPort {
 
   private queued(jobId: string, helper: string): FakeJob {
     const job = this.queue.get(jobId);
-    if (!job) throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    if (!job) {
+      throw new Error(`FakeSlurm.${helper}(${jobId}): no such job in the queue`);
+    }
     return job;
   }
 
@@ -240,7 +287,9 @@ export class FakeSlurm implements SlurmPort {
     prefix: string,
     reason = 'Unable to contact slurm controller (connect failure)',
   ): void {
-    if (!this.unavailable) return;
+    if (!this.unavailable) {
+      return;
+    }
     throw new SlurmUnavailableError({
       command,
       args: [],
@@ -248,4 +297,10 @@ export class FakeSlurm implements SlurmPort {
       stderr: `${prefix}${reason}\n`,
     });
   }
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(values).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
 }

@@ -100,7 +100,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Belt and braces: a case that died in its own cleanup must not leave jobs for the next suite.
-  for (const name of startedNames) await scancelByName(name);
+  for (const name of startedNames) {
+    await scancelByName(name);
+  }
 }, 30_000);
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +168,9 @@ function rowsOf(body: string): Row[] {
 
 function toJobComment(c: FakeComment): JobComment | undefined {
   const marker = /<!-- bot:job (\S+) (\S+) -->/.exec(c.body);
-  if (!marker || marker[2] !== APP_NAME) return undefined;
+  if (!marker || marker[2] !== APP_NAME) {
+    return undefined;
+  }
   return {
     commentId: c.id,
     jobId: marker[1],
@@ -328,7 +332,9 @@ async function createWorld(slug: string): Promise<World> {
     jobDir(jobId) {
       for (const where of ['finished', 'submitted']) {
         const link = join(jobIdsDir, where, jobId);
-        if (existsSync(link)) return readlinkSync(link);
+        if (existsSync(link)) {
+          return readlinkSync(link);
+        }
       }
       throw new Error(`job ${jobId} is in neither ${jobIdsDir}/submitted nor finished`);
     },
@@ -365,7 +371,9 @@ async function cleanup(w: World): Promise<void> {
   // Stopped first, so that no manager reacts to the cancellations below.
   await Promise.all(w.bots.map((bot) => bot.stop()));
   const names = [w.jobName, ...w.extraJobNames];
-  for (const name of names) await scancelByName(name);
+  for (const name of names) {
+    await scancelByName(name);
+  }
   // The next case starts on an idle node: cancelled jobs leave the queue within seconds.
   await waitUntil(
     `the jobs of ${names.join(', ')} to leave the queue`,
@@ -374,7 +382,9 @@ async function cleanup(w: World): Promise<void> {
   ).catch(() => undefined);
   await w.github.stop();
   w.fixture.cleanup();
-  if (!process.env.SLURM_E2E_KEEP) rmSync(w.root, { recursive: true, force: true });
+  if (!process.env.SLURM_E2E_KEEP) {
+    rmSync(w.root, { recursive: true, force: true });
+  }
 }
 
 /** A case with its own world; a failure carries the diagnostics, the world is always cleaned. */
@@ -503,7 +513,9 @@ async function waitForFinished(w: World, n: number): Promise<JobComment[]> {
 
 function finishedRow(c: JobComment): Row {
   const row = c.rows.find((r) => r.status === 'finished');
-  if (!row) throw new Error(`job ${c.jobId} has no finished row`);
+  if (!row) {
+    throw new Error(`job ${c.jobId} has no finished row`);
+  }
   return row;
 }
 
@@ -538,7 +550,9 @@ function expectAllSteps(c: JobComment): void {
   ]);
   c.history.forEach((statuses, i) => {
     expect(statuses).toEqual(ALL_ROWS.slice(0, statuses.length));
-    if (i > 0) expect(statuses.length).toBeGreaterThan(c.history[i - 1].length);
+    if (i > 0) {
+      expect(statuses.length).toBeGreaterThan(c.history[i - 1].length);
+    }
   });
 }
 
@@ -853,7 +867,9 @@ describe('the built bot on a real Slurm', () => {
 
       await w.labelBuild(server, 17, head);
       const finished = await waitForFinished(w, 17);
-      for (const c of finished) expect(finishedRow(c).comment).toContain(':grin: SUCCESS');
+      for (const c of finished) {
+        expect(finishedRow(c).comment).toContain(':grin: SUCCESS');
+      }
       // A few more polls with the foreign jobs in the queue.
       await sleep(3_000);
 

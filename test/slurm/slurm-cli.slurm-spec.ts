@@ -72,7 +72,9 @@ async function waitFor<T>(
   let last: unknown;
   while (Date.now() < deadline) {
     last = await probe();
-    if (last !== undefined) return last as T;
+    if (last !== undefined) {
+      return last as T;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
@@ -86,7 +88,9 @@ async function ourJob(jobId: string): Promise<QueuedJob | undefined> {
 async function waitForEnd(jobId: string): Promise<JobEndInfo> {
   return waitFor(`job ${jobId} to end`, async () => {
     const info = await slurm.endState(jobId);
-    if (info === undefined) throw new Error(`Slurm forgot job ${jobId} before its end was seen`);
+    if (info === undefined) {
+      throw new Error(`Slurm forgot job ${jobId} before its end was seen`);
+    }
     return TERMINAL.has(info.state) ? info : undefined;
   });
 }
@@ -134,8 +138,12 @@ describe('SlurmCliAdapter against a real Slurm', () => {
   }, 30_000);
 
   afterAll(async () => {
-    for (const id of submitted) await slurm.cancel(id).catch(() => undefined);
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    for (const id of submitted) {
+      await slurm.cancel(id).catch(() => undefined);
+    }
+    if (workDir) {
+      rmSync(workDir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it(

@@ -12,13 +12,12 @@
  * exactly those (by their own PID, never by name).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { signBody } from './sign.js';
+import { postDelivery, signedDelivery } from './test-kit.js';
 
-export const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ExitInfo {
@@ -51,8 +50,9 @@ export class BotProcess {
     label: string,
   ) {
     this.label = label;
-    if (child.pid === undefined)
+    if (child.pid === undefined) {
       throw new Error(`could not start node ${MAIN_JS} ${args.join(' ')}`);
+    }
     this.pid = child.pid;
     for (const stream of ['stdout', 'stderr'] as const) {
       child[stream]!.setEncoding('utf8');
@@ -61,7 +61,9 @@ export class BotProcess {
     this.exitPromise = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         for (const stream of ['stdout', 'stderr'] as const) {
-          if (this.partial[stream]) this.take(stream, '\n');
+          if (this.partial[stream]) {
+            this.take(stream, '\n');
+          }
         }
         this.exitInfo = { code, signal };
         running.delete(this);
@@ -76,12 +78,16 @@ export class BotProcess {
     const text = this.partial[stream] + chunk;
     const parts = text.split('\n');
     this.partial[stream] = parts.pop()!;
-    for (const line of parts) this.lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+    for (const line of parts) {
+      this.lines.push(stream === 'stderr' ? `[stderr] ${line}` : line);
+    }
     this.notify();
   }
 
   private notify(): void {
-    for (const watcher of [...this.watchers]) watcher();
+    for (const watcher of [...this.watchers]) {
+      watcher();
+    }
   }
 
   /** Everything printed so far, one line per line (stderr lines marked). */
@@ -107,8 +113,9 @@ export class BotProcess {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const line = this.lines.find((l) => pattern.test(l));
-        if (line !== undefined) done(() => resolve(line));
-        else if (this.exitInfo) {
+        if (line !== undefined) {
+          done(() => resolve(line));
+        } else if (this.exitInfo) {
           done(() =>
             reject(
               new Error(
@@ -141,13 +148,17 @@ export class BotProcess {
 
   /** Sends the signal and waits for the exit. */
   async kill(signal: 'SIGKILL' | 'SIGTERM', timeoutMs = 15_000): Promise<ExitInfo> {
-    if (!this.exitInfo) this.child.kill(signal);
+    if (!this.exitInfo) {
+      this.child.kill(signal);
+    }
     return this.waitForExit(timeoutMs);
   }
 
   /** SIGTERM (Nest's shutdown hooks run), then SIGKILL if it is still there after `graceMs`. */
   async stop(graceMs = 10_000): Promise<ExitInfo> {
-    if (this.exitInfo) return this.exitInfo;
+    if (this.exitInfo) {
+      return this.exitInfo;
+    }
     this.child.kill('SIGTERM');
     try {
       return await this.waitForExit(graceMs);
@@ -191,7 +202,9 @@ export interface BotServer extends BotProcess {
 export async function startServer(opts: ServerOptions): Promise<BotServer> {
   const port = opts.port ?? (await freePort());
   const args = ['serve', '--config', opts.config, '--port', String(port)];
-  if (!opts.jobManager) args.push('--no-job-manager');
+  if (!opts.jobManager) {
+    args.push('--no-job-manager');
+  }
   const bot = startBot(args, { env: opts.env, label: opts.label ?? 'serve' });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
@@ -203,7 +216,9 @@ export async function startServer(opts: ServerOptions): Promise<BotServer> {
     }
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) break;
+      if (res.status === 200) {
+        break;
+      }
     } catch {
       // not listening yet
     }
@@ -217,23 +232,9 @@ export async function startServer(opts: ServerOptions): Promise<BotServer> {
     event: string,
     payload: unknown,
     secret: string,
-    deliveryId: string = randomUUID(),
-  ): Promise<number> => {
-    const body = JSON.stringify(payload);
-    const res = await fetch(`${url}/`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': event,
-        'x-github-delivery': deliveryId,
-        'x-hub-signature-256': await signBody(secret, body),
-        'user-agent': 'GitHub-Hookshot/test',
-      },
-      body,
-    });
-    await res.arrayBuffer();
-    return res.status;
-  };
+    deliveryId?: string,
+  ): Promise<number> =>
+    postDelivery(`${url}/`, await signedDelivery(payload, { secret, event, id: deliveryId }));
   return Object.assign(bot, { url, port, deliver });
 }
 

@@ -75,8 +75,11 @@ export function createGitFixture(opts: GitFixtureOptions = {}): GitFixture {
       const full = join(work, path);
       mkdirSync(dirname(full), { recursive: true });
       rmSync(full, { force: true, recursive: true });
-      if (typeof content === 'string') writeFileSync(full, content);
-      else symlinkSync(content.symlink, full);
+      if (typeof content === 'string') {
+        writeFileSync(full, content);
+      } else {
+        symlinkSync(content.symlink, full);
+      }
     }
     git(['add', '--all']);
   };
@@ -96,7 +99,9 @@ export function createGitFixture(opts: GitFixtureOptions = {}): GitFixture {
     extra[`easyconfigs/${String(i % 500).padStart(3, '0')}/pkg-${i}.eb`] =
       `name = 'pkg${i}'\nversion = '1.${i}'\n`;
   }
-  if (opts.extraFiles) write(extra);
+  if (opts.extraFiles) {
+    write(extra);
+  }
   const forkPoint = commit('initial');
 
   git(['checkout', '--quiet', '-b', 'pr-clean']);
@@ -147,8 +152,11 @@ export function createGitFixture(opts: GitFixtureOptions = {}): GitFixture {
       Object.assign(process.env, env);
       return () => {
         for (const [key, value] of Object.entries(previous)) {
-          if (value === undefined) delete process.env[key];
-          else process.env[key] = value;
+          if (value === undefined) {
+            delete process.env[key];
+          } else {
+            process.env[key] = value;
+          }
         }
       };
     },

@@ -1,4 +1,16 @@
-import { chmod, cp, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  chmod,
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  readdir,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +24,12 @@ export const EXAMPLE_SOFTWARE_LAYER = join(REPO_ROOT, 'examples', 'software-laye
 
 /** The build job script the bot submits. */
 export const BUILD_JOB_SCRIPT = join(REPO_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm');
+
+/** The job script of the v0.9 job protocol (bot/build.sh, check-build, test, check-test). */
+export const BOT_BUILD_JOB_SCRIPT = join(REPO_ROOT, 'scripts', 'slurm', 'bot-build.slurm');
+
+/** A repository with the four bot/ scripts of the v0.9 protocol (test/fixtures/software-layer-v09). */
+export const V09_SOFTWARE_LAYER = join(REPO_ROOT, 'test', 'fixtures', 'software-layer-v09');
 
 /** cfg/job.cfg as section → key → value, the shape the bot hands to `ini.stringify`. */
 export type JobCfgSections = Record<string, Record<string, string | number | boolean>>;
@@ -45,7 +63,7 @@ export interface JobDir {
 }
 
 /** The cfg/job.cfg the bot writes for a zen2 target of EESSI/software-layer PR 42. */
-export function defaultJobCfg(): JobCfgSections {
+function defaultJobCfg(): JobCfgSections {
   return {
     site_config: {
       local_tmp: '/tmp/$USER/EESSI',
@@ -64,8 +82,11 @@ function mergeJobCfg(overrides: NonNullable<MakeJobDirOptions['jobCfg']>): JobCf
   for (const [section, values] of Object.entries(overrides)) {
     const target = { ...(merged[section] ?? {}) };
     for (const [key, value] of Object.entries(values)) {
-      if (value === undefined) delete target[key];
-      else target[key] = value;
+      if (value === undefined) {
+        delete target[key];
+      } else {
+        target[key] = value;
+      }
     }
     merged[section] = target;
   }
@@ -83,7 +104,9 @@ export async function makeJobDir(options: MakeJobDirOptions = {}): Promise<JobDi
     const { content, mode } = typeof file === 'string' ? { content: file, mode: undefined } : file;
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, content);
-    if (mode !== undefined) await chmod(path, mode);
+    if (mode !== undefined) {
+      await chmod(path, mode);
+    }
   }
   const jobCfgPath = join(dir, 'cfg', 'job.cfg');
   if (options.jobCfg !== null) {
@@ -94,15 +117,113 @@ export async function makeJobDir(options: MakeJobDirOptions = {}): Promise<JobDi
 }
 
 /**
+ * cfg/job.cfg of the v0.9 protocol as configparser writes it (`key = value`), for a zen4 node
+ * building repository 2025.06; `overrides` are merged section by section (`undefined` drops a key).
+ */
+export function v09JobCfgText(
+  overrides: Readonly<Record<string, Readonly<Record<string, string | undefined>>>> = {},
+): string {
+  const sections: Record<string, Record<string, string | undefined>> = {
+    site_config: { local_tmp: '/tmp/$USER/EESSI' },
+    repository: {
+      repos_cfg_dir: 'cfg',
+      repo_id: 'eessi.io-2025.06-software',
+      repo_name: 'software.eessi.io',
+      repo_version: '2025.06',
+    },
+    architecture: {
+      node_type: 'zen4',
+      software_subdir: 'x86_64/amd/zen4',
+      os_type: 'linux',
+      accelerator: '',
+    },
+  };
+  for (const [section, values] of Object.entries(overrides)) {
+    sections[section] = { ...(sections[section] ?? {}), ...values };
+  }
+  return Object.entries(sections)
+    .map(([section, values]) => {
+      const lines = Object.entries(values)
+        .filter((entry): entry is [string, string] => entry[1] !== undefined)
+        .map(([key, value]) => `${key} = ${value}`);
+      return [`[${section}]`, ...lines, ''].join('\n');
+    })
+    .join('\n');
+}
+
+export interface JobScriptRun {
+  readonly jobId: string;
+  readonly code: number | null;
+  /** slurm-<ID>.out: stdout and stderr, as Slurm writes them by default. */
+  readonly log: string;
+}
+
+/**
+ * Runs a job script with bash as Slurm would on a compute node: working directory = job dir,
+ * SLURM_JOB_ID set, stdout and stderr into slurm-<ID>.out, and a clean environment (no proxies,
+ * module functions or Slurm variables leak in from the host; `env` adds to it).
+ */
+export async function runJobScript(opts: {
+  readonly script: string;
+  readonly dir: string;
+  readonly jobId: string;
+  readonly user: string;
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}): Promise<JobScriptRun> {
+  const logPath = join(opts.dir, `slurm-${opts.jobId}.out`);
+  const logFile = await open(logPath, 'w');
+  try {
+    const child = spawn('bash', [opts.script, ...(opts.args ?? [])], {
+      cwd: opts.dir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: tmpdir(),
+        USER: opts.user,
+        SLURM_JOB_ID: opts.jobId,
+        ...opts.env,
+      },
+      stdio: ['ignore', logFile.fd, logFile.fd],
+    });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (exitCode) => resolve(exitCode));
+    });
+    return { jobId: opts.jobId, code, log: await readFile(logPath, 'utf8') };
+  } finally {
+    await logFile.close();
+  }
+}
+
+/**
  * `rm -rf` that also copes with read-only directories (builds leave them, and a failed test may
  * leave a job's temporary directory behind).
  */
 export async function removeTree(path: string): Promise<void> {
   const stat = await lstat(path).catch(() => undefined);
-  if (stat === undefined) return;
+  if (stat === undefined) {
+    return;
+  }
   if (stat.isDirectory()) {
     await chmod(path, 0o700);
-    for (const entry of await readdir(path)) await removeTree(join(path, entry));
+    for (const entry of await readdir(path)) {
+      await removeTree(join(path, entry));
+    }
   }
   await rm(path, { recursive: true, force: true });
+}
+
+/**
+ * Reads an INI file with Python's configparser (RawConfigParser, as upstream's job manager reads
+ * result files): section → key → value. Proves that a file our scripts write is valid for it.
+ */
+export function readWithConfigparser(path: string): Record<string, Record<string, string>> {
+  const program = [
+    'import configparser, json, sys',
+    'parser = configparser.RawConfigParser()',
+    'parser.read(sys.argv[1], encoding="utf-8")',
+    'print(json.dumps({s: dict(parser[s]) for s in parser.sections()}))',
+  ].join('\n');
+  const out = execFileSync('python3', ['-c', program, path], { encoding: 'utf8' });
+  return JSON.parse(out) as Record<string, Record<string, string>>;
 }

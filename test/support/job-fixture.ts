@@ -55,12 +55,14 @@ export const FIXTURE_DEFAULTS = {
 const ROW_TEXT: Readonly<Record<RowKind, (jobId: string) => string>> = {
   submitted: (id) => `job id \`${id}\` awaits release by job manager`,
   released: () => 'job awaits launch by Slurm scheduler',
+  received: () => 'job awaits launch by Slurm scheduler',
   running: () => 'job is running',
   finished: () => ':grin: SUCCESS',
+  test: () => ':grin: SUCCESS: all tests passed',
 };
 
 /** `<jobs_base_dir>/YYYY.MM/pr_<N>/event_<delivery>/run_001/<os_arch>`, as the builds module lays it out. */
-export function fixtureJobDir(opts: JobFixtureOptions): string {
+function fixtureJobDir(opts: JobFixtureOptions): string {
   const target = opts.target ?? FIXTURE_DEFAULTS.target;
   return join(
     opts.jobsBaseDir,

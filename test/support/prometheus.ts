@@ -36,7 +36,9 @@ export function parseMetrics(text: string): MetricFamily[] {
   const helped = new Set<string>();
   const series = new Set<string>();
   for (const [i, line] of text.split('\n').entries()) {
-    if (line === '') continue;
+    if (line === '') {
+      continue;
+    }
     const help = new RegExp(`^# HELP (${NAME}) .+$`).exec(line);
     const type = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(
       line,
@@ -61,10 +63,14 @@ export function parseMetrics(text: string): MetricFamily[] {
       problems.push(`line ${i + 1}: ${sample[1]} has no HELP and TYPE before it`);
     }
     const key = `${sample[1]}${sample[2] ?? ''}`;
-    if (series.has(key)) problems.push(`line ${i + 1}: series ${key} appears twice`);
+    if (series.has(key)) {
+      problems.push(`line ${i + 1}: series ${key} appears twice`);
+    }
     series.add(key);
   }
-  if (problems.length > 0) throw new Error(`invalid Prometheus text:\n${problems.join('\n')}`);
+  if (problems.length > 0) {
+    throw new Error(`invalid Prometheus text:\n${problems.join('\n')}`);
+  }
   return parse(text);
 }
 
@@ -87,6 +93,8 @@ export function sampleValue(
 
 export function family(families: readonly MetricFamily[], name: string): MetricFamily {
   const found = families.find((f) => f.name === name);
-  if (!found) throw new Error(`no metric family ${name} in /metrics`);
+  if (!found) {
+    throw new Error(`no metric family ${name} in /metrics`);
+  }
   return found;
 }

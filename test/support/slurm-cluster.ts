@@ -25,7 +25,7 @@ export const SLURM_COMMANDS = Object.freeze({
   scancel: '/usr/bin/scancel',
 });
 
-export const SLURM_LOCAL_SCRIPT = fileURLToPath(
+const SLURM_LOCAL_SCRIPT = fileURLToPath(
   new URL('../../scripts/dev/slurm-local.sh', import.meta.url),
 );
 
@@ -110,10 +110,16 @@ export async function requireSlurmCluster(): Promise<SlurmCluster> {
     '`eval "$(scripts/dev/slurm-local.sh start)"` (prints export SLURM_CONF=<dir>/etc/slurm.conf), ' +
     'then run `npm run build && npm run test:slurm` with SLURM_CONF set — or just `npm test`, ' +
     'which does all of it (scripts/test-all.sh).';
-  if (!conf) throw new Error(`SLURM_CONF is not set. ${howTo}`);
-  if (!existsSync(conf)) throw new Error(`SLURM_CONF=${conf} does not exist. ${howTo}`);
+  if (!conf) {
+    throw new Error(`SLURM_CONF is not set. ${howTo}`);
+  }
+  if (!existsSync(conf)) {
+    throw new Error(`SLURM_CONF=${conf} does not exist. ${howTo}`);
+  }
   for (const command of Object.values(SLURM_COMMANDS)) {
-    if (!existsSync(command)) throw new Error(`${command} is missing. ${howTo}`);
+    if (!existsSync(command)) {
+      throw new Error(`${command} is missing. ${howTo}`);
+    }
   }
   const dir = dirname(dirname(conf));
   const ping = await run(SLURM_COMMANDS.scontrol, ['ping']);
@@ -138,7 +144,9 @@ export async function requireSlurmCluster(): Promise<SlurmCluster> {
     startCtld: () => script('start-ctld'),
     logTail(file = 'slurmctld.log', lines = 40) {
       const path = join(logDir, file);
-      if (!existsSync(path)) return '';
+      if (!existsSync(path)) {
+        return '';
+      }
       return readFileSync(path, 'utf8')
         .split('\n')
         .slice(-lines - 1)
@@ -146,7 +154,9 @@ export async function requireSlurmCluster(): Promise<SlurmCluster> {
     },
     completedJobLines(jobName) {
       const path = join(logDir, 'jobcomp.txt');
-      if (!existsSync(path)) return [];
+      if (!existsSync(path)) {
+        return [];
+      }
       return readFileSync(path, 'utf8')
         .split('\n')
         .filter((line) => line.includes(` Name=${jobName} `));
@@ -172,7 +182,9 @@ const SEP = '\u001f';
 /** This user's queued jobs, optionally only those named `name`, as squeue lists them. */
 export async function queue(filter: { name?: string } = {}): Promise<QueueEntry[]> {
   const args = ['--noheader', '--me', `--format=%i${SEP}%j${SEP}%T${SEP}%r${SEP}%f${SEP}%Z`];
-  if (filter.name) args.push(`--name=${filter.name}`);
+  if (filter.name) {
+    args.push(`--name=${filter.name}`);
+  }
   const out = await runOk(SLURM_COMMANDS.squeue, args);
   return out
     .split('\n')
@@ -182,18 +194,6 @@ export async function queue(filter: { name?: string } = {}): Promise<QueueEntry[
       return { id, name, state, reason, features, workDir };
     })
     .filter((job) => filter.name === undefined || job.name === filter.name);
-}
-
-/** `scontrol show job ID` as key=value pairs; undefined when Slurm no longer knows the job. */
-export async function showJob(id: string): Promise<Record<string, string> | undefined> {
-  const result = await run(SLURM_COMMANDS.scontrol, ['show', 'job', '--oneliner', id]);
-  if (result.code !== 0) {
-    if (/Invalid job id/i.test(result.stderr)) return undefined;
-    throw new Error(`scontrol show job ${id} exited ${result.code}: ${result.stderr.trim()}`);
-  }
-  const fields: Record<string, string> = {};
-  for (const match of result.stdout.matchAll(/(\S+?)=(\S*)/g)) fields[match[1]] ??= match[2];
-  return fields;
 }
 
 /** Submits a held job directly (not through the bot), as another tool of the same user would. */
@@ -208,7 +208,9 @@ export async function sbatchHeld(opts: {
     opts.cwd,
   );
   const id = out.trim().split(';')[0];
-  if (!/^\d+$/.test(id)) throw new Error(`sbatch printed no job id: ${out}`);
+  if (!/^\d+$/.test(id)) {
+    throw new Error(`sbatch printed no job id: ${out}`);
+  }
   return id;
 }
 
@@ -252,7 +254,9 @@ export async function waitUntil<T>(
     await opts.check?.();
     try {
       const value = await probe();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== false) {
+        return value;
+      }
       lastError = undefined;
     } catch (error) {
       lastError = error;

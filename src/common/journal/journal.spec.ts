@@ -1,18 +1,14 @@
 import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach } from '../../../test/support/test-kit.js';
 import { Journal, JournalDamageError, type JournalDamage, type JournalRef } from './journal.js';
 
+const cleanup = cleanupAfterEach();
 let dir: string;
 
 beforeEach(async () => {
-  dir = join(await mkdtemp(join(tmpdir(), 'journal-spec-')), 'journal');
-});
-
-afterEach(async () => {
-  await rm(join(dir, '..'), { recursive: true, force: true });
+  dir = join(await cleanup.tempDir('journal-spec-'), 'journal');
 });
 
 interface Replayed {

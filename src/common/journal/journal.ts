@@ -47,7 +47,7 @@ export interface JournalOptions {
 }
 
 /** Segments are cut at 64 MiB: a few seconds of a webhook flood, weeks of ordinary traffic. */
-export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 /** Header lines are a few hundred bytes; anything longer without a newline is not a header. */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -283,10 +283,14 @@ export class Journal {
       own.then(finished, finished);
       (overlapping ? Promise.all([own, overlapping]) : own).then(
         () => {
-          for (const waiter of waiters) waiter.resolve();
+          for (const waiter of waiters) {
+            waiter.resolve();
+          }
         },
         (error: unknown) => {
-          for (const waiter of waiters) waiter.reject(error);
+          for (const waiter of waiters) {
+            waiter.reject(error);
+          }
         },
       );
     }

@@ -1,20 +1,16 @@
 import { appendFileSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { cleanupAfterEach } from '../../../test/support/test-kit.js';
 import { ResolvedLog } from './resolved-log.js';
 
+const cleanup = cleanupAfterEach();
 let dir: string;
 let path: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'resolved-log-spec-'));
+  dir = await cleanup.tempDir('resolved-log-spec-');
   path = join(dir, 'inbox', 'resolved.log');
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 function reloaded(): ResolvedLog {

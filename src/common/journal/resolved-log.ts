@@ -190,9 +190,13 @@ export class ResolvedLog {
         if (compaction) {
           await this.rewrite();
         }
-        for (const waiter of waiters) waiter.resolve();
+        for (const waiter of waiters) {
+          waiter.resolve();
+        }
       } catch (error) {
-        for (const waiter of waiters) waiter.reject(error);
+        for (const waiter of waiters) {
+          waiter.reject(error);
+        }
       }
     }
     // In the same step as the last check: an enqueue() from here on starts a new writer.

@@ -31,7 +31,9 @@ describe('counters of BotMetrics', () => {
 
   it('BucketCounts gives cumulative counts per upper bound, sum and count', () => {
     const buckets = new BucketCounts([0.1, 1]);
-    for (const seconds of [0.05, 0.1, 0.5, 3]) buckets.observe(seconds);
+    for (const seconds of [0.05, 0.1, 0.5, 3]) {
+      buckets.observe(seconds);
+    }
     expect(buckets.cumulative()).toEqual([2, 3]);
     expect([buckets.count, buckets.sum]).toEqual([4, 3.65]);
   });

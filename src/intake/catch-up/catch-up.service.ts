@@ -225,11 +225,17 @@ function summaryLine(
     `${pass.missed} missed`,
     `redelivery asked for ${pass.requested}`,
   ];
-  if (pass.refused > 0) parts.push(`${pass.refused} refused (first: ${outcome.firstRefusal})`);
-  if (pass.leftOver > 0) parts.push(`${pass.leftOver} left for the next pass`);
+  if (pass.refused > 0) {
+    parts.push(`${pass.refused} refused (first: ${outcome.firstRefusal})`);
+  }
+  if (pass.leftOver > 0) {
+    parts.push(`${pass.leftOver} left for the next pass`);
+  }
   if (outcome.gaveUp > 0) {
     parts.push(`${outcome.gaveUp} given up after ${MAX_REQUESTS_PER_DELIVERY} requests`);
   }
-  if (truncated) parts.push(`listing stopped after ${MAX_PAGES} pages`);
+  if (truncated) {
+    parts.push(`listing stopped after ${MAX_PAGES} pages`);
+  }
   return parts.join(', ');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { HookDelivery } from '../../github/github.client.js';
+import type { HookDelivery } from '../../github/hook-deliveries.js';
 import { missedDeliveries, type MissedDeliveryRules } from './missed-deliveries.js';
 
 const NOW = Date.parse('2026-11-02T12:00:00Z');

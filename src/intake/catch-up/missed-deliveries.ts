@@ -1,4 +1,4 @@
-import type { HookDelivery } from '../../github/github.client.js';
+import type { HookDelivery } from '../../github/hook-deliveries.js';
 
 export interface MissedDeliveryRules {
   /**

@@ -1,20 +1,17 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { Admission, type NewDelivery } from './admission.js';
 import { SequenceClock, type PendingDelivery } from './delivery-record.js';
 import { DeliveryStates } from './delivery-states.js';
 import { inboxLayout } from './inbox-layout.js';
+import { cleanupAfterEach } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'admission-spec-'));
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
+  stateDir = await cleanup.tempDir('admission-spec-');
 });
 
 function admissionAt(

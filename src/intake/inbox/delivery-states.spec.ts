@@ -1,21 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { JournalOptions } from '../../common/journal/journal.js';
 import type { PendingRecord } from './delivery-record.js';
 import { DeliveryStates } from './delivery-states.js';
 import { inboxLayout } from './inbox-layout.js';
+import { cleanupAfterEach } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'delivery-states-spec-'));
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
+  stateDir = await cleanup.tempDir('delivery-states-spec-');
 });
 
 function statesAt(journal: JournalOptions = {}): DeliveryStates {

@@ -1,33 +1,27 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { KeyedLock } from '../../common/keyed-lock.js';
 import { SequenceClock } from './delivery-record.js';
 import { DeliveryStates } from './delivery-states.js';
 import { DropBox } from './drop-box.js';
 import { inboxLayout } from './inbox-layout.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 let states: DeliveryStates;
 let dropBox: DropBox;
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'drop-box-spec-'));
+  stateDir = await cleanup.tempDir('drop-box-spec-');
   const layout = inboxLayout(stateDir);
   states = DeliveryStates.at(layout);
   dropBox = new DropBox(layout.dropBoxDir, states, new SequenceClock(), new KeyedLock());
   await mkdir(layout.dropBoxDir, { recursive: true });
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
 });
 
 const dropped = (name: string): string => join(stateDir, 'inbox/pending', name);

@@ -1,24 +1,18 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { FailedDeliveries } from './failed-deliveries.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let root: string;
 let dir: string;
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'failed-deliveries-spec-'));
+  root = await cleanup.tempDir('failed-deliveries-spec-');
   dir = join(root, 'failed');
-});
-
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
 });
 
 describe('FailedDeliveries', () => {

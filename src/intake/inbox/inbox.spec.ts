@@ -1,14 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { JournalOptions } from '../../common/journal/journal.js';
 import { routeOf } from '../delivery-route.js';
 import type { NewDelivery } from './admission.js';
 import type { InboxEntry } from './delivery-record.js';
 import { Inbox } from './inbox.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 
@@ -52,22 +51,19 @@ async function pendingEntries(inbox: Inbox): Promise<InboxEntry[]> {
   const entries: InboxEntry[] = [];
   for (const id of await pendingIds(inbox)) {
     const entry = await inbox.read(id);
-    if (entry) entries.push(entry);
+    if (entry) {
+      entries.push(entry);
+    }
   }
   return entries;
 }
 
 // Their messages are the operator's; these specs check what is on disk.
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'inbox-spec-'));
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
+  stateDir = await cleanup.tempDir('inbox-spec-');
 });
 
 describe('Inbox.accept', () => {

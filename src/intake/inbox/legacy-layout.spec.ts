@@ -1,27 +1,21 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ResolvedLog } from '../../common/journal/resolved-log.js';
 import { Inbox } from './inbox.js';
 import { inboxLayout } from './inbox-layout.js';
 import { LegacyLayout } from './legacy-layout.js';
 import { DONE_RETENTION_DAYS } from './resolved-retention.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'legacy-layout-spec-'));
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
+  stateDir = await cleanup.tempDir('legacy-layout-spec-');
 });
 
 const DAY_MS = 24 * 3600 * 1000;

@@ -1,28 +1,22 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { Journal } from '../../common/journal/journal.js';
 import { SequenceClock } from './delivery-record.js';
 import { DeliveryStates } from './delivery-states.js';
 import { Inbox } from './inbox.js';
 import { inboxLayout } from './inbox-layout.js';
 import { replayJournal } from './replay.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let stateDir: string;
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'replay-spec-'));
-});
-
-afterEach(async () => {
-  await rm(stateDir, { recursive: true, force: true });
+  stateDir = await cleanup.tempDir('replay-spec-');
 });
 
 const segment = (): string => join(stateDir, 'inbox/journal/00000001.log');

@@ -1,9 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ResolvedLog } from '../../common/journal/resolved-log.js';
 import {
   COMPACT_MIN_LINES,
@@ -11,21 +8,17 @@ import {
   PRUNE_EVERY_MS,
   ResolvedRetention,
 } from './resolved-retention.js';
+import { cleanupAfterEach, quietNestLogger } from '../../../test/support/test-kit.js';
 
 let dir: string;
 let path: string;
 
-beforeAll(() => {
-  Logger.overrideLogger(false);
-});
+quietNestLogger();
 
+const cleanup = cleanupAfterEach();
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'retention-spec-'));
+  dir = await cleanup.tempDir('retention-spec-');
   path = join(dir, 'resolved.log');
-});
-
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
 });
 
 const DAY_MS = 24 * 3600 * 1000;
