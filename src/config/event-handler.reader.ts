@@ -7,8 +7,8 @@ import type { ConfigSectionReader } from './config-section.reader.js';
 /** Reads [event_handler]: the webhook server's state, log, relay, catch-up and status pages. */
 
 const STATE_DIR_NAME = '.eessi-bot-state';
-export const DEFAULT_REDELIVER_INTERVAL_SECONDS = 600;
-export const DEFAULT_STATUS_BIND: readonly string[] = ['127.0.0.1'];
+const DEFAULT_REDELIVER_INTERVAL_SECONDS = 600;
+const DEFAULT_STATUS_BIND: readonly string[] = ['127.0.0.1'];
 
 export function readEventHandler(
   section: ConfigSectionReader,

@@ -26,9 +26,9 @@ function seconds(ms: number): number {
 }
 
 /** A delivery pending this long means the dispatcher is stuck (or far behind). */
-export const STUCK_DELIVERY_SECONDS = 300;
+const STUCK_DELIVERY_SECONDS = 300;
 /** The job manager counts as stalled after this many poll intervals without a completed tick. */
-export const STALLED_AFTER_POLLS = 3;
+const STALLED_AFTER_POLLS = 3;
 
 export interface HealthReport {
   readonly status: 'ok' | 'degraded';

@@ -2,7 +2,7 @@ import type { JobIndex, JobView } from '../builds/job-index.js';
 import type { BotMetrics } from '../common/metrics/bot-metrics.js';
 
 /** Rows shown at most; the page and the JSON say how many matched. */
-export const MAX_JOBS_SHOWN = 500;
+const MAX_JOBS_SHOWN = 500;
 
 /** What /status shows and /status.json returns. Nothing secret: no token, key or config path. */
 export interface StatusReport {

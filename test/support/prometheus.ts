@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
 /**
  * /metrics output read as Prometheus would: parsed by an independent parser
@@ -20,9 +20,7 @@ export interface MetricFamily {
   }>;
 }
 
-const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (
-  text: string,
-) => MetricFamily[];
+const parse = (text: string) => parsePrometheusTextFormat(text) as MetricFamily[];
 
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = `[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\["\\\\n])*"`;

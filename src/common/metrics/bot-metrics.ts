@@ -8,19 +8,19 @@ import { BucketCounts, Counts, EventOutcomeCounts } from './counts.js';
  */
 
 /** How POST / stored a verified delivery. */
-export const RECEIVED_OUTCOMES = ['accepted', 'duplicate'] as const;
-export type ReceivedOutcome = (typeof RECEIVED_OUTCOMES)[number];
+const RECEIVED_OUTCOMES = ['accepted', 'duplicate'] as const;
+type ReceivedOutcome = (typeof RECEIVED_OUTCOMES)[number];
 
 /** How a stored delivery's turn in the dispatcher ended (see intake/delivery-log.ts). */
-export const PROCESSED_OUTCOMES = ['done', 'failed', 'ignored', 'unrecorded', 'vanished'] as const;
-export type ProcessedOutcome = (typeof PROCESSED_OUTCOMES)[number];
+const PROCESSED_OUTCOMES = ['done', 'failed', 'ignored', 'unrecorded', 'vanished'] as const;
+type ProcessedOutcome = (typeof PROCESSED_OUTCOMES)[number];
 
 /** What became of one artefact a deploy looked at. */
 export const UPLOAD_RESULTS = ['uploaded', 'failed', 'skipped'] as const;
 export type UploadResult = (typeof UPLOAD_RESULTS)[number];
 
 /** Upper bounds (seconds) of the job manager's tick duration histogram. */
-export const TICK_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const TICK_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export interface RateLimitReading {
   /** x-ratelimit-remaining of the last installation request answered. */
@@ -39,7 +39,7 @@ export interface InboxVitals {
 }
 
 /** The job manager's poll, as far as this process runs it. */
-export class JobManagerVitals {
+class JobManagerVitals {
   /** Set when this process schedules the poll (serve without --no-job-manager). */
   pollIntervalSeconds?: number;
   scheduledAt?: number;
@@ -115,7 +115,7 @@ export interface CatchUpPass {
 }
 
 /** Missed-webhook catch-up (intake/catch-up). */
-export class CatchUpVitals {
+class CatchUpVitals {
   /** Set when catch-up runs in this process. */
   intervalSeconds?: number;
   lastPass?: CatchUpPass;

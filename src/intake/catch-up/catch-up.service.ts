@@ -16,17 +16,17 @@ import { INTAKE_OPTIONS, type IntakeOptions } from '../intake.options.js';
 import { missedDeliveries, type MissedDelivery } from './missed-deliveries.js';
 
 /** GitHub redelivers only deliveries of the past 3 days; the first pass looks back nearly that far. */
-export const START_LOOK_BACK_MS = 71 * 3600_000;
+const START_LOOK_BACK_MS = 71 * 3600_000;
 /** Later passes look back to the previous pass's start less this, so nothing falls in between. */
-export const OVERLAP_MS = 10 * 60_000;
+const OVERLAP_MS = 10 * 60_000;
 /** Pages of 100 deliveries read per pass at most. */
-export const MAX_PAGES = 30;
+const MAX_PAGES = 30;
 /** Redeliveries asked for per pass at most; the rest wait for the next pass. */
-export const MAX_REDELIVERIES_PER_PASS = 50;
+const MAX_REDELIVERIES_PER_PASS = 50;
 /** A delivery is asked for this many times per process at most (it may fail for good: 401, 400). */
-export const MAX_REQUESTS_PER_DELIVERY = 3;
+const MAX_REQUESTS_PER_DELIVERY = 3;
 /** Behind a relay, deliveries younger than this may still be on their way. */
-export const RELAY_GRACE_MS = 2 * 60_000;
+const RELAY_GRACE_MS = 2 * 60_000;
 
 /**
  * Missed-webhook catch-up. GitHub does not redeliver a failed delivery by itself: at start (once
