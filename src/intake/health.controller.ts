@@ -72,7 +72,8 @@ export class HealthController {
     const now = Date.now();
     // Paths stay in the server log: this endpoint is as public as the webhook.
     const reasons: string[] = [];
-    if (!(await this.inbox.isWritable())) {
+    const writable = await this.inbox.isWritable();
+    if (!writable) {
       reasons.push('state directory not writable');
     }
     let inbox: HealthReport['inbox'];
@@ -86,7 +87,10 @@ export class HealthController {
       }
     } catch (error) {
       this.logger.error(`cannot count inbox entries in ${this.inbox.dir}: ${errorMessage(error)}`);
-      reasons.push('inbox unreadable');
+      // An unwritable directory usually explains this too: one reason is enough then.
+      if (writable) {
+        reasons.push('inbox unreadable');
+      }
     }
     const jobManager = this.jobManager(now);
     if (

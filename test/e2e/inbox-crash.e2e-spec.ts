@@ -68,6 +68,8 @@ function writeConfig(): string {
       '',
       '[event_handler]',
       `state_dir = ${join(root, 'state')}`,
+      // No GitHub here: catch-up would ask api.github.com for the App's deliveries.
+      'redeliver_interval = 0',
       '',
     ].join('\n'),
   );

@@ -72,10 +72,10 @@ export class CatchUpService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** A pass in flight is not waited for: it writes nothing, and GitHub may be slow to answer. */
+  onModuleDestroy(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
   }
 
   /** One pass; never throws. */
