@@ -8,7 +8,7 @@ import {
   type GaugeConfiguration,
 } from 'prom-client';
 import type { JobIndex } from '../builds/job-index.js';
-import type { BotMetrics } from '../common/metrics/bot-metrics.js';
+import type { BotMetrics, RateLimitReading } from '../common/metrics/bot-metrics.js';
 import type { BucketCounts, Counts } from '../common/metrics/counts.js';
 
 /*
@@ -220,46 +220,33 @@ export function createExposition(sources: ExpositionSources): Exposition {
     },
     byLabel(metrics.githubRequests, 'status'),
   );
-  gauge(
-    {
-      name: 'eessi_bot_github_rate_limit_remaining',
-      help: "Requests left in the installation's rate-limit window (x-ratelimit-remaining of the last answer)",
-      labelNames: ['resource'],
-    },
-    (set) => {
+  const rateLimit: Array<[string, string, (reading: RateLimitReading) => number | undefined]> = [
+    [
+      'eessi_bot_github_rate_limit_remaining',
+      "Requests left in the installation's rate-limit window (x-ratelimit-remaining of the last answer)",
+      (reading) => reading.remaining,
+    ],
+    [
+      'eessi_bot_github_rate_limit_limit',
+      "Size of the installation's rate-limit window (x-ratelimit-limit)",
+      (reading) => reading.limit,
+    ],
+    [
+      'eessi_bot_github_rate_limit_reset_timestamp_seconds',
+      'When the rate-limit window resets (x-ratelimit-reset, Unix time)',
+      (reading) => reading.resetAt,
+    ],
+  ];
+  for (const [name, help, read] of rateLimit) {
+    gauge({ name, help, labelNames: ['resource'] }, (set) => {
       for (const [resource, reading] of metrics.githubRateLimit) {
-        set({ resource }, reading.remaining);
-      }
-    },
-  );
-  gauge(
-    {
-      name: 'eessi_bot_github_rate_limit_limit',
-      help: "Size of the installation's rate-limit window (x-ratelimit-limit)",
-      labelNames: ['resource'],
-    },
-    (set) => {
-      for (const [resource, reading] of metrics.githubRateLimit) {
-        if (reading.limit !== undefined) {
-          set({ resource }, reading.limit);
+        const value = read(reading);
+        if (value !== undefined) {
+          set({ resource }, value);
         }
       }
-    },
-  );
-  gauge(
-    {
-      name: 'eessi_bot_github_rate_limit_reset_timestamp_seconds',
-      help: 'When the rate-limit window resets (x-ratelimit-reset, Unix time)',
-      labelNames: ['resource'],
-    },
-    (set) => {
-      for (const [resource, reading] of metrics.githubRateLimit) {
-        if (reading.resetAt !== undefined) {
-          set({ resource }, reading.resetAt);
-        }
-      }
-    },
-  );
+    });
+  }
 
   // ---- deploy
   counter(

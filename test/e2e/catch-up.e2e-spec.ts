@@ -6,12 +6,13 @@
  * to another installation, or that the bot stored although GitHub logged a failure are left alone.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { FakeGitHub } from '../fakes/fake-github.server.js';
-import { PROJECT_ROOT, freePort, startServer, stopAllBots } from '../support/bot-process.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
+import { freePort, startServer, stopAllBots } from '../support/bot-process.js';
 import { TEST_APP_ID, TEST_INSTALLATION_ID, testAppKeys } from '../support/job-manager-env.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
 import { parseMetrics, sampleValue } from '../support/prometheus.js';
@@ -38,51 +39,18 @@ afterAll(async () => {
 });
 
 function writeConfig(): string {
-  const keyPath = join(root, 'app.pem');
-  writeFileSync(keyPath, testAppKeys().privateKey);
-  chmodSync(keyPath, 0o600);
-  const config = join(root, 'app.cfg');
-  writeFileSync(
-    config,
-    [
-      '[github]',
-      `app_id = ${TEST_APP_ID}`,
-      'app_name = catch-up-bot',
-      `installation_id = ${TEST_INSTALLATION_ID}`,
-      `private_key = ${keyPath}`,
-      `api_url = ${github.url}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      'arch_target_map = {"linux/x86_64/generic": ""}',
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      'redeliver_interval = 1',
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return writeBotConfig({
+    root,
+    privateKey: testAppKeys().privateKey,
+    appId: TEST_APP_ID,
+    appName: 'catch-up-bot',
+    installationId: TEST_INSTALLATION_ID,
+    apiUrl: github.url,
+    redeliverIntervalSeconds: 1,
+  });
 }
 
-const env: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NO_COLOR: '1',
-  GITHUB_APP_SECRET_TOKEN: SECRET,
-};
+const env = botEnv(SECRET);
 
 /** A label the build handler reads and declines: handled (outcome=done) without any job. */
 const payloadFor = (pr: number) =>

@@ -5,15 +5,7 @@
  * executor. The page must load without a console error, list the jobs of this run, filter by PR,
  * and show hostile text as text. Screenshots go to test-output/ for a person to look at.
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
@@ -22,6 +14,7 @@ import { formatRowDate } from '../../src/builds/job-comment.js';
 import { JobStore } from '../../src/builds/job-store.js';
 import { FakeGitHub } from '../fakes/fake-github.server.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
 import { PROJECT_ROOT, startServer, stopAllBots, type BotServer } from '../support/bot-process.js';
 import { TEST_APP_ID, TEST_INSTALLATION_ID, testAppKeys } from '../support/job-manager-env.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
@@ -78,13 +71,7 @@ beforeAll(async () => {
   await recordHostileJob();
   bot = await startServer({
     config: writeConfig(),
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NO_COLOR: '1',
-      GITHUB_APP_SECRET_TOKEN: SECRET,
-      ...fixture.env,
-    },
+    env: botEnv(SECRET, fixture.env),
     jobManager: true,
   });
   browser = await puppeteer.launch({
@@ -103,43 +90,16 @@ afterAll(async () => {
 });
 
 function writeConfig(): string {
-  const keyPath = join(root, 'app.pem');
-  writeFileSync(keyPath, testAppKeys().privateKey);
-  chmodSync(keyPath, 0o600);
-  const path = join(root, 'app.cfg');
-  writeFileSync(
-    path,
-    [
-      '[github]',
-      `app_id = ${TEST_APP_ID}`,
-      'app_name = status-page-bot',
-      `installation_id = ${TEST_INSTALLATION_ID}`,
-      `private_key = ${keyPath}`,
-      `api_url = ${github.url}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      `arch_target_map = ${JSON.stringify(TARGETS)}`,
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 1',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      'redeliver_interval = 0',
-      '',
-    ].join('\n'),
-  );
-  return path;
+  return writeBotConfig({
+    root,
+    privateKey: testAppKeys().privateKey,
+    appId: TEST_APP_ID,
+    appName: 'status-page-bot',
+    installationId: TEST_INSTALLATION_ID,
+    apiUrl: github.url,
+    archTargetMap: TARGETS,
+    pollIntervalSeconds: 1,
+  });
 }
 
 /**
