@@ -9,11 +9,9 @@ import { BucketCounts, Counts, EventOutcomeCounts } from './counts.js';
 
 /** How POST / stored a verified delivery. */
 const RECEIVED_OUTCOMES = ['accepted', 'duplicate'] as const;
-type ReceivedOutcome = (typeof RECEIVED_OUTCOMES)[number];
 
 /** How a stored delivery's turn in the dispatcher ended (see intake/delivery-log.ts). */
 const PROCESSED_OUTCOMES = ['done', 'failed', 'ignored', 'unrecorded', 'vanished'] as const;
-type ProcessedOutcome = (typeof PROCESSED_OUTCOMES)[number];
 
 /** What became of one artefact a deploy looked at. */
 export const UPLOAD_RESULTS = ['uploaded', 'failed', 'skipped'] as const;
