@@ -42,7 +42,9 @@ const RESULT = /\b(SUCCESS|FAILURE|UNKNOWN|CANCELLED)\b/;
 const CONCURRENCY = 8;
 
 interface TrackedEntry {
-  readonly view: JobView;
+  readonly jobDir: string;
+  /** Undefined while the record cannot be read (metadata not written yet, or damaged). */
+  readonly view?: JobView;
   /** mtimes of the rows dir and the metadata: unchanged means nothing to read again. */
   readonly stamp: string;
 }
@@ -60,9 +62,11 @@ export class JobIndex {
   private readonly maxAgeMs: number;
   private readonly now: () => number;
   private readonly finished = new Map<string, JobView>();
-  /** Finished jobs known to lie before the window. */
+  /** Finished jobs before the window, or whose record cannot be read: not read again. */
   private readonly outside = new Set<string>();
   private readonly tracked = new Map<string, TrackedEntry>();
+  /** The window's jobs, newest first, as of the last refresh. */
+  private listing: JobView[] = [];
   private refreshedAt = -Infinity;
   private refreshing?: Promise<void>;
 
@@ -87,15 +91,7 @@ export class JobIndex {
       await this.refreshing;
     }
     const cutoff = this.now() - this.windowMs;
-    const all = [...this.tracked.values()].map((entry) => entry.view);
-    for (const view of this.finished.values()) {
-      if (!this.tracked.has(view.jobId)) {
-        all.push(view);
-      }
-    }
-    return all
-      .filter((view) => (view.submittedAt ?? Infinity) >= cutoff)
-      .sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0) || compareIds(b.jobId, a.jobId));
+    return this.listing.filter((view) => (view.submittedAt ?? Infinity) >= cutoff);
   }
 
   private async refresh(): Promise<void> {
@@ -123,10 +119,11 @@ export class JobIndex {
         return;
       }
       const view = await this.read(jobId, jobDir, false);
-      if (view && (view.submittedAt ?? Infinity) < cutoff) {
-        this.outside.add(jobId);
-      } else if (view) {
+      if (view && (view.submittedAt ?? Infinity) >= cutoff) {
         this.finished.set(jobId, view);
+      } else {
+        // Unreadable records are not read (nor warned about) again: a finished one stays as it is.
+        this.outside.add(jobId);
       }
     });
     for (const [id, view] of this.finished) {
@@ -144,19 +141,31 @@ export class JobIndex {
     }
     await eachLimited(submittedIds, async (jobId) => {
       const known = this.tracked.get(jobId);
-      const jobDir = known?.view.jobDir ?? (await this.link('submitted', jobId));
+      const jobDir = known?.jobDir ?? (await this.link('submitted', jobId));
       if (jobDir === undefined) {
         return;
       }
       const stamp = await stampOf(jobDir, jobId);
-      if (known?.stamp === stamp) {
-        return;
-      }
-      const view = await this.read(jobId, jobDir, true);
-      if (view) {
-        this.tracked.set(jobId, { view, stamp });
+      if (known?.stamp !== stamp) {
+        const view = await this.read(jobId, jobDir, true);
+        this.tracked.set(jobId, { jobDir, stamp, ...(view ? { view } : {}) });
       }
     });
+
+    const all: JobView[] = [];
+    for (const { view } of this.tracked.values()) {
+      if (view) {
+        all.push(view);
+      }
+    }
+    for (const view of this.finished.values()) {
+      if (!this.tracked.has(view.jobId)) {
+        all.push(view);
+      }
+    }
+    this.listing = all.sort(
+      (a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0) || compareIds(b.jobId, a.jobId),
+    );
     this.refreshedAt = started;
   }
 
