@@ -1,7 +1,8 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
-import { githubModuleOptionsOf, intakeOptionsOf } from './app-options.js';
+import { githubModuleOptionsOf, intakeOptionsOf, monitoringOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
+import { MetricsModule } from './common/metrics/metrics.module.js';
 import { JobManagerModule } from './builds/job-manager.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { CommandsModule } from './commands/commands.module.js';
@@ -11,6 +12,7 @@ import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
 import { IntakeModule } from './intake/intake.module.js';
+import { MonitoringModule } from './monitoring/monitoring.module.js';
 
 export interface AppModuleOptions {
   readonly config: AppConfig;
@@ -27,6 +29,7 @@ export interface AppModuleOptions {
 export class AppModule {
   static register(options: AppModuleOptions): DynamicModule {
     const imports = [
+      MetricsModule,
       ConfigModule.forConfig(options.config),
       ScheduleModule.forRoot(),
       GitHubModule.register({
@@ -39,7 +42,11 @@ export class AppModule {
     ];
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule.register(intakeOptionsOf(options.config)), CommandsModule);
+      imports.push(
+        IntakeModule.register(intakeOptionsOf(options.config)),
+        MonitoringModule.register(monitoringOptionsOf(options.config)),
+        CommandsModule,
+      );
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

@@ -6,17 +6,12 @@
  * back from the journal by the second process.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import {
-  PROJECT_ROOT,
-  describeExit,
-  startServer,
-  stopAllBots,
-  type BotServer,
-} from '../support/bot-process.js';
+import { describeExit, startServer, stopAllBots, type BotServer } from '../support/bot-process.js';
 import { Journal } from '../../src/common/journal/journal.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
 import { generateAppKeys } from '../support/make-config.js';
 import { examplePayload } from '../support/payloads.js';
 import {
@@ -37,49 +32,14 @@ const root = cleanup.tempDirSync('inbox-crash-e2e-');
 cleanup.defer(stopAllBots);
 
 function writeConfig(): string {
-  const keyPath = join(root, 'app.pem');
-  writeFileSync(keyPath, generateAppKeys().privateKey);
-  chmodSync(keyPath, 0o600);
-  const config = join(root, 'app.cfg');
-  writeFileSync(
-    config,
-    [
-      '[github]',
-      'app_id = 1',
-      'app_name = crash-test-bot',
-      'installation_id = 1',
-      `private_key = ${keyPath}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      'arch_target_map = {"linux/x86_64/generic": ""}',
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return writeBotConfig({
+    root,
+    privateKey: generateAppKeys().privateKey,
+    appName: 'crash-test-bot',
+  });
 }
 
-const env: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NO_COLOR: '1',
-  GITHUB_APP_SECRET_TOKEN: SECRET,
-};
+const env = botEnv(SECRET);
 
 /** Ids of the deliveries in the inbox journal (read as the bot reads it, nothing deleted). */
 async function journalIds(): Promise<Set<string>> {
