@@ -12,6 +12,7 @@ import globals from 'globals';
 // from another module is still a dependency on it.
 const MODULE_GRAPH = {
   intake: ['github', 'builds', 'deploy', 'common'],
+  monitoring: ['builds', 'github', 'config', 'common'],
   builds: ['slurm', 'github', 'config', 'common'],
   deploy: ['builds', 'github', 'config', 'common'],
   // Above builds and deploy; only the wiring imports it.
@@ -38,7 +39,6 @@ const OVER_MAX_LINES = {
   'src/builds/build-runner.ts': 410,
   'src/builds/job-store.ts': 440,
   'src/deploy/deploy.service.ts': 490,
-  'src/github/github.client.ts': 450,
   'src/common/journal/journal.ts': 690,
   'src/builds/job-manager.service.ts': 490,
   'src/config/config-section.reader.ts': 430,

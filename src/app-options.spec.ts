@@ -6,7 +6,7 @@ describe('module options from app.cfg', () => {
   const config = makeConfig({
     root: '/srv/bot',
     github: { appId: 4242, installationId: 77, privateKey: 'PEM', webhookSecret: 's3cret' },
-    eventHandler: { stateDir: '/var/lib/eessi-bot' },
+    eventHandler: { stateDir: '/var/lib/eessi-bot', redeliverIntervalSeconds: 300 },
   });
 
   it('give the GitHub client the App, the key with its file, the API and the file to name', () => {
@@ -21,12 +21,18 @@ describe('module options from app.cfg', () => {
     });
   });
 
-  it('give the intake its state directory and the webhook secret, when there is one', () => {
+  it('give the intake its state directory, catch-up settings and the webhook secret, when there is one', () => {
     expect(intakeOptionsOf(config)).toEqual({
       stateDir: '/var/lib/eessi-bot',
+      redeliverIntervalSeconds: 300,
+      installationId: 77,
       webhookSecret: 's3cret',
     });
     const noSecret = makeConfig({ root: '/srv/bot', eventHandler: { stateDir: '/s' } });
-    expect(intakeOptionsOf(noSecret)).toEqual({ stateDir: '/s' });
+    expect(intakeOptionsOf(noSecret)).toEqual({
+      stateDir: '/s',
+      redeliverIntervalSeconds: 0,
+      installationId: 2,
+    });
   });
 });

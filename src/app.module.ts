@@ -1,6 +1,7 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { githubModuleOptionsOf, intakeOptionsOf } from './app-options.js';
+import { githubModuleOptionsOf, intakeOptionsOf, monitoringOptionsOf } from './app-options.js';
 import { BuildsModule } from './builds/builds.module.js';
+import { MetricsModule } from './common/metrics/metrics.module.js';
 import type { AppConfig } from './config/app-config.js';
 import { CommandsModule } from './commands/commands.module.js';
 import { ConfigModule } from './config/config.module.js';
@@ -9,6 +10,7 @@ import { EventRoutes } from './event-routes.js';
 import type { GitHubClient } from './github/github.client.js';
 import { GitHubModule } from './github/github.module.js';
 import { IntakeModule } from './intake/intake.module.js';
+import { MonitoringModule } from './monitoring/monitoring.module.js';
 
 export interface AppModuleOptions {
   readonly config: AppConfig;
@@ -33,6 +35,7 @@ export interface AppModuleOptions {
 export class AppModule {
   static async register(options: AppModuleOptions): Promise<DynamicModule> {
     const imports: DynamicModule['imports'] & object = [
+      MetricsModule,
       ConfigModule.forConfig(options.config),
       GitHubModule.register({
         ...githubModuleOptionsOf(options.config),
@@ -53,7 +56,11 @@ export class AppModule {
     }
     const providers: Provider[] = [];
     if (options.eventHandler) {
-      imports.push(IntakeModule.register(intakeOptionsOf(options.config)), CommandsModule);
+      imports.push(
+        IntakeModule.register(intakeOptionsOf(options.config)),
+        MonitoringModule.register(monitoringOptionsOf(options.config)),
+        CommandsModule,
+      );
       providers.push(EventRoutes);
     }
     return { module: AppModule, imports, providers };

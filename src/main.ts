@@ -8,6 +8,7 @@ import { githubAppSettingsOf } from './app-options.js';
 import { AppModule } from './app.module.js';
 import { parseArgs, USAGE, UsageError, type Command } from './cli/parse-args.js';
 import { BotLogger } from './common/bot-logger.js';
+import { BotMetrics } from './common/metrics/bot-metrics.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigError } from './config/config.errors.js';
 import { describeConfig } from './config/describe-config.js';
@@ -63,6 +64,9 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     // The webhook controller reads the raw bytes itself: the signature is over them.
     { bodyParser: false, logger },
   );
+  const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
+  // Before listen: catch-up's first pass looks at the relay's state.
+  const relayVitals = smeeUrl ? app.get(BotMetrics).trackRelay() : undefined;
   try {
     await app.listen(command.port);
   } catch (error) {
@@ -77,13 +81,13 @@ async function serve(command: Extract<Command, { kind: 'serve' }>): Promise<void
     `eessi-bot ${botVersion()} (${config.github.appName}) listening on port ${port.port}` +
       `${command.jobManager ? ', job manager on' : ', job manager off (--no-job-manager)'}`,
   );
-  const smeeUrl = command.smeeUrl ?? config.eventHandler.smeeUrl;
   // Loaded only when used, like the job manager and the online check below: code a process
   // imports stays in its memory.
   const relay = smeeUrl
     ? new (await import('./intake/smee-relay.js')).SmeeRelay({
         source: smeeUrl,
         target: `http://127.0.0.1:${port.port}/`,
+        ...(relayVitals ? { vitals: relayVitals } : {}),
       })
     : undefined;
   relay?.start();
@@ -146,6 +150,26 @@ async function checkConfig(command: Extract<Command, { kind: 'check-config' }>):
   process.stdout.write(`configuration ${command.config} is valid\n`);
 }
 
+/** The password comes on standard input, never on the command line (ps, shell history). */
+async function printPasswordHash(user: string): Promise<void> {
+  if (process.stdin.isTTY) {
+    process.stderr.write(`password for ${user} (input is shown): `);
+  }
+  let input = '';
+  for await (const chunk of process.stdin) {
+    input += String(chunk);
+    if (input.includes('\n')) {
+      break;
+    }
+  }
+  const password = input.split(/\r?\n/)[0];
+  if (password === '') {
+    throw new OperatorError('no password on standard input', EXIT_USAGE);
+  }
+  const { hashPassword } = await import('./common/password-hash.js');
+  process.stdout.write(`status_auth = ${user}:${await hashPassword(password)}\n`);
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const command = parseArgs(argv);
@@ -164,6 +188,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'check-config':
         await checkConfig(command);
+        return 0;
+      case 'hash-password':
+        await printPasswordHash(command.user);
         return 0;
       case 'simulate': {
         const { simulate } = await import('./simulate/simulate.js');

@@ -1,23 +1,27 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeServeConfig } from '../../test/support/serve-config.js';
+import { writeBotConfig as writeAppConfig } from '../../test/support/bot-config.js';
+import { generateAppKeys } from '../../test/support/make-config.js';
 import { examplePayload } from '../../test/support/payloads.js';
 import type { LoadRequest } from '../load-client.js';
 import { ServerProcess } from './server-process.js';
 
 /**
- * The bot's app.cfg and App key under `root` (test/support/serve-config.ts), logging to a file
+ * The bot's app.cfg and App key under `root` (test/support/bot-config.ts), logging to a file
  * as operators' bots do.
  */
 export function writeBotConfig(root: string): {
   readonly config: string;
   readonly keyPath: string;
 } {
-  return writeServeConfig(root, {
+  const config = writeAppConfig({
+    root,
+    privateKey: generateAppKeys().privateKey,
     appName: 'bench-bot',
     logPath: join(root, 'log', 'event-handler.log'),
   });
+  return { config, keyPath: join(root, 'app.pem') };
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   archLabel,
   codeSpan,
   formatRowDate,
+  parseRowDate,
   jobMarker,
   renderJobComment,
   tableCell,
@@ -274,4 +275,18 @@ describe('jobMarker', () => {
     expect(jobMarker('10', 'bot')).not.toContain(jobMarker('1', 'bot').slice(0, -4) + ' ');
     expect(jobMarker('10', 'bot').includes(jobMarker('1', 'bot'))).toBe(false);
   });
+});
+
+describe('parseRowDate', () => {
+  it('reads back what formatRowDate wrote', () => {
+    const at = Date.UTC(2026, 10, 28, 1, 2, 3);
+    expect(parseRowDate(formatRowDate(new Date(at)))).toBe(at);
+  });
+
+  it.each(['', 'Nov 31 01:02:03 UTC 2026', 'Foo 01 01:02:03 UTC 2026', '2026-11-28T01:02:03Z'])(
+    'gives nothing for %j',
+    (text) => {
+      expect(parseRowDate(text)).toBeUndefined();
+    },
+  );
 });

@@ -149,3 +149,15 @@ export function awaitsReleaseMessage(
     { codeSpan },
   );
 }
+
+/** The time formatRowDate() wrote (ms epoch), or undefined for anything else. */
+export function parseRowDate(text: string): number | undefined {
+  const m = /^([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) UTC (\d{4})$/.exec(text);
+  const month = m ? MONTHS.indexOf(m[1]) : -1;
+  if (!m || month < 0) {
+    return undefined;
+  }
+  const [day, hours, minutes, seconds, year] = m.slice(2).map(Number);
+  const ms = Date.UTC(year, month, day, hours, minutes, seconds);
+  return new Date(ms).getUTCDate() === day ? ms : undefined;
+}

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { join } from 'node:path';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { errorMessage } from '../common/error-message.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
@@ -129,6 +130,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     private readonly comments: JobCommentsService,
     @Optional() @Inject(JOB_MANAGER_AUTOSTART) private readonly autostart: boolean = false,
     @Optional() private readonly scheduler?: SchedulerRegistry,
+    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
   ) {
     this.jobRows = new JobRows(config, slurm, store);
   }
@@ -141,6 +143,8 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       `polling Slurm every ${this.config.jobManager.pollIntervalSeconds} s for jobs named ` +
         `'${this.config.buildenv.jobName}'`,
     );
+    // /health then tells when polls stop completing.
+    this.metrics.jobManager.scheduled(this.config.jobManager.pollIntervalSeconds);
     // First poll at once: after a restart, jobs that ended meanwhile are reported without delay.
     this.arm(0);
   }
@@ -154,7 +158,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
 
   /** One poll. Never throws: every problem is logged and shows in the report. */
   tick(opts: TickOptions = {}): Promise<TickReport> {
-    const run = this.chain.then(() => this.runTick(opts));
+    const run = this.chain.then(() => this.timedTick(opts));
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -179,6 +183,13 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       clearTimeout(this.timer);
     }
     this.timer = undefined;
+  }
+
+  private async timedTick(opts: TickOptions): Promise<TickReport> {
+    const started = performance.now();
+    const report = await this.runTick(opts);
+    this.metrics.jobManager.tickEnded((performance.now() - started) / 1000, report.skipped);
+    return report;
   }
 
   private async runTick(opts: TickOptions): Promise<TickReport> {
@@ -209,6 +220,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     let queue: Map<string, QueuedJob>;
     try {
       const jobs = await this.slurm.listJobs(this.config.buildenv.jobName);
+      this.metrics.jobManager.squeueSucceeded();
       queue = new Map(jobs.map((job) => [job.id, job]));
     } catch (error) {
       return this.skip(report, 'squeue failed', errorMessage(error));

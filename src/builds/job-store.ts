@@ -111,7 +111,7 @@ export class JobStore {
     return join(jobDir, `_bot_job${jobId}.metadata`);
   }
 
-  private static rowsDir(jobDir: string, jobId: string): string {
+  static rowsDir(jobDir: string, jobId: string): string {
     return join(jobDir, `_bot_job${jobId}.rows`);
   }
 

@@ -67,6 +67,14 @@ describe('parseArgs', () => {
     });
   });
 
+  it('parses hash-password USER', () => {
+    expect(parseArgs(['hash-password', 'ops'])).toEqual({ kind: 'hash-password', user: 'ops' });
+    expect(parseArgs(['hash-password', '--help'])).toEqual({
+      kind: 'help',
+      topic: 'hash-password',
+    });
+  });
+
   it('answers --help and --version before anything else', () => {
     expect(parseArgs(['--help'])).toEqual({ kind: 'help', topic: 'serve' });
     expect(parseArgs(['job-manager', '-h'])).toEqual({ kind: 'help', topic: 'job-manager' });
@@ -85,6 +93,9 @@ describe('parseArgs', () => {
     [['simulate'], /simulate needs --event/],
     [['serve', '--smee-url', 'ftp://x'], /--smee-url must be an http\(s\) URL/],
     [['serve', '--online=yes'], /takes no value/],
+    [['hash-password'], /hash-password needs the user name/],
+    [['hash-password', 'a:b'], /may not contain ':'/],
+    [['hash-password', 'ops', 'extra'], /unexpected argument 'extra'/],
   ])('rejects %j with a message saying what is wrong', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(UsageError);
     expect(() => parseArgs(argv)).toThrow(message);

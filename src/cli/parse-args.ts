@@ -17,7 +17,8 @@ export type Command =
   | { kind: 'serve'; config: string; port: number; jobManager: boolean; smeeUrl?: string }
   | { kind: 'job-manager'; config: string; iterations: number; jobIds?: string[] }
   | { kind: 'check-config'; config: string; online: boolean }
-  | { kind: 'simulate'; config: string; event: string; repo?: string; build?: string };
+  | { kind: 'simulate'; config: string; event: string; repo?: string; build?: string }
+  | { kind: 'hash-password'; user: string };
 
 export const USAGE = `Usage: eessi-bot [command] [options]
 
@@ -26,6 +27,7 @@ Commands:
   job-manager      only the job manager (another host may run the server)
   check-config     validate app.cfg and print the resolved settings (secrets redacted)
   simulate         run one saved webhook payload through the pipeline, GitHub replaced by the terminal
+  hash-password USER  read a password on standard input, print the status_auth line for app.cfg
 
 Options for every command:
   -c, --config FILE              configuration file (default: ./app.cfg)
@@ -53,7 +55,14 @@ simulate:
 
 The webhook secret is read from the environment variable GITHUB_APP_SECRET_TOKEN.`;
 
-const COMMANDS = new Set(['serve', 'job-manager', 'check-config', 'simulate', 'help']);
+const COMMANDS = new Set([
+  'serve',
+  'job-manager',
+  'check-config',
+  'simulate',
+  'hash-password',
+  'help',
+]);
 
 export function parseArgs(argv: readonly string[]): Command {
   const args = [...argv];
@@ -66,6 +75,9 @@ export function parseArgs(argv: readonly string[]): Command {
   }
   if (name === 'help') {
     return { kind: 'help', topic: args[0] };
+  }
+  if (name === 'hash-password') {
+    return parseHashPassword(args);
   }
 
   const options = new Map<string, string | true>();
@@ -169,6 +181,23 @@ export function parseArgs(argv: readonly string[]): Command {
       return { kind: 'simulate', config, event, repo: text('repo'), build: text('build') };
     }
   }
+}
+
+function parseHashPassword(args: string[]): Command {
+  if (args.some((arg) => arg === '-h' || arg === '--help')) {
+    return { kind: 'help', topic: 'hash-password' };
+  }
+  const [user, ...rest] = args;
+  if (user === undefined || user.startsWith('-')) {
+    throw new UsageError('hash-password needs the user name: eessi-bot hash-password USER');
+  }
+  if (rest.length > 0) {
+    throw new UsageError(`unexpected argument '${rest[0]}' for 'hash-password'`);
+  }
+  if (!/^[^\s:]+$/.test(user)) {
+    throw new UsageError(`the user name may not contain ':' or spaces, got '${user}'`);
+  }
+  return { kind: 'hash-password', user };
 }
 
 function integer(option: string, value: string): number {

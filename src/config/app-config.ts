@@ -98,6 +98,21 @@ export interface EventHandlerConfig {
   readonly stateDir: string;
   readonly logPath?: string;
   readonly smeeUrl?: string;
+  /** Seconds between two missed-webhook catch-up passes (default 600); 0 turns catch-up off. */
+  readonly redeliverIntervalSeconds: number;
+  /**
+   * Client addresses (IP or CIDR) that may read /status, /status.json and /metrics; default
+   * 127.0.0.1 (loopback only). 0.0.0.0 or :: lets every client in.
+   */
+  readonly statusBind: readonly string[];
+  /** HTTP basic auth for the same pages, when set. */
+  readonly statusAuth?: StatusAuthConfig;
+}
+
+export interface StatusAuthConfig {
+  readonly user: string;
+  /** `scrypt:<salt>:<hash>` as printed by `eessi-bot hash-password` (see common/password-hash.ts). */
+  readonly passwordHash: string;
 }
 
 /** Which generation of app.cfg (and so of the PR protocol) this is; follows from the file. */

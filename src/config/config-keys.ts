@@ -41,7 +41,14 @@ export const USED_KEYS: Readonly<Record<string, readonly string[]>> = {
     'command_timeout',
     'log_path',
   ],
-  event_handler: ['state_dir', 'log_path', 'smee_url'],
+  event_handler: [
+    'state_dir',
+    'log_path',
+    'smee_url',
+    'redeliver_interval',
+    'status_bind',
+    'status_auth',
+  ],
   submitted_job_comments: [
     'new_job_instance_repo',
     'build_on_arch',

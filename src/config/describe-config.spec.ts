@@ -6,6 +6,7 @@ import {
   replaceOnce,
   type ConfigSandbox,
 } from '../../test/fixtures/config/config-sandbox.js';
+import { hashPassword } from '../common/password-hash.js';
 import { describeConfig, maskUrlPasswords } from './describe-config.js';
 import { loadConfig } from './load-config.js';
 
@@ -71,6 +72,22 @@ describe('describeConfig', () => {
     expect(text).toMatch(/^ {2}build_permission +\(anyone\)$/m);
     expect(text).toMatch(/^ {2}http_proxy +\(empty\)$/m);
     expect(text).toMatch(/^ {2}cvmfs_customizations +\(none\)$/m);
+  });
+
+  it('shows the status page access and catch-up settings, never the password hash', async () => {
+    const hash = await hashPassword('s3cret');
+    const text = describeFixture(
+      replaceOnce(
+        readFixture('valid.cfg'),
+        'smee_url = https://smee.io/abc123',
+        `smee_url = https://smee.io/abc123\nredeliver_interval = 0\nstatus_bind = 10.0.0.0/8\nstatus_auth = ops:${hash}`,
+      ),
+    );
+
+    expect(text).toMatch(/^ {2}redeliver_interval +0 \(missed-webhook catch-up off\)$/m);
+    expect(text).toMatch(/^ {2}status_bind +10\.0\.0\.0\/8$/m);
+    expect(text).toMatch(/^ {2}status_auth +user ops, password hash set$/m);
+    expect(text).not.toContain(hash.split(':')[2]);
   });
 
   it('masks passwords in proxy URLs', () => {

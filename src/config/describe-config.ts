@@ -72,6 +72,19 @@ export function describeConfig(config: AppConfig): string {
         ['state_dir', eventHandler.stateDir],
         ['log_path', eventHandler.logPath ?? '(standard output)'],
         ['smee_url', eventHandler.smeeUrl ?? '(none: GitHub delivers to this server directly)'],
+        [
+          'redeliver_interval',
+          eventHandler.redeliverIntervalSeconds > 0
+            ? `${eventHandler.redeliverIntervalSeconds} s`
+            : '0 (missed-webhook catch-up off)',
+        ],
+        ['status_bind', eventHandler.statusBind.join(' ')],
+        [
+          'status_auth',
+          eventHandler.statusAuth
+            ? `user ${eventHandler.statusAuth.user}, password hash set`
+            : '(none: no password on /status and /metrics)',
+        ],
       ],
     },
     ...(v09 ? [cleanUpSection(config)] : []),

@@ -1,10 +1,10 @@
 import { dirname, join } from 'node:path';
-import type { EventHandlerConfig, JobManagerConfig } from './app-config.js';
+import type { JobManagerConfig } from './app-config.js';
 import type { ConfigSectionReader } from './config-section.reader.js';
 import { percentPlaceholderProblems } from '../common/fill-template.js';
 import { SCONTROL_FIELDS } from '../common/scontrol-fields.js';
 
-/** Reads [job_manager] (polling and the scheduler commands) and [event_handler]. */
+/** Reads [job_manager] (polling and the scheduler commands). */
 
 export const JOB_MANAGER_REQUIRED = [
   'job_ids_dir',
@@ -13,7 +13,6 @@ export const JOB_MANAGER_REQUIRED = [
   'scontrol_command',
 ];
 const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
-const STATE_DIR_NAME = '.eessi-bot-state';
 
 export function readJobManager(section: ConfigSectionReader): JobManagerConfig {
   const idsEntry = section.required(
@@ -90,20 +89,4 @@ function readScontrol(section: ConfigSectionReader): {
   }
   const command = section.command('scontrol_command', { ...entry, value: written });
   return { ...(command !== undefined ? { command } : {}), written, args };
-}
-
-export function readEventHandler(
-  section: ConfigSectionReader,
-  jobsBaseDir: string,
-): EventHandlerConfig {
-  const stateDir = section.optionalPath('state_dir') ?? join(jobsBaseDir, STATE_DIR_NAME);
-  const logPath = section.optionalPath('log_path');
-  const smeeEntry = section.get('smee_url');
-  const smeeUrl =
-    smeeEntry && smeeEntry.value !== '' ? section.httpUrl('smee_url', smeeEntry) : undefined;
-  return {
-    stateDir,
-    ...(logPath !== undefined ? { logPath } : {}),
-    ...(smeeUrl !== undefined ? { smeeUrl } : {}),
-  };
 }

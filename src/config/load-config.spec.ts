@@ -8,6 +8,7 @@ import {
   testPrivateKeyPem,
   type ConfigSandbox,
 } from '../../test/fixtures/config/config-sandbox.js';
+import { hashPassword } from '../common/password-hash.js';
 import { ConfigError } from './config.errors.js';
 import {
   DEFAULT_NO_BUILD_PERMISSION_COMMENT,
@@ -109,6 +110,8 @@ describe('loadConfig', () => {
         stateDir: join(dir, 'state'),
         logPath: join(dir, 'logs', 'event_handler.log'),
         smeeUrl: 'https://smee.io/abc123',
+        redeliverIntervalSeconds: 600,
+        statusBind: ['127.0.0.1'],
       });
     });
 
@@ -138,6 +141,8 @@ describe('loadConfig', () => {
       expect(config.jobManager.logPath).toBeUndefined();
       expect(config.eventHandler).toEqual({
         stateDir: join(sandbox.home, 'jobs', '.eessi-bot-state'),
+        redeliverIntervalSeconds: 600,
+        statusBind: ['127.0.0.1'],
       });
     });
 
@@ -204,6 +209,42 @@ describe('loadConfig', () => {
       const { config } = loadConfig(localPath, sandbox.env);
       expect(config.buildenv.scheduler).toBe('local');
       expect(config.buildenv.submitCommand).toBe('sbatch-nowhere');
+    });
+  });
+
+  describe('[event_handler] catch-up and status page keys', () => {
+    const smee = 'smee_url = https://smee.io/abc123';
+
+    it('reads redeliver_interval, status_bind (spaces or commas) and status_auth', async () => {
+      const hash = await hashPassword('correct horse');
+      const { path } = validWith(
+        smee,
+        `${smee}\nredeliver_interval = 0\nstatus_bind = 127.0.0.1, 10.1.0.0/16 ::1\nstatus_auth = ops:${hash}`,
+      );
+
+      const { config } = loadConfig(path, sandbox.env);
+
+      expect(config.eventHandler.redeliverIntervalSeconds).toBe(0);
+      expect(config.eventHandler.statusBind).toEqual(['127.0.0.1', '10.1.0.0/16', '::1']);
+      expect(config.eventHandler.statusAuth).toEqual({ user: 'ops', passwordHash: hash });
+    });
+
+    it('reports a bad interval, address and password hash without quoting the hash', () => {
+      const { path, text } = validWith(
+        smee,
+        `${smee}\nredeliver_interval = ten minutes\nstatus_bind = 127.0.0.1 example.org 10.0.0.0/33\nstatus_auth = ops:plain-secret-password`,
+      );
+
+      const problems = loadProblems(path, sandbox.env);
+
+      const line = (key: string) => `${path}:${lineOf(text, key)}: [event_handler]`;
+      expect(problems).toEqual([
+        `${line('redeliver_interval')} redeliver_interval: "ten minutes" is not a number of seconds (0 turns missed-webhook catch-up off)`,
+        `${line('status_bind')} status_bind: "example.org" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, 0.0.0.0 for every client)`,
+        `${line('status_bind')} status_bind: "10.0.0.0/33" is not an IP address or CIDR range (e.g. 127.0.0.1, 10.0.0.0/8, 0.0.0.0 for every client)`,
+        `${line('status_auth')} status_auth: expected scrypt:<salt>:<hash> as printed by \`eessi-bot hash-password USER\``,
+      ]);
+      expect(problems.join('\n')).not.toContain('plain-secret-password');
     });
   });
 

@@ -16,7 +16,6 @@ import {
   ObjectConflictError,
   type FileDigest,
   type MultipartObserver,
-  type PendingMultipart,
   type PutOutcome,
 } from './s3-object.js';
 

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import type { GitHubAppSettings } from './github-app.settings.js';
-import { GitHubApiError, GitHubClient } from './github.client.js';
+import { GitHubApiError } from './github-api-error.js';
+import { GitHubClient } from './github.client.js';
 import { quietNestLogger } from '../../test/support/test-kit.js';
 
 const config = (privateKey: string): GitHubAppSettings => ({

@@ -1,6 +1,14 @@
 import { createPrivateKey } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
+import {
+  GitHubApiError,
+  type HttpErrorLike,
+  isInstallationTokenRefused,
+  toGitHubApiError,
+} from './github-api-error.js';
 import { GITHUB_APP_SETTINGS, type GitHubAppSettings } from './github-app.settings.js';
+import { collectHookDeliveries, type HookDeliveryListing } from './hook-deliveries.js';
 import {
   createOctokit,
   DEFAULT_CLIENT_OPTIONS,
@@ -67,40 +75,6 @@ export interface InstallationTokenInfo {
   readonly expiresAt: string;
 }
 
-export type GitHubErrorKind =
-  | 'key' // private_key unusable before any request
-  | 'app-auth' // GitHub refused the App JWT: app_id / private_key
-  | 'installation' // installation_id unknown to GitHub
-  | 'token' // installation token refused even after minting a new one
-  | 'rate-limit'
-  | 'forbidden'
-  | 'not-found'
-  | 'invalid' // 400 / 422: the request itself
-  | 'server' // 5xx after every retry
-  | 'network'; // no answer at all after every retry
-
-/** An operator-facing failure of a GitHub call: the message says what to check. */
-export class GitHubApiError extends Error {
-  override readonly name = 'GitHubApiError';
-
-  constructor(
-    message: string,
-    readonly kind: GitHubErrorKind,
-    /** HTTP status, undefined when GitHub did not answer. */
-    readonly status?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-interface HttpErrorLike {
-  status: number;
-  message: string;
-  response?: { headers?: Record<string, string | undefined> };
-  request?: { url?: string };
-}
-
 @Injectable()
 export class GitHubClient {
   private readonly logger = new Logger(GitHubClient.name);
@@ -111,6 +85,7 @@ export class GitHubClient {
   constructor(
     @Inject(GITHUB_APP_SETTINGS) private readonly app: GitHubAppSettings,
     @Optional() @Inject(GITHUB_CLIENT_OPTIONS) private readonly options: GitHubClientOptions = {},
+    @Optional() private readonly metrics?: BotMetrics,
   ) {
     this.attempts = (options.retries ?? DEFAULT_CLIENT_OPTIONS.retries) + 1;
     this.keyProblem = checkPrivateKey(app.privateKey);
@@ -121,7 +96,7 @@ export class GitHubClient {
    * never talks to GitHub (or a test) must still be able to construct the client.
    */
   private get octokit(): BotOctokit {
-    this.bundle ??= createOctokit(this.app, this.options, this.logger);
+    this.bundle ??= createOctokit(this.app, this.options, this.logger, this.metrics);
     return this.bundle.octokit;
   }
 
@@ -150,6 +125,29 @@ export class GitHubClient {
         appId: data.app_id,
         appSlug: data.app_slug,
       };
+    });
+  }
+
+  /**
+   * The App's webhook deliveries (all installations) back to `since`, newest first, reading at
+   * most `maxPages` pages of 100. Authenticated as the App (JWT), as GitHub requires.
+   */
+  async listHookDeliveries(since: Date, maxPages: number): Promise<HookDeliveryListing> {
+    return this.call("listing the App's webhook deliveries", () =>
+      collectHookDeliveries(
+        this.octokit.paginate.iterator(this.octokit.rest.apps.listWebhookDeliveries, {
+          per_page: 100,
+        }),
+        since,
+        maxPages,
+      ),
+    );
+  }
+
+  /** Asks GitHub to send delivery attempt `id` again (same X-GitHub-Delivery); App JWT. */
+  async redeliverHookDelivery(id: number): Promise<void> {
+    await this.call(`asking GitHub to redeliver webhook delivery ${id}`, async () => {
+      await this.octokit.rest.apps.redeliverWebhookDelivery({ delivery_id: id });
     });
   }
 
@@ -297,8 +295,8 @@ export class GitHubClient {
     try {
       return await fn();
     } catch (error) {
-      if (!this.isInstallationTokenRefused(error)) {
-        throw this.toApiError(error, operation);
+      if (!isInstallationTokenRefused(error)) {
+        throw toGitHubApiError(error, operation, this.app, this.attempts);
       }
     }
     // A token can die before its expiry (App reinstalled, permissions changed): mint a new one once.
@@ -309,108 +307,8 @@ export class GitHubClient {
     try {
       return await fn();
     } catch (error) {
-      throw this.toApiError(error, operation);
+      throw toGitHubApiError(error, operation, this.app, this.attempts);
     }
-  }
-
-  private isInstallationTokenRefused(error: unknown): boolean {
-    const e = error as Partial<HttpErrorLike>;
-    return e.status === 401 && !isAppRoute(e.request?.url);
-  }
-
-  private toApiError(error: unknown, operation: string): Error {
-    if (error instanceof GitHubApiError) {
-      return error;
-    }
-    const e = error as Partial<HttpErrorLike>;
-    const github = this.app;
-    const where = `in [github] of ${github.configPath}`;
-    if (typeof e.status !== 'number' || e.request === undefined) {
-      // Not an HTTP failure (a bug, or an error from another realm): pass it on untouched.
-      return typeof e.message === 'string' ? (error as Error) : new Error(String(error));
-    }
-    const status = e.status;
-    const detail = e.message ?? '';
-    const url = e.request.url;
-    const fail = (kind: GitHubErrorKind, message: string, answered = true) =>
-      new GitHubApiError(message, kind, answered ? status : undefined, { cause: error });
-
-    if (e.response === undefined) {
-      return fail(
-        'network',
-        `cannot reach GitHub at api_url ${github.apiUrl} while ${operation} (${detail}; ` +
-          `${this.attempts} attempts): check api_url ${where} (or GITHUB_API_URL), DNS, proxy and network`,
-        false,
-      );
-    }
-    if (isAppRoute(url) && status === 401) {
-      return fail(
-        'app-auth',
-        `GitHub refused the App's JWT while ${operation} (401 ${detail}): check app_id ` +
-          `(${github.appId}) and private_key (${github.privateKeyPath}) ${where}`,
-      );
-    }
-    if (isAppRoute(url) && status === 404) {
-      return fail(
-        'installation',
-        `GitHub App ${github.appId} has no installation ${github.installationId} (404 while ` +
-          `${operation}): check installation_id ${where}`,
-      );
-    }
-    if (status === 401) {
-      return fail(
-        'token',
-        `GitHub refused a freshly minted installation token while ${operation} (401 ${detail}): ` +
-          `check that the App is still installed (installation_id ${github.installationId} ${where})`,
-      );
-    }
-    const headers = e.response.headers ?? {};
-    if (
-      (status === 403 || status === 429) &&
-      (headers['x-ratelimit-remaining'] === '0' ||
-        headers['retry-after'] !== undefined ||
-        /rate limit/i.test(detail))
-    ) {
-      return fail(
-        'rate-limit',
-        `GitHub rate limit while ${operation} (${status} ${detail}), still limited after every ` +
-          `wait: the call can be repeated later`,
-      );
-    }
-    if (status === 403) {
-      return fail(
-        'forbidden',
-        `GitHub refused ${operation} (403 ${detail}): check the App's permissions (issues and ` +
-          `pull requests: read & write) and that it is installed on the repository`,
-      );
-    }
-    if (status === 404) {
-      return fail(
-        'not-found',
-        `GitHub found nothing while ${operation} (404): check the repository and number, and ` +
-          `that installation ${github.installationId} covers the repository`,
-      );
-    }
-    if (status >= 500) {
-      return fail(
-        'server',
-        `GitHub answered ${status} while ${operation} after ${this.attempts} attempts (${detail}): ` +
-          `see https://www.githubstatus.com`,
-      );
-    }
-    return fail('invalid', `GitHub refused ${operation} (${status} ${detail})`);
-  }
-}
-
-/** Routes GitHub authenticates with the App JWT rather than an installation token. */
-function isAppRoute(url: string | undefined): boolean {
-  if (!url) {
-    return false;
-  }
-  try {
-    return /\/app(\/installations\/[^/]+(\/access_tokens)?)?$/.test(new URL(url).pathname);
-  } catch {
-    return false;
   }
 }
 

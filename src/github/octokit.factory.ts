@@ -9,6 +9,7 @@ import type { Octokit as CoreOctokit, OctokitOptions } from '@octokit/core';
 import { retry } from '@octokit/plugin-retry';
 import { throttling, type ThrottlingOptions } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
+import type { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { botVersion } from '../common/package-version.js';
 import type { GitHubAppSettings } from './github-app.settings.js';
 
@@ -47,7 +48,7 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   requestTimeoutMs: 30_000,
 });
 
-const BotOctokit = Octokit.plugin(attemptLogging, retry, throttling);
+const BotOctokit = Octokit.plugin(requestMetrics, attemptLogging, retry, throttling);
 export type BotOctokit = InstanceType<typeof BotOctokit>;
 
 export interface OctokitBundle {
@@ -60,6 +61,7 @@ export function createOctokit(
   github: GitHubAppSettings,
   options: GitHubClientOptions,
   logger: Logger,
+  metrics?: BotMetrics,
 ): OctokitBundle {
   // Keys present but undefined (from a partial config) must not erase the defaults.
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
@@ -115,6 +117,7 @@ export function createOctokit(
       baseMs: o.retryAfterBaseValue,
       apiUrl: github.apiUrl,
     },
+    requestMetrics: metrics ? { metrics, apiUrl: github.apiUrl } : undefined,
   });
   return { octokit, forgetTokens: () => cache.clear() };
 }
@@ -211,6 +214,60 @@ function fetchWithTimeout(timeoutMs: number): typeof fetch {
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     return fetch(input, { ...init, signal });
   };
+}
+
+interface RequestMetricsOptions {
+  metrics: BotMetrics;
+  apiUrl: string;
+}
+
+type Headers = Record<string, string | number | undefined>;
+
+/**
+ * Counts every attempt by status and keeps the rate limit GitHub reports, for /metrics. Innermost
+ * of our plugins, so that retries and rate-limit waits are each counted.
+ */
+function requestMetrics(octokit: CoreOctokit, octokitOptions: OctokitOptions): object {
+  const cfg = octokitOptions.requestMetrics as RequestMetricsOptions | undefined;
+  if (!cfg) {
+    return {};
+  }
+  const record = (status: number | undefined, headers: Headers | undefined, url: string) => {
+    cfg.metrics.githubRequests.inc(status ?? 'error');
+    // The App's own requests (JWT) have a budget of their own; the installation's is the one
+    // the bot's work spends.
+    const remaining = Number(headers?.['x-ratelimit-remaining']);
+    if (!Number.isFinite(remaining) || isAppPath(url, cfg.apiUrl)) {
+      return;
+    }
+    const resource = String(headers?.['x-ratelimit-resource'] ?? 'core');
+    const limit = Number(headers?.['x-ratelimit-limit']);
+    const reset = Number(headers?.['x-ratelimit-reset']);
+    cfg.metrics.githubRateLimit.set(resource, {
+      remaining,
+      ...(Number.isFinite(limit) ? { limit } : {}),
+      ...(Number.isFinite(reset) ? { resetAt: reset } : {}),
+    });
+  };
+  octokit.hook.wrap('request', async (request, options) => {
+    try {
+      const response = await request(options);
+      record(response.status, response.headers, options.url);
+      return response;
+    } catch (error) {
+      const e = error as { status?: number; response?: { headers?: Headers } };
+      record(e.response ? e.status : undefined, e.response?.headers, options.url);
+      throw error;
+    }
+  });
+  return {};
+}
+
+/** `/app` and below: routes GitHub authenticates with the App's JWT. */
+function isAppPath(url: string, apiUrl: string): boolean {
+  const base = apiUrl.replace(/\/+$/, '');
+  const path = (url.startsWith(base) ? url.slice(base.length) : url).split('?')[0];
+  return path === '/app' || path.startsWith('/app/');
 }
 
 interface AttemptLogOptions {

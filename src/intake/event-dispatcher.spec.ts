@@ -6,6 +6,7 @@ import { EventDispatcher, MAX_CONCURRENT_LANES } from './event-dispatcher.js';
 import { routeOf } from './delivery-route.js';
 import type { InboxEntry } from './inbox/delivery-record.js';
 import { Inbox } from './inbox/inbox.js';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 
 let stateDir: string;
 let inbox: Inbox;
@@ -53,7 +54,7 @@ const cleanup = cleanupAfterEach();
 beforeEach(async () => {
   stateDir = await cleanup.tempDir('dispatcher-spec-');
   inbox = new Inbox({ stateDir });
-  dispatcher = new EventDispatcher(inbox);
+  dispatcher = new EventDispatcher(inbox, new BotMetrics());
   cleanup.defer(async () => {
     dispatcher.stop();
     await dispatcher.drain();
@@ -168,7 +169,7 @@ describe('EventDispatcher', () => {
     const first = await acceptPr(3);
     const second = await acceptPr(4, 'owner/other');
     const handled: string[] = [];
-    const restarted = new EventDispatcher(new Inbox({ stateDir }));
+    const restarted = new EventDispatcher(new Inbox({ stateDir }), new BotMetrics());
     restarted.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });
@@ -176,7 +177,7 @@ describe('EventDispatcher', () => {
     await restarted.drain();
     expect(handled.sort()).toEqual([first, second].sort());
 
-    const again = new EventDispatcher(new Inbox({ stateDir }));
+    const again = new EventDispatcher(new Inbox({ stateDir }), new BotMetrics());
     again.on('pull_request', 'labeled', async (d) => {
       handled.push(d.id);
     });

@@ -5,6 +5,7 @@ import {
   OnApplicationBootstrap,
 } from '@nestjs/common';
 import { errorMessage } from '../common/error-message.js';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import {
   describeDelivery,
   isWorthLogging,
@@ -14,7 +15,7 @@ import {
 } from './delivery-log.js';
 import type { InboxEntry, PendingDelivery } from './inbox/delivery-record.js';
 import { Inbox } from './inbox/inbox.js';
-import { LaneQueue, laneOf, type LaneTicket } from './lane-queue.js';
+import { LaneQueue, withLane, type LaneTicket } from './lane-queue.js';
 
 /**
  * Does the work for one delivery. Resolve only once the work is durable (the delivery is then
@@ -82,11 +83,14 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly inbox: Inbox) {
+  constructor(
+    private readonly inbox: Inbox,
+    private readonly metrics: BotMetrics,
+  ) {
     inbox.observe({
       // Before the start, routing could miss handlers still to be registered: the first scan
       // picks these deliveries up instead.
-      accepted: (entry) => (this.started ? this.admit(ticketOf(entry)) : undefined),
+      accepted: (entry) => (this.started ? this.admit(withLane(entry)) : undefined),
       // An older delivery finished storing: a newer one of its PR may now start.
       settled: () => this.schedulePump(),
     });
@@ -257,7 +261,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
         }
         // Oldest first, so that each lane is filled in order.
         for (const delivery of found) {
-          this.admit(ticketOf(delivery));
+          this.admit(withLane(delivery));
         }
         this.pump();
       } while (this.rescanRequested && !this.stopped);
@@ -387,10 +391,7 @@ export class EventDispatcher implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   private logOutcome(ticket: Ticket, outcome: Outcome, started: number): void {
+    this.metrics.deliveriesProcessed.inc(ticket.event, outcome);
     this.logger.log(outcomeLine(ticket, outcome, Math.round(performance.now() - started)));
   }
-}
-
-function ticketOf(delivery: PendingDelivery): Ticket {
-  return { ...delivery, lane: laneOf(delivery) };
 }

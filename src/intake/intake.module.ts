@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { MetricsModule } from '../common/metrics/metrics.module.js';
+import { CatchUpService } from './catch-up/catch-up.service.js';
 import { EventDispatcher } from './event-dispatcher.js';
 import { HealthController } from './health.controller.js';
 import { Inbox } from './inbox/inbox.js';
@@ -6,8 +8,8 @@ import { INTAKE_OPTIONS, type IntakeOptions } from './intake.options.js';
 import { WebhookController } from './webhook.controller.js';
 
 /**
- * Webhook intake: `POST /` (verify, store, acknowledge), `GET /health`, the durable Inbox and the
- * background EventDispatcher. Needs an app created with `bodyParser: false`. Feature modules
+ * Webhook intake: `POST /` (verify, store, acknowledge), `GET /health`, the durable Inbox, the
+ * background EventDispatcher and missed-webhook catch-up (CatchUpService). Needs an app created with `bodyParser: false`. Feature modules
  * register handlers with `EventDispatcher.on()`.
  */
 @Module({})
@@ -15,8 +17,14 @@ export class IntakeModule {
   static register(options: IntakeOptions): DynamicModule {
     return {
       module: IntakeModule,
+      imports: [MetricsModule],
       controllers: [WebhookController, HealthController],
-      providers: [{ provide: INTAKE_OPTIONS, useValue: options }, Inbox, EventDispatcher],
+      providers: [
+        { provide: INTAKE_OPTIONS, useValue: options },
+        Inbox,
+        EventDispatcher,
+        CatchUpService,
+      ],
       exports: [Inbox, EventDispatcher],
     };
   }

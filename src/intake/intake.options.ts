@@ -9,6 +9,10 @@ export interface IntakeOptions {
   readonly stateDir: string;
   /** GITHUB_APP_SECRET_TOKEN; while unset, every delivery is refused (500) and the log says why. */
   readonly webhookSecret?: string;
+  /** `[event_handler] redeliver_interval`: seconds between catch-up passes; 0 or unset: off. */
+  readonly redeliverIntervalSeconds?: number;
+  /** `[github] installation_id`: catch-up leaves other installations' deliveries alone. */
+  readonly installationId?: number;
   /** Journal tuning for tests; production uses the defaults. */
   readonly journal?: JournalOptions;
 }

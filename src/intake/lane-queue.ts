@@ -14,6 +14,13 @@ export function laneOf(delivery: { readonly id: string } & DeliveryRoute): strin
   return repo !== undefined && pr !== undefined ? `${repo}#${pr}` : `delivery:${delivery.id}`;
 }
 
+/** `delivery` with its lane, ready to queue. */
+export function withLane<D extends Omit<LaneTicket, 'lane'> & DeliveryRoute>(
+  delivery: D,
+): D & LaneTicket {
+  return { ...delivery, lane: laneOf(delivery) };
+}
+
 /**
  * Per-PR ordering for the dispatcher, with no I/O and no clock: deliveries of one lane run one at
  * a time in sequence order (a `labeled` must not race the `unlabeled` that follows it); different

@@ -3,6 +3,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { errorMessage } from '../common/error-message.js';
+import type { RelayVitals } from '../common/metrics/bot-metrics.js';
 import { toRelayRequest, type RelayRequest } from './smee-event.js';
 import { MAX_EVENT_CHARS, SseParser, type SseEvent } from './sse-parser.js';
 
@@ -39,6 +40,8 @@ export interface SmeeRelayOptions {
   readonly idleTimeoutMs?: number;
   /** Limit for one forward to the bot (default 30 s; the bot answers at once). */
   readonly forwardTimeoutMs?: number;
+  /** Where the relay's state is shown (/status, /metrics) and catch-up looks before a pass. */
+  readonly vitals?: RelayVitals;
 }
 
 /**
@@ -91,6 +94,7 @@ export class SmeeRelay {
   private readonly idleTimeoutMs: number;
   private readonly forwardTimeoutMs: number;
   private readonly channel: string;
+  private readonly vitals?: RelayVitals;
 
   private running = false;
   private loop?: Promise<void>;
@@ -111,6 +115,7 @@ export class SmeeRelay {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 30_000;
     this.channel = redactChannel(this.source.href);
+    this.vitals = options.vitals;
   }
 
   /** Starts connecting in the background; failures are logged and retried, never thrown. */
@@ -129,6 +134,7 @@ export class SmeeRelay {
       return;
     }
     this.running = false;
+    this.vitals?.set('stopped');
     this.wakeUp?.();
     for (const request of this.requests) {
       request.destroy();
@@ -145,6 +151,7 @@ export class SmeeRelay {
       if (!this.running) {
         break;
       }
+      this.vitals?.set('disconnected', outcome.reason);
       if (outcome.opened) {
         delay = this.initialDelayMs;
       }
@@ -227,6 +234,7 @@ export class SmeeRelay {
           return;
         }
         opened = true;
+        this.vitals?.set('connected');
         if (this.everConnected) {
           this.logger.log(`smee channel ${this.channel} reconnected`);
         } else {
@@ -281,6 +289,9 @@ export class SmeeRelay {
     const label = `delivery ${relayed.deliveryId} (${relayed.eventName})`;
     try {
       const { status, reply } = await this.post(relayed);
+      if (this.vitals) {
+        this.vitals.forwarded += 1;
+      }
       if (status >= 200 && status < 300) {
         this.logger.log(`smee: ${label} forwarded, bot answered ${status}`);
       } else {

@@ -3,6 +3,7 @@ import {
   Controller,
   Inject,
   Logger,
+  Optional,
   Post,
   Req,
   Res,
@@ -10,6 +11,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { DELIVERY_ID_PATTERN } from '../common/ids.js';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { Inbox } from './inbox/inbox.js';
 import { BodyTooLargeError, discardRest, readBody } from './read-body.js';
 import { inspectDelivery } from './delivery-inspection.js';
@@ -97,6 +99,7 @@ export class WebhookController implements OnApplicationBootstrap {
     @Inject(INTAKE_OPTIONS) private readonly options: Pick<IntakeOptions, 'webhookSecret'>,
     private readonly inbox: Inbox,
     private readonly adapterHost: HttpAdapterHost,
+    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
   ) {}
 
   onApplicationBootstrap(): void {
@@ -117,6 +120,7 @@ export class WebhookController implements OnApplicationBootstrap {
       this.logger.error(`webhook intake failed: ${errorMessage(error)}`, (error as Error)?.stack);
       reply = reject(500, 'internal error');
     }
+    this.metrics.webhookResponses.inc(reply.status);
     if (!res.headersSent && !res.destroyed) {
       const body = JSON.stringify(reply.body);
       res.writeHead(reply.status, {
@@ -212,6 +216,7 @@ export class WebhookController implements OnApplicationBootstrap {
       );
       return reject(500, 'could not store the delivery');
     }
+    this.metrics.deliveriesReceived.inc(event, verdict);
     if (verdict === 'duplicate') {
       this.logger.log(`delivery ${id} (${event}) already received: ignored`);
       return { status: 200, body: { status: 'duplicate' } };

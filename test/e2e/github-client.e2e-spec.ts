@@ -18,9 +18,9 @@ import {
   GITHUB_APP_SETTINGS,
   type GitHubAppSettings,
 } from '../../src/github/github-app.settings.js';
+import { GitHubApiError } from '../../src/github/github-api-error.js';
 import {
   GITHUB_CLIENT_OPTIONS,
-  GitHubApiError,
   GitHubClient,
   type GitHubClientOptions,
 } from '../../src/github/github.client.js';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { describeExit, startServer, stopAllBots, type BotServer } from '../support/bot-process.js';
 import { Journal } from '../../src/common/journal/journal.js';
-import { writeServeConfig } from '../support/serve-config.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
+import { generateAppKeys } from '../support/make-config.js';
 import { examplePayload } from '../support/payloads.js';
 import {
   cleanupAfterAll,
@@ -31,15 +32,14 @@ const root = cleanup.tempDirSync('inbox-crash-e2e-');
 cleanup.defer(stopAllBots);
 
 function writeConfig(): string {
-  return writeServeConfig(root, { appName: 'crash-test-bot' }).config;
+  return writeBotConfig({
+    root,
+    privateKey: generateAppKeys().privateKey,
+    appName: 'crash-test-bot',
+  });
 }
 
-const env: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NO_COLOR: '1',
-  GITHUB_APP_SECRET_TOKEN: SECRET,
-};
+const env = botEnv(SECRET);
 
 /** Ids of the deliveries in the inbox journal (read as the bot reads it, nothing deleted). */
 async function journalIds(): Promise<Set<string>> {

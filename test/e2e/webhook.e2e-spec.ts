@@ -450,7 +450,11 @@ describe('GET /health', () => {
     await signedPost(url, body, { 'X-GitHub-Delivery': newDeliveryId() });
 
     const res = await request(url).get('/health');
-    expect(res.body.inbox).toEqual({ pending: 2, failed: 0 });
+    expect(res.body.inbox).toEqual({
+      pending: 2,
+      failed: 0,
+      oldestPendingSeconds: expect.any(Number),
+    });
   });
 
   it('answers 503 degraded when the state directory cannot be written, and refuses deliveries', async () => {

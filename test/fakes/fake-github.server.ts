@@ -21,8 +21,12 @@
  *   `iss` == appId, `exp` in the future) is required by:
  *     POST /app/installations/:id/access_tokens → 201 { token: 'ghs_…', expires_at }
  *     GET  /app/installations/:id               → installation { id, app_id, app_slug, account }
+ *     GET  /app/hook/deliveries, GET /app/hook/deliveries/:id,
+ *     POST /app/hook/deliveries/:id/attempts      → see fake-hook-deliveries.ts (`fake.hooks`)
  *   Unknown installation → 404. Every other route needs `Authorization: token|bearer <issued,
- *   unexpired, unrevoked token>`, else 401 "Bad credentials".
+ *   unexpired, unrevoked token>`, else 401 "Bad credentials". Answers to installation tokens
+ *   carry x-ratelimit-limit/remaining/used/reset/resource (5000 an hour, one spent per request;
+ *   setRateLimitRemaining(n) to set what is left).
  *
  * Routes (repo = "owner/name"; any repository exists)
  *   POST  /repos/:o/:r/issues/:n/comments          { body } → 201 comment (422 if body missing/too long)
@@ -58,12 +62,17 @@
  *   holdNext({ method?, path? }) → { reached, release }: the next matching request waits (its
  *     client sees no answer) until release(); `reached` resolves when it arrives. For tests that
  *     kill the bot at a precise point.
+ *
+ * Webhooks
+ *   fake.hooks: GitHub's side of the App's webhook (deliveries to the bot's URL, signed with the
+ *   secret, the delivery log and redeliveries); see fake-hook-deliveries.ts.
  */
 import { randomBytes, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { CheckRunInputError, FakeCheckRuns, type FakeCheckRun } from './fake-check-runs.js';
 import type { GitHubClientOptions } from '../../src/github/octokit.factory.js';
+import { FakeHookDeliveries } from './fake-hook-deliveries.js';
 
 /** Client options that keep 5xx back-off and write pacing out of test run times. */
 export const FAST_GITHUB_CLIENT_OPTIONS: GitHubClientOptions = Object.freeze({
@@ -179,6 +188,8 @@ class HttpFailure extends Error {
 }
 
 const MAX_COMMENT_LENGTH = 65536;
+/** Requests an hour an installation may make (GitHub's primary rate limit). */
+const RATE_LIMIT = 5000;
 const MAX_REQUEST_BYTES = 1024 * 1024;
 const DOCS = 'https://docs.github.com/rest';
 
@@ -209,6 +220,10 @@ export class FakeGitHub {
   private rateLimitWindow?: RateLimitWindow;
   private readonly customRoutes: Route[] = [];
   private readonly builtinRoutes: Route[];
+  private readonly hookRoutes: Route[];
+  private rateRemaining = RATE_LIMIT;
+  /** The App's webhook: deliveries to the bot, their log, redeliveries. */
+  readonly hooks: FakeHookDeliveries;
 
   constructor(private readonly options: FakeGitHubOptions) {
     this.publicKey =
@@ -229,6 +244,14 @@ export class FakeGitHub {
       route('POST', '/repos/:owner/:repo/check-runs', (c) => this.createCheckRun(c)),
       route('PATCH', '/repos/:owner/:repo/check-runs/:id', (c) => this.updateCheckRun(c)),
       route('GET', '/repos/:owner/:repo/pulls/:n', (c) => this.getPullRequest(c)),
+    ];
+    this.hooks = new FakeHookDeliveries(options.installationId, () => this.url);
+    this.hookRoutes = [
+      route('GET', '/app/hook/deliveries', (c) => this.hooks.list(c.query, c.path)),
+      route('GET', '/app/hook/deliveries/:id', (c) => this.hooks.get(Number(c.params.id))),
+      route('POST', '/app/hook/deliveries/:id/attempts', (c) =>
+        this.hooks.redeliver(Number(c.params.id)),
+      ),
     ];
   }
 
@@ -372,6 +395,16 @@ export class FakeGitHub {
     }
   }
 
+  /** x-ratelimit-remaining of the last answer to an installation token. */
+  get rateLimitRemaining(): number {
+    return this.rateRemaining;
+  }
+
+  /** What x-ratelimit-remaining says from now on (it goes down by one per request). */
+  setRateLimitRemaining(remaining: number): void {
+    this.rateRemaining = remaining;
+  }
+
   revokeTokens(): void {
     for (const t of this.tokens.values()) {
       t.revoked = true;
@@ -439,17 +472,22 @@ export class FakeGitHub {
         auth = this.checkJwt(req.headers.authorization);
         return this.handleInstallation(method, installationMatch[1], !!installationMatch[2], reply);
       }
-      auth = this.checkToken(req.headers.authorization);
-      for (const r of [...this.customRoutes, ...this.builtinRoutes]) {
+      const appRoute = path.startsWith('/app/');
+      auth = appRoute
+        ? this.checkJwt(req.headers.authorization)
+        : this.checkToken(req.headers.authorization);
+      const rateHeaders = appRoute ? {} : this.spendRateLimit();
+      const routes = appRoute ? this.hookRoutes : [...this.customRoutes, ...this.builtinRoutes];
+      for (const r of routes) {
         const m = r.method === method ? r.regex.exec(path) : null;
         if (!m) {
           continue;
         }
         const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
         const result = await r.handler({ method, path, params, query: parsed.searchParams, body });
-        return reply(result.status, result.body, { ...result.headers });
+        return reply(result.status, result.body, { ...rateHeaders, ...result.headers });
       }
-      reply(404, { message: 'Not Found', documentation_url: DOCS });
+      reply(404, { message: 'Not Found', documentation_url: DOCS }, rateHeaders);
     } catch (error) {
       if (error instanceof HttpFailure) {
         if (error.status === 401 && req.headers.authorization) {
@@ -459,6 +497,17 @@ export class FakeGitHub {
       }
       reply(500, { message: `FakeGitHub internal error: ${(error as Error).message}` });
     }
+  }
+
+  private spendRateLimit(): Record<string, string> {
+    this.rateRemaining = Math.max(0, this.rateRemaining - 1);
+    return {
+      'x-ratelimit-limit': String(RATE_LIMIT),
+      'x-ratelimit-remaining': String(this.rateRemaining),
+      'x-ratelimit-used': String(RATE_LIMIT - this.rateRemaining),
+      'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 3600),
+      'x-ratelimit-resource': 'core',
+    };
   }
 
   private rateLimited(method: string, path: string): FakeRouteResult | undefined {

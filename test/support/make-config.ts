@@ -106,6 +106,9 @@ export function makeConfig(parts: ConfigParts): AppConfig {
     },
     eventHandler: {
       stateDir: join(jobsBaseDir, '.eessi-bot-state'),
+      // Off unless a test wants it: a pass would ask GitHub for the App's deliveries.
+      redeliverIntervalSeconds: 0,
+      statusBind: ['127.0.0.1'],
       ...parts.eventHandler,
     },
     generation: 'seed' as const,

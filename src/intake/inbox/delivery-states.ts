@@ -45,6 +45,25 @@ export class DeliveryStates {
     return this.pending.get(id);
   }
 
+  /**
+   * Arrival time (ms epoch, from its sequence) of the delivery pending longest: the first one
+   * that became pending, as they become pending in arrival order. O(1).
+   */
+  oldestPendingSince(): number | undefined {
+    for (const record of this.pending.values()) {
+      return record.sequence / 1000;
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether the inbox has had `id`: pending, or done or failed within the retention (also if an
+   * operator deleted its failed/ file since). Missed-webhook catch-up asks this.
+   */
+  hasSeen(id: string): boolean {
+    return this.pending.has(id) || this.resolved.get(id) !== undefined || this.failed.listed(id);
+  }
+
   /** Ids pending now, in the order they became pending. */
   pendingIds(): string[] {
     return [...this.pending.keys()];

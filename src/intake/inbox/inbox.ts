@@ -8,10 +8,12 @@ import {
   OnApplicationShutdown,
   OnModuleDestroy,
   OnModuleInit,
+  Optional,
 } from '@nestjs/common';
 import { writeFileAtomic } from '../../common/atomic-file.js';
 import { JournalDamageError } from '../../common/journal/journal.js';
 import { KeyedLock } from '../../common/keyed-lock.js';
+import { BotMetrics } from '../../common/metrics/bot-metrics.js';
 import { StateDirInUseError, acquireStateLock } from '../../common/state-lock.js';
 import { errorMessage } from '../../common/error-message.js';
 import { routeOf } from '../delivery-route.js';
@@ -72,7 +74,10 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
 
   private readonly progressStore: DeliveryProgressStore;
 
-  constructor(@Inject(INTAKE_OPTIONS) options: Pick<IntakeOptions, 'stateDir' | 'journal'>) {
+  constructor(
+    @Inject(INTAKE_OPTIONS) options: Pick<IntakeOptions, 'stateDir' | 'journal'>,
+    @Optional() metrics?: BotMetrics,
+  ) {
     this.layout = inboxLayout(options.stateDir);
     this.progressStore = new DeliveryProgressStore(join(options.stateDir, 'progress'));
     this.dir = this.layout.dir;
@@ -82,6 +87,11 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
     );
     this.dropBox = new DropBox(this.layout.dropBoxDir, this.states, this.clock, this.locks);
     this.legacy = new LegacyLayout(this.layout, this.states.resolved);
+    metrics?.watchInbox(async () => {
+      const { pending, failed } = await this.counts();
+      const oldest = this.states.oldestPendingSince();
+      return { pending, failed, ...(oldest === undefined ? {} : { oldestPendingSince: oldest }) };
+    });
   }
 
   /** True once the app is shutting down: the webhook then answers 503 so GitHub shows a failure. */
@@ -218,6 +228,19 @@ export class Inbox implements OnModuleInit, OnModuleDestroy, OnApplicationShutdo
       });
       await this.states.resolve(id, 'failed');
     });
+  }
+
+  /** See DeliveryStates.hasSeen; reads the inbox first if this process has not yet. */
+  async hasSeen(id: string): Promise<boolean> {
+    if (!this.recovered) {
+      await this.recover();
+    }
+    return this.states.hasSeen(id);
+  }
+
+  /** Arrival time (ms epoch) of the delivery pending longest; undefined if none is pending. */
+  oldestPendingSince(): number | undefined {
+    return this.states.oldestPendingSince();
   }
 
   async counts(): Promise<InboxCounts> {
