@@ -6,15 +6,25 @@ import {
   CommandRunner,
   CommandStartError,
   CommandTimeoutError,
+  runCommand,
   startProcess,
+  type RunOptions,
+  type RunResult,
 } from './command-runner.js';
 
 // Real processes: node itself is the one executable sure to exist everywhere the tests run.
 const node = process.execPath;
-const runner = new CommandRunner();
+const inProcess = new CommandRunner();
 const opts = { timeoutMs: 10_000 };
 
-describe('CommandRunner', () => {
+type Run = (command: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>;
+
+// The same promises whether the command is forked here or by the command helper (runCommand).
+describe.each<[string, Run]>([
+  ['CommandRunner.run', (command, args, o) => inProcess.run(command, args, o)],
+  ['runCommand, through the command helper', runCommand],
+])('%s', (_name, run) => {
+  const runner = { run };
   const cleanup = cleanupAfterAll();
   let dir: string;
   beforeAll(() => {
@@ -168,6 +178,31 @@ describe('CommandRunner', () => {
     expect((error as Error).message).toBe(
       `${script} could not be started (EACCES): permission denied; check that the file is executable`,
     );
+  });
+});
+
+describe('runCommand', () => {
+  const parentOf = async (): Promise<number> =>
+    Number((await runCommand(node, ['-e', 'console.log(process.ppid)'], opts)).stdout);
+
+  it('forks commands from its helper process, not from this one', async () => {
+    const helperPid = await parentOf();
+    expect(helperPid).not.toBe(process.pid);
+    // One long-lived helper, not a process per command.
+    expect(await parentOf()).toBe(helperPid);
+  });
+
+  it('fails the commands of a helper that died, and starts a new one for the next', async () => {
+    const helperPid = await parentOf();
+    const running = runCommand(node, ['-e', 'setTimeout(() => {}, 30000)'], opts);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.kill(helperPid, 'SIGKILL');
+    await expect(running).rejects.toThrow(
+      /the command helper \(.*command-helper\.cjs\) exited \(SIGKILL\)/,
+    );
+    const next = await parentOf();
+    expect(next).not.toBe(helperPid);
+    expect(next).not.toBe(process.pid);
   });
 });
 

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Injectable } from '@nestjs/common';
 import { environmentWithoutSecrets } from './job-environment.js';
 
@@ -50,8 +51,9 @@ const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 /**
  * This module is the only code of the bot that starts processes (supervise-job.cjs, a program of
- * its own, starts the job script it supervises): CommandRunner.run for commands whose output the
- * bot reads (the scheduler's sbatch/squeue/scontrol/scancel; git through runCommand and runGit),
+ * its own, starts the job script it supervises; command-helper.cjs the commands runCommand hands
+ * it): CommandRunner.run for commands whose output the bot reads (the scheduler's
+ * sbatch/squeue/scontrol/scancel; git through runCommand and runGit, from the helper),
  * startProcess for processes that stream or outlive the call (the local executor's job
  * supervisors, the demo's bot). Always an argument array, never a shell: arguments carry data
  * from pull requests, which must never be interpreted. The bot's secrets never reach a child
@@ -76,27 +78,20 @@ export class CommandRunner {
         },
         (error, stdout, stderr) => {
           clearTimeout(timer);
-          if (timedOut) {
-            reject(new CommandTimeoutError(command, args, opts.timeoutMs));
-            return;
+          const code = (error as (NodeJS.ErrnoException & { code?: unknown }) | null)?.code;
+          try {
+            resolve(
+              outcome(command, args, opts, {
+                stdout,
+                stderr,
+                timedOut,
+                code,
+                error: error ?? undefined,
+              }),
+            );
+          } catch (failure) {
+            reject(failure instanceof Error ? failure : new Error(String(failure)));
           }
-          if (!error) {
-            resolve({ stdout, stderr, exitCode: 0 });
-            return;
-          }
-          // A numeric code is the exit status; a string code means the process never ran
-          // properly (ENOENT, EACCES, maxBuffer exceeded).
-          const code = (error as NodeJS.ErrnoException & { code?: unknown }).code;
-          if (typeof code === 'number') {
-            resolve({ stdout, stderr, exitCode: code });
-            return;
-          }
-          if (error.signal) {
-            const signo = constants.signals[error.signal] ?? 0;
-            resolve({ stdout, stderr, exitCode: 128 + signo, signal: error.signal });
-            return;
-          }
-          reject(describeStartError(command, args, opts.cwd, String(code), error));
         },
       );
       // Nothing may wait for input (sbatch reads a script from stdin if given none; git may prompt).
@@ -109,15 +104,157 @@ export class CommandRunner {
   }
 }
 
-const runner = new CommandRunner();
+/** How a command ended, as execFile reports it (in this process or in the helper). */
+interface Ending {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+  /** The exit status (number), or why it never ran properly (ENOENT, EACCES, maxBuffer). */
+  readonly code: unknown;
+  readonly error?: Error & { signal?: NodeJS.Signals | null };
+}
 
-/** CommandRunner.run for code outside Nest's injection (git). */
+/** The RunResult of a command that ended so, or the error to throw. */
+function outcome(
+  command: string,
+  args: readonly string[],
+  opts: RunOptions,
+  end: Ending,
+): RunResult {
+  const { stdout, stderr, code, error } = end;
+  if (end.timedOut) {
+    throw new CommandTimeoutError(command, args, opts.timeoutMs);
+  }
+  if (!error) {
+    return { stdout, stderr, exitCode: 0 };
+  }
+  if (typeof code === 'number') {
+    return { stdout, stderr, exitCode: code };
+  }
+  if (error.signal) {
+    const signo = constants.signals[error.signal] ?? 0;
+    return { stdout, stderr, exitCode: 128 + signo, signal: error.signal };
+  }
+  throw describeStartError(command, args, opts.cwd, String(code), error);
+}
+
+/** The helper program (a CommonJS file beside this module in src/ and in dist/). */
+const HELPER_PATH = fileURLToPath(new URL('./command-helper.cjs', import.meta.url));
+/** A helper with nothing to do for this long exits; the next command starts another. */
+const HELPER_IDLE_MS = 60_000;
+
+interface HelperReply {
+  readonly id: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: unknown;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+  readonly message: string;
+}
+
+/**
+ * Runs commands in command-helper.cjs, a small long-lived child of the bot, instead of forking
+ * them from the bot itself: Node's spawn() blocks the caller's event loop until the child has
+ * exec'ed (5-35 ms a process on a busy 2-core host), and a 4-target preparation runs dozens of
+ * git commands while webhooks must be answered within 20 ms. Same semantics as CommandRunner.run.
+ */
+class CommandHelper {
+  private child?: ChildProcess;
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (reply: HelperReply) => void; reject: (error: Error) => void }
+  >();
+  private idleTimer?: NodeJS.Timeout;
+
+  run(command: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+    const child = this.child ?? this.start();
+    const id = this.nextId++;
+    clearTimeout(this.idleTimer);
+    // Waiting for an answer keeps this process alive, as a child of its own would.
+    child.channel?.ref();
+    const replied = new Promise<HelperReply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+    });
+    child.send({
+      id,
+      command,
+      args: [...args],
+      cwd: opts.cwd,
+      // Secrets never reach a command: sbatch would export them into build jobs of PR code.
+      env: environmentWithoutSecrets(opts.env ?? process.env),
+      timeoutMs: opts.timeoutMs,
+      maxBuffer: MAX_OUTPUT_BYTES,
+    });
+    return replied.then((reply) =>
+      outcome(command, args, opts, {
+        ...reply,
+        error:
+          reply.code === 0 && !reply.signal
+            ? undefined
+            : Object.assign(new Error(reply.message), { signal: reply.signal }),
+      }),
+    );
+  }
+
+  private start(): ChildProcess {
+    const child = spawn(process.execPath, [HELPER_PATH], {
+      env: environmentWithoutSecrets(process.env),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      windowsHide: true,
+    });
+    this.child = child;
+    child.on('message', (reply: HelperReply) => {
+      const waiter = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      waiter?.resolve(reply);
+      this.settle(child);
+    });
+    const gone = (why: string) => {
+      if (this.child === child) {
+        this.child = undefined;
+      }
+      clearTimeout(this.idleTimer);
+      for (const waiter of this.waiting.values()) {
+        waiter.reject(new Error(`the command helper (${HELPER_PATH}) ${why}`));
+      }
+      this.waiting.clear();
+    };
+    child.on('error', (error) => gone(`failed: ${error.message}`));
+    child.on('exit', (code, signal) => gone(`exited (${signal ?? `status ${code}`})`));
+    // Never what keeps the bot running; run() holds the channel while an answer is due.
+    child.unref();
+    return child;
+  }
+
+  private settle(child: ChildProcess): void {
+    if (this.waiting.size > 0) {
+      return;
+    }
+    child.channel?.unref();
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.waiting.size === 0 && child.connected) {
+        child.disconnect();
+      }
+    }, HELPER_IDLE_MS);
+    this.idleTimer.unref();
+  }
+}
+
+const helper = new CommandHelper();
+
+/**
+ * CommandRunner.run for code outside Nest's injection (git), started from the command helper so
+ * that forking never stalls this process's event loop.
+ */
 export function runCommand(
   command: string,
   args: readonly string[],
   opts: RunOptions,
 ): Promise<RunResult> {
-  return runner.run(command, args, opts);
+  return helper.run(command, args, opts);
 }
 
 export interface StartOptions {
