@@ -17,7 +17,7 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { execFile } from 'node:child_process';
 import { Agent, request, type Server } from 'node:http';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -127,18 +127,41 @@ function makeCase(
 let deliveries = 0;
 
 /**
- * CPU seconds (user + sys) of this process's finished children, i.e. of every git the bot ran:
- * unlike wall time, barely moved by other load on the machine. Linux only (undefined elsewhere).
+ * CPU seconds (user + sys) of every git the bot ran: those of this process's finished children
+ * (the plain clone) and those of the command helper's (runCommand forks git from
+ * common/command-helper.cjs), with the helper's own. Unlike wall time, barely moved by other load
+ * on the machine. Linux only (undefined elsewhere).
  */
 function childCpuSeconds(): number | undefined {
   try {
-    // Fields after the parenthesised command name; cutime and cstime are the 14th and 15th.
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+    // Fields after the parenthesised command name: utime, stime, cutime, cstime are the
+    // 14th to 17th of proc(5), so 11 to 14 here.
+    const fieldsOf = (pid: string) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .map(Number);
+    };
+    const own = fieldsOf('self');
+    let ticks = own[13] + own[14];
+    for (const pid of childPids()) {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('command-helper.cjs')) {
+        const helper = fieldsOf(pid);
+        ticks += helper[11] + helper[12] + helper[13] + helper[14];
+      }
+    }
+    return ticks / CLOCK_TICKS;
   } catch {
     return undefined;
   }
+}
+
+/** Pids of this process's running children (all its threads'). */
+function childPids(): string[] {
+  return readdirSync('/proc/self/task').flatMap((tid) =>
+    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ').filter(Boolean),
+  );
 }
 
 interface Timed {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { cleanupAfterAll } from '../../test/support/test-kit.js';
@@ -190,6 +191,15 @@ describe('runCommand', () => {
     expect(helperPid).not.toBe(process.pid);
     // One long-lived helper, not a process per command.
     expect(await parentOf()).toBe(helperPid);
+  });
+
+  it('runs them at a lower priority than this process, so they yield the CPU to it', async () => {
+    const { stdout } = await runCommand(
+      node,
+      ['-e', "console.log(require('os').getPriority())"],
+      opts,
+    );
+    expect(Number(stdout)).toBeGreaterThan(getPriority());
   });
 
   it('fails the commands of a helper that died, and starts a new one for the next', async () => {

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { constants } from 'node:os';
+import { constants, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Injectable } from '@nestjs/common';
 import { environmentWithoutSecrets } from './job-environment.js';
@@ -142,6 +142,11 @@ function outcome(
 const HELPER_PATH = fileURLToPath(new URL('./command-helper.cjs', import.meta.url));
 /** A helper with nothing to do for this long exits; the next command starts another. */
 const HELPER_IDLE_MS = 60_000;
+/**
+ * The helper's niceness, which the commands it forks inherit: on a busy login node, git's
+ * checkouts then yield the CPU to the bot, whose webhook answers must not wait behind them.
+ */
+const HELPER_NICENESS = 10;
 
 interface HelperReply {
   readonly id: number;
@@ -205,6 +210,13 @@ class CommandHelper {
       windowsHide: true,
     });
     this.child = child;
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, HELPER_NICENESS);
+      } catch {
+        // Not allowed here (some containers): the commands then run at the bot's priority.
+      }
+    }
     child.on('message', (reply: HelperReply) => {
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);

@@ -122,6 +122,12 @@ function isErrno(error: unknown, code: string): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }
 
+/** `{...meta,"len":…,"crc":…}\n` (later keys win), without a copy of `meta` per record. */
+function headerLine(meta: Record<string, unknown>, len: number, crc: number): string {
+  const fields = JSON.stringify(meta);
+  return `${fields === '{}' ? '{' : `${fields.slice(0, -1)},`}"len":${len},"crc":${crc}}\n`;
+}
+
 function segmentName(number: number): string {
   return `${String(number).padStart(8, '0')}.log`;
 }
@@ -230,7 +236,7 @@ export class Journal {
     const segment = this.writableSegment();
     // Given when the webhook inspection computed it already over the same bytes.
     const crc = knownCrc ?? crc32(payload);
-    const header = Buffer.from(`${JSON.stringify({ ...meta, len: payload.length, crc })}\n`);
+    const header = Buffer.from(headerLine(meta, payload.length, crc));
     const start = segment.size;
     segment.size += header.length + payload.length + 1;
     this.queuedWrites.push({ segment, start, chunks: [header, payload, NEWLINE] });

@@ -137,7 +137,10 @@ export class Admission {
 
   private async write(id: string, sequence: number, delivery: NewDelivery): Promise<Verdict> {
     // Failed before, and its failed/ file deleted since: replay must not skip this new copy.
-    await this.states.reopen(id);
+    const reopening = this.states.reopen(id);
+    if (reopening) {
+      await reopening;
+    }
     const { payloadJson } = delivery;
     const record = this.states.append(
       {

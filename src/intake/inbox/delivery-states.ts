@@ -148,11 +148,12 @@ export class DeliveryStates {
     return true;
   }
 
-  /** `id` is about to be pending again: forget its resolution, durably, if it has one. */
-  async reopen(id: string): Promise<void> {
-    if (this.resolved.get(id)) {
-      await this.resolved.reopen(id);
-    }
+  /**
+   * `id` is about to be pending again: forget its resolution, durably, if it has one (undefined
+   * if it has none: nothing to wait for, which is nearly always, so no promise is made).
+   */
+  reopen(id: string): Promise<void> | undefined {
+    return this.resolved.get(id) ? this.resolved.reopen(id) : undefined;
   }
 
   /** A stored payload; throws JournalDamageError or SyntaxError if it no longer reads back. */
