@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeBotConfig as writeAppConfig } from '../../test/support/bot-config.js';
+import { botEnv, writeBotConfig as writeAppConfig } from '../../test/support/bot-config.js';
 import { generateAppKeys } from '../../test/support/make-config.js';
 import { examplePayload } from '../../test/support/payloads.js';
 import type { LoadRequest } from '../load-client.js';
@@ -84,5 +84,21 @@ export function startBotProcess(
     ],
     env,
     async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
+  );
+}
+
+/** The environment the bench's tools start the bot with: PATH, HOME, the secret, production. */
+export function benchBotEnv(secret: string): NodeJS.ProcessEnv {
+  return botEnv(secret, { NODE_ENV: 'production' });
+}
+
+/** Runs a bench tool's `main`, exiting 0 when it is done, 1 (with the error) when it fails. */
+export function runTool(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
   );
 }

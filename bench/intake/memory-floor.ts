@@ -23,6 +23,8 @@ import {
   startBotProcess,
   unitNodeOptions,
   writeBotConfig,
+  runTool,
+  benchBotEnv,
 } from './bot-config.js';
 import { processMemoryMiB, waitUntilIdle } from './proc-stats.js';
 import { freePort } from './server-process.js';
@@ -94,12 +96,7 @@ async function bot(nodeOptions: readonly string[]): Promise<{ idle: Breakdown; p
     port,
     writeBotConfig(root).config,
     nodeOptions,
-    {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      GITHUB_APP_SECRET_TOKEN: SECRET,
-    },
+    benchBotEnv(SECRET),
   );
   const client = new LoadClient();
   try {
@@ -146,10 +143,4 @@ async function main(): Promise<void> {
   console.table(rows);
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runTool(main);

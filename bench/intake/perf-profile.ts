@@ -18,7 +18,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadClient } from '../load-client.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './proc-stats.js';
-import { signedDeliveryLoad, startBotProcess, writeBotConfig } from './bot-config.js';
+import {
+  benchBotEnv,
+  runTool,
+  signedDeliveryLoad,
+  startBotProcess,
+  writeBotConfig,
+} from './bot-config.js';
 import { freePort, ServerProcess } from './server-process.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -116,12 +122,13 @@ async function main(): Promise<void> {
   const server =
     which === 'floor'
       ? await startFloor(port, root, flags)
-      : await startBotProcess(PROJECT_ROOT, port, writeBotConfig(root).config, flags, {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          NODE_ENV: 'production',
-          GITHUB_APP_SECRET_TOKEN: SECRET,
-        });
+      : await startBotProcess(
+          PROJECT_ROOT,
+          port,
+          writeBotConfig(root).config,
+          flags,
+          benchBotEnv(SECRET),
+        );
   const load = { ...signedDeliveryLoad(SECRET), concurrency: 20 };
   const client = new LoadClient();
   const data = join(root, 'perf.data');
@@ -189,10 +196,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runTool(main);

@@ -20,7 +20,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadClient } from '../load-client.js';
 import { processCpuMicros, processMemoryMiB, waitUntilIdle } from './proc-stats.js';
-import { signedDeliveryLoad, startBotProcess, writeBotConfig } from './bot-config.js';
+import {
+  benchBotEnv,
+  runTool,
+  signedDeliveryLoad,
+  startBotProcess,
+  writeBotConfig,
+} from './bot-config.js';
 import { freePort } from './server-process.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -104,12 +110,7 @@ async function main(): Promise<void> {
     port,
     config,
     [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`],
-    {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      GITHUB_APP_SECRET_TOKEN: SECRET,
-    },
+    benchBotEnv(SECRET),
   );
   try {
     await client.run({ ...load, port, count: Math.min(3_000, deliveries) });
@@ -138,10 +139,4 @@ async function main(): Promise<void> {
   await rm(root, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runTool(main);
