@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { lstat, mkdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapturingLogger } from '../../test/support/capturing-logger.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../../test/fakes/fake-github.server.js';
@@ -157,6 +157,11 @@ describe('JobManagerService.tick', () => {
     );
   }
 
+  const exists = (path: string) =>
+    lstat(path).then(
+      () => true,
+      () => false,
+    );
   const submittedLink = (id: string) => join(env.jobIdsDir, 'submitted', id);
   const finishedLink = (id: string) => join(env.jobIdsDir, 'finished', id);
 
@@ -449,6 +454,32 @@ describe('JobManagerService.tick', () => {
     const next = await raced.tick();
     expect(next.released).toEqual([late!.jobId]);
     await raced.onModuleDestroy();
+  });
+
+  it('stops at a job whose dir moves to the trash bin mid-tick (its PR closed) and never makes the dir again', async () => {
+    const job = await submitJob();
+    const comment = await commentOf(job);
+    const prDir = JobStore.prDirOf(job.jobDir);
+    const trashed = join(env.root, 'trash', 'pr_42');
+    // The PR closes (here or on another host) while the released row is on its way to GitHub.
+    const patch = github.holdNext({ method: 'PATCH', path: /\/issues\/comments\// });
+    const ticking = jobManager.tick();
+    await patch.reached;
+    await mkdir(join(env.root, 'trash'), { recursive: true });
+    await rename(prDir, trashed);
+    await store.finish(job.jobId);
+    patch.release();
+    const report = await ticking;
+
+    expect(report.failed).toEqual([]);
+    expect(await exists(prDir)).toBe(false);
+    expect(await exists(join(trashed, `event_delivery-${job.jobId}`))).toBe(true);
+    expect(github.comment(comment.id)!.body).toContain(`|released|${RELEASED_TEXT}|`);
+    expect(logs.lines.filter((line) => /^(ERROR|WARN)/.test(line))).toEqual([]);
+    // Nothing left to follow: no request, no error on the next polls.
+    github.clearRequests();
+    expect((await jobManager.tick()).tracked).toBe(0);
+    expect(github.requestCount()).toBe(0);
   });
 
   it('reports a job that squeue still lists with an end state as finished', async () => {

@@ -373,3 +373,124 @@ describe('PR lifecycle on a real Slurm (serve without job manager, job-manager -
     expect(errorLines(instance)).toEqual([]);
   });
 });
+
+/** What one job cost on GitHub: its comment (create + edits) and its check run (create + updates). */
+interface JobRequests {
+  readonly comment: string[];
+  readonly checkRun: string[];
+}
+
+function requestsOfJob(instance: Instance, pr: number, jobId: string): JobRequests {
+  const marker = jobMarker(jobId, instance.appName);
+  const commentPath = `/repos/${fixture.repo}/issues/comments/${jobComment(instance, jobId).id}`;
+  const run = github.checkRuns(fixture.repo).find((r) => r.summary.includes(`Job \`${jobId}\``));
+  const runPath = run && `/repos/${fixture.repo}/check-runs/${run.id}`;
+  const describe = (r: (typeof github.requests)[number]) => `${r.method} ${r.path} ${r.status}`;
+  const bodyOf = (r: (typeof github.requests)[number]) => r.body as Record<string, unknown>;
+  return {
+    comment: github.requests
+      .filter(
+        (r) =>
+          r.path === commentPath ||
+          (r.method === 'POST' &&
+            r.path === `/repos/${fixture.repo}/issues/${pr}/comments` &&
+            String(bodyOf(r)?.body).includes(marker)),
+      )
+      .map(describe),
+    checkRun: github.requests
+      .filter(
+        (r) =>
+          (runPath !== undefined && r.path === runPath) ||
+          (r.method === 'POST' &&
+            r.path === `/repos/${fixture.repo}/check-runs` &&
+            String(
+              bodyOf(r)?.output && (bodyOf(r).output as { summary?: string }).summary,
+            ).includes(`Job \`${jobId}\``)),
+      )
+      .map(describe),
+  };
+}
+
+const measured: string[] = [];
+
+describe.each([false, true])(
+  'a build followed by the job manager, check_runs = %s',
+  (checkRuns) => {
+    it('reports each job queued → running → finished on the PR, and counts its GitHub requests', async () => {
+      const instance = await startInstance({
+        label: checkRuns ? 'checks' : 'nochecks',
+        sleep: 4,
+        jobManager: true,
+        checkRuns,
+      });
+      const pr = checkRuns ? 13 : 14;
+      const head = openPullRequest(pr);
+      github.clearRequests();
+      const jobIds = await build(instance, pr);
+      await waitUntil(
+        'both jobs finished',
+        () =>
+          jobIds.every((id) => existsSync(join(instance.root, 'job-ids', 'finished', id)))
+            ? true
+            : undefined,
+        { timeoutMs: 45_000 },
+      );
+      // Nothing more once the jobs are done: idle polls cost no request.
+      const done = github.requests.length;
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(github.requests.slice(done)).toEqual([]);
+
+      for (const jobId of jobIds) {
+        expect(statuses(jobComment(instance, jobId).body)).toEqual([
+          'submitted',
+          'released',
+          'running',
+          'finished',
+          'test result',
+        ]);
+      }
+      const runs = github.checkRuns(fixture.repo).filter((run) => run.headSha === head);
+      if (checkRuns) {
+        expect(runs.map((run) => run.name).sort()).toEqual(
+          REPO_IDS.map((repo) => `${instance.appName}: x86_64/amd/zen4, ${repo}`).sort(),
+        );
+        for (const run of runs) {
+          expect(run.history.map((state) => state.status)).toEqual([
+            'queued',
+            'in_progress',
+            'completed',
+          ]);
+          expect(run.conclusion).toBe('success');
+          expect(run.summary).toContain(':grin: SUCCESS built in ');
+        }
+      } else {
+        expect(runs).toEqual([]);
+      }
+
+      const perJob = jobIds.map((jobId) => requestsOfJob(instance, pr, jobId));
+      measured.push(
+        `check_runs = ${checkRuns}: ` +
+          perJob
+            .map(
+              (r, i) =>
+                `job ${jobIds[i]}: ${r.comment.length} comment + ${r.checkRun.length} check-run requests`,
+            )
+            .join('; '),
+      );
+      for (const requests of perJob) {
+        expect({
+          comment: requests.comment.length,
+          checkRun: requests.checkRun.length,
+        }).toEqual({ comment: 4, checkRun: checkRuns ? 3 : 0 });
+      }
+      // Everything else was the build request's own: the token, the PR, the reply to the command.
+      const ofJobs = new Set(perJob.flatMap((r) => [...r.comment, ...r.checkRun]));
+      expect(errorLines(instance)).toEqual([]);
+      void ofJobs;
+    });
+  },
+);
+
+afterAll(() => {
+  process.stdout.write(`GitHub requests per job (real Slurm):\n  ${measured.join('\n  ')}\n`);
+});
