@@ -168,6 +168,12 @@ function jobComment(instance: Instance, jobId: string): FakeComment {
   return comment;
 }
 
+/** The statuses a job's check run went through, and its conclusion. */
+function checkRunOf(jobId: string): { statuses: string[]; conclusion?: string } {
+  const run = github.checkRuns(fixture.repo).find((r) => r.summary.includes(`Job \`${jobId}\``));
+  return { statuses: run?.history.map((s) => s.status) ?? [], conclusion: run?.conclusion };
+}
+
 /** The status cells of a job comment's rows, top to bottom. */
 function statuses(body: string): string[] {
   return [...body.matchAll(/^\|[^|]+\|([^|]+)\|.*\|$/gm)]
@@ -265,6 +271,7 @@ describe('PR lifecycle on a real Slurm (serve without job manager, job-manager -
       sleep: 300,
       jobManager: false,
       cancelOnPush: true,
+      checkRuns: true,
       repoIds: REPO_IDS,
     });
   });
@@ -315,6 +322,15 @@ describe('PR lifecycle on a real Slurm (serve without job manager, job-manager -
       expect(jobComment(instance, jobId).body).toMatch(/\|cancelled\|PR merged: job cancelled\|$/m);
       expect(statuses(jobComment(instance, jobId).body).at(-1)).toBe('cancelled');
     }
+
+    expect(checkRunOf(running)).toEqual({
+      statuses: ['queued', 'in_progress', 'completed'],
+      conclusion: 'cancelled',
+    });
+    expect(checkRunOf(held)).toEqual({
+      statuses: ['queued', 'completed'],
+      conclusion: 'cancelled',
+    });
 
     // Moved whole to trash_bin_dir/<owner>/<repo>/<day>/<month>/pr_<N>, nothing deleted.
     const days = new Set([utcDay(closedAt), utcDay(new Date())]);
@@ -371,6 +387,12 @@ describe('PR lifecycle on a real Slurm (serve without job manager, job-manager -
       'released',
       'running',
     ]);
+    // The check run follows its comment (the bot paces its writes).
+    await waitUntil(`the check run of job ${held} completed`, () =>
+      checkRunOf(held).conclusion === 'cancelled' ? true : undefined,
+    );
+    expect(checkRunOf(held).statuses).toEqual(['queued', 'completed']);
+    expect(checkRunOf(running)).toEqual({ statuses: ['queued', 'in_progress'] });
     // The PR is still open: its dirs stay.
     const [month] = readdirSync(join(instance.root, 'jobs'));
     expect(existsSync(join(instance.root, 'jobs', month, `pr_${pr}`))).toBe(true);
