@@ -7,8 +7,9 @@
  * request log (printed as `GitHub requests per job`).
  *
  * Builds are asked for with `bot: build for:arch=x86_64/amd/zen4`, which plans one held job per
- * repository of repos.cfg (two). For the lifecycle cases the server runs without its job manager
- * and `job-manager -j <ID>` releases exactly one job, so a PR has one job running and one held.
+ * repository of repos.cfg (two for the lifecycle cases, one for the check-run cases). For the
+ * lifecycle cases the server runs without its job manager and `job-manager -j <ID>` releases
+ * exactly one job, so a PR has one job running and one held.
  * Needs `npm run build` and the local cluster of scripts/dev/slurm-local.sh (SLURM_CONF set);
  * this suite never starts or stops the cluster, and cancels only its own job names.
  */
@@ -235,7 +236,6 @@ function pullRequestPayload(pr: number, action: string, edit: (p: Json) => void)
     repo: fixture.repo,
     number: pr,
     base: { ref: fixture.baseRef },
-    head: { sha: fixture.headSha[pr] },
   });
   payload.action = action;
   delete payload.label;
