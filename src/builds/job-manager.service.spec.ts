@@ -482,6 +482,34 @@ describe('JobManagerService.tick', () => {
     expect(github.requestCount()).toBe(0);
   });
 
+  it('with check_runs, a job that ran and ended between two polls costs one check-run update, no in_progress', async () => {
+    const checks: AppConfig = { ...config, github: { ...config.github, checkRuns: true } };
+    const client = new GitHubClient(githubAppSettingsOf(checks), FAST_GITHUB_CLIENT_OPTIONS);
+    const withChecks = new JobCommentsService(checks, client, store);
+    const manager = new JobManagerService(checks, slurm, store, withChecks);
+    const job = await submitJob({ comment: false, slurmOutput: 'No missing modules!\n' });
+    await store.recordSubmitted(job.jobId, job.jobDir, { ...job.meta!, headSha: 'c'.repeat(40) });
+    await withChecks.ensureComment(
+      job,
+      (await store.readMetadata(job.jobId, job.jobDir))!,
+      'first',
+    );
+    github.clearRequests();
+
+    await manager.tick(); // released: a comment edit, the check stays queued
+    slurm.start(job.jobId);
+    slurm.finish(job.jobId);
+    await manager.tick(); // gone: one edit each
+
+    expect(github.checkRuns(REPO).map((run) => run.history.map((s) => s.status))).toEqual([
+      ['queued', 'completed'],
+    ]);
+    expect(github.requestCount({ path: /\/check-runs\// })).toBe(1);
+    expect(github.requestCount({ path: /\/issues\/comments\// })).toBe(2);
+    expect(github.requestCount()).toBe(3);
+    await manager.onModuleDestroy();
+  });
+
   it('reports a job that squeue still lists with an end state as finished', async () => {
     const listed = new InstrumentedSlurm(slurm);
     const viaStates = newJobManager(listed);
