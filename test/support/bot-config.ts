@@ -120,3 +120,99 @@ export function botEnv(
     ...extra,
   };
 }
+
+/**
+ * A v0.9-format app.cfg for the built bot on the local Slurm of scripts/dev/slurm-local.sh:
+ * `bot: build for:arch=x86_64/amd/zen4` (by `alice`) plans one held job per repository in
+ * `repoIds`, submitted with Debian's sbatch as `jobName` and released by the job manager
+ * (hold_release). Writes `<root>/app.pem`, `<root>/repos/repos.cfg` and `<root>/app.cfg`;
+ * returns the config's path.
+ */
+export interface SlurmBotConfigOptions {
+  readonly root: string;
+  readonly privateKey: string;
+  readonly apiUrl: string;
+  readonly appName: string;
+  readonly jobName: string;
+  readonly buildJobScript: string;
+  readonly repoIds: readonly string[];
+  /** Client commands by full path (test/support/slurm-cluster.ts SLURM_COMMANDS). */
+  readonly commands: { sbatch: string; squeue: string; scontrol: string; scancel: string };
+  readonly pollIntervalSeconds?: number;
+  readonly chatlevel?: 'basic' | 'chatty';
+  readonly checkRuns?: boolean;
+  readonly cancelOnPush?: boolean;
+  /** `[clean_up] trash_bin_dir`; left out when not given. */
+  readonly trashBinDir?: string;
+}
+
+export function writeSlurmBotConfig(opts: SlurmBotConfigOptions): string {
+  const { root } = opts;
+  const keyPath = join(root, 'app.pem');
+  writeFileSync(keyPath, opts.privateKey);
+  chmodSync(keyPath, 0o600);
+  const reposDir = join(root, 'repos');
+  mkdirSync(reposDir, { recursive: true });
+  writeFileSync(
+    join(reposDir, 'repos.cfg'),
+    opts.repoIds
+      .map((id) => `[${id}]\nrepo_name = software.eessi.io\nrepo_version = 2023.06\n`)
+      .join('\n'),
+  );
+  const nodeTypes = {
+    zen4: {
+      os: 'linux',
+      cpu_subdir: 'x86_64/amd/zen4',
+      slurm_params: '',
+      repo_targets: opts.repoIds,
+    },
+  };
+  const path = join(root, 'app.cfg');
+  writeFileSync(
+    path,
+    [
+      '[github]',
+      'app_id = 1',
+      `app_name = ${opts.appName}`,
+      'installation_id = 2',
+      `private_key = ${keyPath}`,
+      `api_url = ${opts.apiUrl}`,
+      `check_runs = ${opts.checkRuns ?? false}`,
+      '',
+      '[bot_control]',
+      'command_permission = alice',
+      `chatlevel = ${opts.chatlevel ?? 'basic'}`,
+      '',
+      '[buildenv]',
+      `build_job_script = ${opts.buildJobScript}`,
+      `jobs_base_dir = ${join(root, 'jobs')}`,
+      `local_tmp = ${join(root, 'tmp')}`,
+      'slurm_params = --time=00:10:00',
+      `submit_command = ${opts.commands.sbatch}`,
+      `job_name = ${opts.jobName}`,
+      'job_handover_protocol = hold_release',
+      'build_permission = alice',
+      `cancel_on_push = ${opts.cancelOnPush ?? false}`,
+      '',
+      '[architecturetargets]',
+      `node_type_map = ${JSON.stringify(nodeTypes)}`,
+      '',
+      '[repo_targets]',
+      `repos_cfg_dir = ${reposDir}`,
+      '',
+      '[job_manager]',
+      `job_ids_dir = ${join(root, 'job-ids')}`,
+      `poll_command = ${opts.commands.squeue}`,
+      `poll_interval = ${opts.pollIntervalSeconds ?? 1}`,
+      `scontrol_command = ${opts.commands.scontrol}`,
+      `scancel_command = ${opts.commands.scancel}`,
+      '',
+      ...(opts.trashBinDir ? ['[clean_up]', `trash_bin_dir = ${opts.trashBinDir}`, ''] : []),
+      '[event_handler]',
+      `state_dir = ${join(root, 'state')}`,
+      'redeliver_interval = 0',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
