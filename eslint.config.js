@@ -35,10 +35,9 @@ const TOP_LEVEL = ['*.ts', 'cli/**', 'simulate/**', 'demo/**'];
 // the entry once the file is under the limit.
 const MAX_LINES = 400;
 const OVER_MAX_LINES = {
-  'src/config/deploy-config.reader.ts': 410,
   'src/builds/build-runner.ts': 410,
   'src/builds/job-store.ts': 440,
-  'src/deploy/deploy.service.ts': 490,
+  'src/deploy/deploy.service.ts': 470,
   'src/common/journal/journal.ts': 690,
   'src/builds/job-manager.service.ts': 490,
   'src/config/config-section.reader.ts': 430,

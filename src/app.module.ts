@@ -45,10 +45,10 @@ export class AppModule {
       DeployModule,
     ];
     if (options.jobManager ?? true) {
-      const [{ ScheduleModule }, { JobManagerModule }] = await Promise.all([
-        import('@nestjs/schedule'),
-        import('./builds/job-manager.module.js'),
-      ]);
+      // One after the other: Jest's ESM loader fails ("not in cache") when two dynamic imports
+      // that share a dependency (@nestjs/schedule) link at the same time.
+      const { JobManagerModule } = await import('./builds/job-manager.module.js');
+      const { ScheduleModule } = await import('@nestjs/schedule');
       imports.push(
         ScheduleModule.forRoot(),
         JobManagerModule.register({ autostart: options.jobManagerAutostart }),

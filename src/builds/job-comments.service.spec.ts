@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdir, stat, utimes } from 'node:fs/promises';
+import { mkdir, rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../../test/fakes/fake-github.server.js';
 import { generateAppKeys, makeConfig, type AppKeys } from '../../test/support/make-config.js';
@@ -8,6 +8,7 @@ import { GitHubApiError } from '../github/github-api-error.js';
 import { GitHubClient } from '../github/github.client.js';
 import { jobMarker } from './job-comment.js';
 import { COMMENT_CLAIM_STALE_MS, JobCommentsService } from './job-comments.service.js';
+import { JobDirGoneError } from './job-dir-gone.js';
 import { JobStore, type JobMetadata, type StatusRow, type TrackedJob } from './job-store.js';
 import { githubAppSettingsOf } from '../app-options.js';
 
@@ -283,6 +284,38 @@ describe('JobCommentsService', () => {
       expect(await service.sync(job, await meta())).toBe(false);
       expect(await service.sync(job, await meta())).toBe(false);
       expect(fake.requestCount()).toBe(0);
+    });
+
+    it('sends nothing once the job dir has moved to the trash bin, and never makes the dir again', async () => {
+      const config = makeConfig({
+        root,
+        github: { privateKey: keys.privateKey, apiUrl: fake.url, checkRuns: true },
+      });
+      const withChecks = new JobCommentsService(
+        config,
+        new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
+        store,
+      );
+      await store.recordSubmitted(job.jobId, job.jobDir, { ...META, headSha: 'a'.repeat(40) });
+      const id = (await withChecks.ensureComment(job, await meta(), 'first'))!;
+      const posted = fake.comment(id)!.body;
+      await store.addRow(job.jobId, job.jobDir, {
+        ...RELEASED,
+        kind: 'running',
+        status: 'running',
+      });
+      // Read by a job manager just before its PR closed and the PR dir moved away.
+      const recorded = await meta();
+      await rename(join(root, 'jobs', '2026.11', `pr_${PR}`), join(root, 'trash'));
+      fake.clearRequests();
+
+      await expect(withChecks.sync(job, recorded)).rejects.toBeInstanceOf(JobDirGoneError);
+
+      // Not replaced by a comment without rows, the check run not sent back to queued.
+      expect(fake.requestCount()).toBe(0);
+      expect(fake.comment(id)!.body).toBe(posted);
+      expect(fake.checkRuns(REPO).map((run) => run.status)).toEqual(['queued']);
+      expect(await exists(job.jobDir)).toBe(false);
     });
 
     it('re-sends an adopted comment once, since its posted body is unknown', async () => {

@@ -6,6 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
 import { checkRunName, checkRunState } from './job-check-run.js';
+import { assertJobDir } from './job-dir-gone.js';
 import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
 import { delaySeconds } from './submit-options.js';
@@ -156,6 +157,8 @@ export class JobCommentsService {
     const hash = hashOf(body);
     let sent = false;
     if ((await this.store.postedHash(job.jobId, job.jobDir)) !== hash) {
+      // Checked after rendering: a dir moved away before this point rendered without its rows.
+      await assertJobDir(job.jobId, job.jobDir);
       await this.github.updateComment(meta.repo, meta.commentId, body);
       await this.store.setPostedHash(job.jobId, job.jobDir, hash);
       sent = true;
@@ -182,6 +185,7 @@ export class JobCommentsService {
     if ((await this.store.checkedHash(job.jobId, job.jobDir)) === hash) {
       return;
     }
+    await assertJobDir(job.jobId, job.jobDir);
     // The caller's metadata may predate the check run's creation.
     const checkRunId =
       meta.checkRunId ?? (await this.store.readMetadata(job.jobId, job.jobDir))?.checkRunId;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTree } from '../../test/support/job-dir.js';
@@ -94,6 +94,7 @@ describe('JobIndex', () => {
     await store.finish(old.jobId);
     // A record from August: recognised by its directory, not read.
     const augustDir = join(jobsBaseDir, '2026.08', 'pr_1', 'event_x', 'run_001', 'linux_x86_64');
+    await mkdir(augustDir, { recursive: true });
     await store.recordSubmitted('80', augustDir, {
       repo: 'EESSI/software-layer',
       prNumber: 1,

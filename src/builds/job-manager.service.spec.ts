@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { lstat, mkdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapturingLogger } from '../../test/support/capturing-logger.js';
 import { FakeGitHub, FAST_GITHUB_CLIENT_OPTIONS } from '../../test/fakes/fake-github.server.js';
@@ -157,6 +157,11 @@ describe('JobManagerService.tick', () => {
     );
   }
 
+  const exists = (path: string) =>
+    lstat(path).then(
+      () => true,
+      () => false,
+    );
   const submittedLink = (id: string) => join(env.jobIdsDir, 'submitted', id);
   const finishedLink = (id: string) => join(env.jobIdsDir, 'finished', id);
 
@@ -449,6 +454,60 @@ describe('JobManagerService.tick', () => {
     const next = await raced.tick();
     expect(next.released).toEqual([late!.jobId]);
     await raced.onModuleDestroy();
+  });
+
+  it('stops at a job whose dir moves to the trash bin mid-tick (its PR closed) and never makes the dir again', async () => {
+    const job = await submitJob();
+    const comment = await commentOf(job);
+    const prDir = JobStore.prDirOf(job.jobDir);
+    const trashed = join(env.root, 'trash', 'pr_42');
+    // The PR closes (here or on another host) while the released row is on its way to GitHub.
+    const patch = github.holdNext({ method: 'PATCH', path: /\/issues\/comments\// });
+    const ticking = jobManager.tick();
+    await patch.reached;
+    await mkdir(join(env.root, 'trash'), { recursive: true });
+    await rename(prDir, trashed);
+    await store.finish(job.jobId);
+    patch.release();
+    const report = await ticking;
+
+    expect(report.failed).toEqual([]);
+    expect(await exists(prDir)).toBe(false);
+    expect(await exists(join(trashed, `event_delivery-${job.jobId}`))).toBe(true);
+    expect(github.comment(comment.id)!.body).toContain(`|released|${RELEASED_TEXT}|`);
+    expect(logs.lines.filter((line) => /^(ERROR|WARN)/.test(line))).toEqual([]);
+    // Nothing left to follow: no request, no error on the next polls.
+    github.clearRequests();
+    expect((await jobManager.tick()).tracked).toBe(0);
+    expect(github.requestCount()).toBe(0);
+  });
+
+  it('with check_runs, a job that ran and ended between two polls costs one check-run update, no in_progress', async () => {
+    const checks: AppConfig = { ...config, github: { ...config.github, checkRuns: true } };
+    const client = new GitHubClient(githubAppSettingsOf(checks), FAST_GITHUB_CLIENT_OPTIONS);
+    const withChecks = new JobCommentsService(checks, client, store);
+    const manager = new JobManagerService(checks, slurm, store, withChecks);
+    const job = await submitJob({ comment: false, slurmOutput: 'No missing modules!\n' });
+    await store.recordSubmitted(job.jobId, job.jobDir, { ...job.meta!, headSha: 'c'.repeat(40) });
+    await withChecks.ensureComment(
+      job,
+      (await store.readMetadata(job.jobId, job.jobDir))!,
+      'first',
+    );
+    github.clearRequests();
+
+    await manager.tick(); // released: a comment edit, the check stays queued
+    slurm.start(job.jobId);
+    slurm.finish(job.jobId);
+    await manager.tick(); // gone: one edit each
+
+    expect(github.checkRuns(REPO).map((run) => run.history.map((s) => s.status))).toEqual([
+      ['queued', 'completed'],
+    ]);
+    expect(github.requestCount({ path: /\/check-runs\// })).toBe(1);
+    expect(github.requestCount({ path: /\/issues\/comments\// })).toBe(2);
+    expect(github.requestCount()).toBe(3);
+    await manager.onModuleDestroy();
   });
 
   it('reports a job that squeue still lists with an end state as finished', async () => {

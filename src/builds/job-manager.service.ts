@@ -14,6 +14,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { QueuedJob, SlurmPort } from '../slurm/slurm.port.js';
 import { SLURM } from '../slurm/slurm.tokens.js';
 import { JobCommentsService } from './job-comments.service.js';
+import { JobDirGoneError } from './job-dir-gone.js';
 import { JobRows, RUNNING_STATES } from './job-rows.js';
 import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
 
@@ -290,9 +291,7 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
     const current = new Set(ids);
     for (const id of this.jobDirs.keys()) {
       if (!current.has(id)) {
-        this.jobDirs.delete(id);
-        this.settled.delete(id);
-        this.jobRows.forget(id);
+        this.forget(id);
       }
     }
     const jobs: TrackedJob[] = [];
@@ -313,6 +312,13 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
       jobs.push({ jobId, jobDir });
     }
     return jobs.sort((a, b) => numericId(a.jobId) - numericId(b.jobId));
+  }
+
+  /** The job is no longer tracked (finished, or its dir went away): nothing of it stays cached. */
+  private forget(jobId: string): void {
+    this.jobDirs.delete(jobId);
+    this.settled.delete(jobId);
+    this.jobRows.forget(jobId);
   }
 
   private skip(report: MutableReport, what: string, reason: string): TickReport {
@@ -364,13 +370,18 @@ export class JobManagerService implements OnApplicationBootstrap, OnModuleDestro
         // already be on GitHub, else a failed PATCH would never be retried.
         step = 'moving it to finished/';
         await this.store.finish(jobId);
-        this.jobDirs.delete(jobId);
-        this.jobRows.forget(jobId);
+        this.forget(jobId);
         report.finished.push(jobId);
         this.logger.log(`${where}: moved to ${this.config.jobManager.jobIdsDir}/finished/${jobId}`);
       }
       return published;
     } catch (error) {
+      if (error instanceof JobDirGoneError) {
+        // Its PR closed meanwhile: the close cancelled and finished the job, nothing is left to do.
+        this.logger.log(`${where}: ${step} stopped: ${error.message}`);
+        this.forget(jobId);
+        return false;
+      }
       this.logger.error(`${where}: ${step} failed, will retry next poll: ${errorMessage(error)}`);
       report.failed.push({ jobId, error: errorMessage(error) });
       return false;

@@ -1,8 +1,10 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { decode } from 'ini';
-import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanupAfterEach, quietNestLogger } from '../../test/support/test-kit.js';
+import { JobDirGoneError } from './job-dir-gone.js';
 import { JobStore, type JobMetadata, type StatusRow } from './job-store.js';
 
 const META: JobMetadata = {
@@ -280,6 +282,22 @@ describe('JobStore', () => {
       expect(await store.addRow('55', jobDir, row('released', 'second'))).toBe(false);
 
       expect(await store.rows('55', jobDir)).toEqual([row('released', 'first')]);
+    });
+
+    it('writes nothing into a job dir that moved away: no empty copy of it comes back', async () => {
+      const jobDir = await jobDirFor('55');
+      await store.recordSubmitted('55', jobDir, META);
+      await rm(jobDir, { recursive: true });
+
+      await expect(store.addRow('55', jobDir, row('finished'))).rejects.toBeInstanceOf(
+        JobDirGoneError,
+      );
+      await expect(store.setPostedHash('55', jobDir, 'x')).rejects.toBeInstanceOf(JobDirGoneError);
+      await expect(store.setCheckedHash('55', jobDir, 'x')).rejects.toBeInstanceOf(JobDirGoneError);
+      await expect(store.setCommentId('55', jobDir, META, 7)).rejects.toBeInstanceOf(
+        JobDirGoneError,
+      );
+      expect(existsSync(jobDir)).toBe(false);
     });
 
     it('returns rows in kind order whatever the order they were added in', async () => {

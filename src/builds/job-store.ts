@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { mkdir, readFile, readlink, rename } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
-import { symlinkAtomic, writeFileAtomic, writeFileExclusive } from '../common/atomic-file.js';
+import { symlinkAtomic } from '../common/atomic-file.js';
 import { JOB_ID_PATTERN, parseGitHubId } from '../common/ids.js';
 import { namesIn, pathExists } from '../common/fs-entries.js';
 import { readConfigParser } from '../config/read-configparser.js';
 import { RUN_DIR_NAME } from './build-plan.js';
 import { formatConfigparser, type IniSection } from './configparser-format.js';
+import { createInJobDir, replaceInJobDir } from './job-dir-gone.js';
 
 /**
  * The bot's record of its jobs, kept on the shared filesystem in the seed's layout so that the event
@@ -283,7 +284,8 @@ export class JobStore {
       ],
       ['JOB', job],
     ];
-    await writeFileAtomic(JobStore.metadataPath(jobDir, jobId), formatConfigparser(sections));
+    const text = formatConfigparser(sections);
+    await replaceInJobDir(jobId, jobDir, JobStore.metadataPath(jobDir, jobId), text);
   }
 
   /** Ids in submitted/ (temp names of a link being made are left out), without reading links. */
@@ -349,7 +351,7 @@ export class JobStore {
       return false;
     }
     // Claimed exclusively: two writers (event handler, job manager) never both add a row.
-    return writeFileExclusive(path, JSON.stringify(row));
+    return createInJobDir(jobId, jobDir, path, JSON.stringify(row));
   }
 
   /**
@@ -365,11 +367,8 @@ export class JobStore {
     if (!DEPLOY_ROW_NAME.test(name)) {
       throw new Error(`invalid deploy row name '${name}'`);
     }
-    const index = ROW_FILE_INDEX.deploy;
-    return writeFileExclusive(
-      join(JobStore.rowsDir(jobDir, jobId), `${index}-deploy-${name}`),
-      JSON.stringify(row),
-    );
+    const path = join(JobStore.rowsDir(jobDir, jobId), `${ROW_FILE_INDEX.deploy}-deploy-${name}`);
+    return createInJobDir(jobId, jobDir, path, JSON.stringify(row));
   }
 
   async rows(jobId: string, jobDir: string): Promise<StatusRow[]> {
@@ -392,30 +391,30 @@ export class JobStore {
     return rows;
   }
 
-  async postedHash(jobId: string, jobDir: string): Promise<string | undefined> {
-    try {
-      return (await readFile(JobStore.postedPath(jobDir, jobId), 'utf8')).trim();
-    } catch {
-      return undefined;
-    }
+  /** sha256 of the comment body last sent (`_bot_job<ID>.posted`). */
+  postedHash(jobId: string, jobDir: string): Promise<string | undefined> {
+    return readHash(JobStore.postedPath(jobDir, jobId));
   }
 
   async setPostedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
-    await writeFileAtomic(JobStore.postedPath(jobDir, jobId), `${hash}\n`);
+    await replaceInJobDir(jobId, jobDir, JobStore.postedPath(jobDir, jobId), `${hash}\n`);
   }
 
   /** sha256 of the check-run state last sent (`_bot_job<ID>.checked`). */
-  async checkedHash(jobId: string, jobDir: string): Promise<string | undefined> {
-    try {
-      return (await readFile(JobStore.checkedPath(jobDir, jobId), 'utf8')).trim();
-    } catch {
-      return undefined;
-    }
+  checkedHash(jobId: string, jobDir: string): Promise<string | undefined> {
+    return readHash(JobStore.checkedPath(jobDir, jobId));
   }
 
   async setCheckedHash(jobId: string, jobDir: string, hash: string): Promise<void> {
-    await writeFileAtomic(JobStore.checkedPath(jobDir, jobId), `${hash}\n`);
+    await replaceInJobDir(jobId, jobDir, JobStore.checkedPath(jobDir, jobId), `${hash}\n`);
   }
+}
+
+function readHash(path: string): Promise<string | undefined> {
+  return readFile(path, 'utf8').then(
+    (text) => text.trim(),
+    () => undefined,
+  );
 }
 
 function list(value: string): string[] {

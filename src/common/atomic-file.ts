@@ -10,13 +10,25 @@ function tempPathFor(path: string): string {
   );
 }
 
+interface WriteOptions {
+  /**
+   * Whether missing parent directories are made (default true). false where the directory
+   * may have been moved away meanwhile and must not come back as an empty copy: the write then
+   * fails with ENOENT.
+   */
+  readonly createParents?: boolean;
+}
+
 /** A new temp file beside `path` holding `data`, flushed to disk; returns its name. */
 async function writeDurableTemp(
   path: string,
   data: string | Uint8Array,
   mode: number,
+  opts: WriteOptions,
 ): Promise<string> {
-  await mkdir(dirname(path), { recursive: true });
+  if (opts.createParents ?? true) {
+    await mkdir(dirname(path), { recursive: true });
+  }
   const tmp = tempPathFor(path);
   const handle = await open(tmp, 'wx', mode);
   try {
@@ -36,8 +48,9 @@ export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode = 0o644,
+  opts: WriteOptions = {},
 ): Promise<void> {
-  const tmp = await writeDurableTemp(path, data, mode);
+  const tmp = await writeDurableTemp(path, data, mode, opts);
   try {
     await rename(tmp, path);
   } catch (error) {
@@ -67,8 +80,9 @@ export async function writeFileExclusive(
   path: string,
   data: string | Uint8Array,
   mode = 0o644,
+  opts: WriteOptions = {},
 ): Promise<boolean> {
-  const tmp = await writeDurableTemp(path, data, mode);
+  const tmp = await writeDurableTemp(path, data, mode, opts);
   try {
     await link(tmp, path);
     return true;

@@ -1,8 +1,9 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { BuildEnvConfig, ConfigGeneration, JobHandoverProtocol } from './app-config.js';
 import { hasControlCharacter, type ConfigSectionReader } from './config-section.reader.js';
 import type { ConfigEntry } from './read-configparser.js';
+import { requiredCommand, requiredPath } from './required-entries.js';
+import { readableFileProblem } from './readable-file.js';
 import { TEMPLATE_PLACEHOLDERS } from './template-placeholders.js';
 
 /** Reads [buildenv]: where and how jobs are prepared and submitted. */
@@ -39,11 +40,11 @@ export function readBuildEnv(
         )
       : {};
 
-  const baseEntry = section.required(
+  const jobsBaseDir = requiredPath(
+    section,
     'jobs_base_dir',
     'the directory under which job directories are created',
   );
-  const jobsBaseDir = baseEntry ? section.path('jobs_base_dir', baseEntry) : undefined;
 
   const tmpEntry = section.required(
     'local_tmp',
@@ -52,11 +53,11 @@ export function readBuildEnv(
   // Not made absolute: it names a directory on the compute node, and `\$VAR` parts stay for the job.
   const localTmp = tmpEntry ? section.expandedOnly('local_tmp', tmpEntry) : undefined;
 
-  const submitEntry = section.required(
+  const submitCommand = requiredCommand(
+    section,
     'submit_command',
     'the job submission command, e.g. /usr/bin/sbatch',
   );
-  const submitCommand = submitEntry ? section.command('submit_command', submitEntry) : undefined;
 
   const buildPermission = section.logins(
     'build_permission',
@@ -274,19 +275,4 @@ function readScheduler(section: ConfigSectionReader): BuildEnvConfig['scheduler'
 export function defaultJobName(appName: string): string {
   const safe = appName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '');
   return safe === '' ? 'eessi-bot' : `eessi-bot-${safe}`;
-}
-
-function readableFileProblem(path: string): string | undefined {
-  try {
-    if (!statSync(path).isFile()) {
-      return 'is not a regular file';
-    }
-    accessSync(path, constants.R_OK);
-    return undefined;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR'
-      ? 'does not exist'
-      : `cannot be read by this user (${code})`;
-  }
 }

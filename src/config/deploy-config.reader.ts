@@ -1,7 +1,7 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import type { DeployConfig, PerRepoValue, SigningConfig, UploadPolicy } from './app-config.js';
 import type { ConfigReadContext, ConfigSectionReader } from './config-section.reader.js';
 import type { ConfigEntry } from './read-configparser.js';
+import { readableFileProblem } from './readable-file.js';
 import { resolveCommand } from './resolve-command.js';
 
 export const DEFAULT_DEPLOY_LABEL = 'bot:deploy';
@@ -312,21 +312,6 @@ function readSigning(
     ]);
   }
   return Object.fromEntries(result);
-}
-
-function readableFileProblem(path: string): string | undefined {
-  try {
-    if (!statSync(path).isFile()) {
-      return 'is not a regular file';
-    }
-    accessSync(path, constants.R_OK);
-    return undefined;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR'
-      ? 'does not exist'
-      : `cannot be read by this user (${code})`;
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { JobManagerConfig } from './app-config.js';
 import type { ConfigSectionReader } from './config-section.reader.js';
+import { requiredCommand, requiredPath } from './required-entries.js';
 import { percentPlaceholderProblems } from '../common/fill-template.js';
 import { SCONTROL_FIELDS } from '../common/scontrol-fields.js';
 
@@ -15,16 +16,16 @@ export const JOB_MANAGER_REQUIRED = [
 const DEFAULT_COMMAND_TIMEOUT_SECONDS = 60;
 
 export function readJobManager(section: ConfigSectionReader): JobManagerConfig {
-  const idsEntry = section.required(
+  const jobIdsDir = requiredPath(
+    section,
     'job_ids_dir',
     'the directory where the job manager tracks submitted jobs',
   );
-  const jobIdsDir = idsEntry ? section.path('job_ids_dir', idsEntry) : undefined;
-  const pollEntry = section.required(
+  const pollCommand = requiredCommand(
+    section,
     'poll_command',
     'the queue listing command, e.g. /usr/bin/squeue',
   );
-  const pollCommand = pollEntry ? section.command('poll_command', pollEntry) : undefined;
   const pollIntervalSeconds = section.positiveInt(
     'poll_interval',
     'seconds between two polls of the queue',

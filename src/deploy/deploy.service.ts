@@ -9,8 +9,8 @@ import { APP_CONFIG, type AppConfig, type DeployConfig } from '../config/app-con
 import { CommentPoster } from '../github/comment-poster.js';
 import { GitHubClient } from '../github/github.client.js';
 import { CommandRunner } from '../common/command-runner.js';
+import { BotMetrics } from '../common/metrics/bot-metrics.js';
 import { ArtefactError, uploadBuiltIn } from './builtin-upload.js';
-import { SigningError } from './artefact-signer.js';
 import {
   deployMarker,
   notUploadedText,
@@ -29,10 +29,11 @@ import {
   readJobRepository,
   type PrJob,
 } from './pr-jobs.js';
-import { ObjectConflictError, type PendingMultipart } from './s3-object.js';
+import type { PendingMultipart } from './s3-object.js';
 import type { S3Uploader } from './s3-uploader.js';
 import { runUploadScript } from './upload-script.js';
-import { MissingRepoValueError, uploadTargetFor } from './upload-target.js';
+import { uploadTargetFor } from './upload-target.js';
+import { reasonOf, uploadResultOf, type Outcome } from './upload-outcome.js';
 import { recordUpload, uploadedPayloads } from './uploaded-log.js';
 
 /** Durable memory of one delivery (the inbox keeps it until the delivery is done). */
@@ -75,15 +76,6 @@ interface StoredPlan {
   readonly notDeployed: readonly NotDeployedJob[];
 }
 
-type Outcome =
-  | {
-      readonly uploaded: true;
-      readonly where: string;
-      readonly sizeBytes: number;
-      readonly present: boolean;
-    }
-  | { readonly uploaded: false; readonly reason: string; readonly skipped?: boolean };
-
 /**
  * Per artefact: `started` before its upload begins, `outcome` once it ended, `recorded` once
  * uploaded.txt and its row are written. A resume does only what is missing: a finished upload is
@@ -118,6 +110,7 @@ export class DeployService {
     private readonly runner: CommandRunner,
     @Optional() @Inject(DEPLOY_OPTIONS) private readonly options: DeployOptions = {},
     @Optional() poster?: CommentPoster,
+    @Optional() private readonly metrics: BotMetrics = new BotMetrics(),
   ) {
     this.poster = poster ?? new CommentPoster(github, config.botControl.chatlevel);
   }
@@ -330,6 +323,7 @@ export class DeployService {
           uploaded: false,
           reason:
             'the bot was stopped while the upload script ran, so whether it uploaded is unknown; check the bucket before deploying again',
+          interrupted: true,
         };
       } else {
         if (state.multipart) {
@@ -345,6 +339,8 @@ export class DeployService {
       }
       state = { started: true, outcome };
       await progress.set(key, state);
+      // Counted once, when decided: a resume that finds the outcome stored does not count it again.
+      this.metrics.uploads.inc(uploadResultOf(outcome));
     }
 
     const outcome = state.outcome!;
@@ -464,25 +460,6 @@ export class DeployService {
       );
     }
   }
-}
-
-/** A one-line reason for a PR comment; errors of our own making say what to fix. */
-function reasonOf(error: unknown): string {
-  const known =
-    error instanceof ArtefactError ||
-    error instanceof MissingRepoValueError ||
-    error instanceof SigningError ||
-    error instanceof ObjectConflictError;
-  const message = error instanceof Error ? error.message || error.name : String(error);
-  // The SDK wraps network errors ("AWS SDK error wrapper for Error: connect ECONNREFUSED …").
-  const line = message
-    .split('\n')[0]
-    .replace(/^AWS SDK error wrapper for \w*(Error)?:\s*/, '')
-    .slice(0, 300);
-  if (error instanceof SigningError) {
-    return `signing failed, nothing uploaded: ${line}`;
-  }
-  return known ? line : `S3 upload failed: ${line}`;
 }
 
 function where(request: DeployRequest): string {

@@ -8,7 +8,11 @@ import {
   type GaugeConfiguration,
 } from 'prom-client';
 import type { JobIndex } from '../builds/job-index.js';
-import type { BotMetrics, RateLimitReading } from '../common/metrics/bot-metrics.js';
+import {
+  UPLOAD_RESULTS,
+  type BotMetrics,
+  type RateLimitReading,
+} from '../common/metrics/bot-metrics.js';
 import type { BucketCounts, Counts } from '../common/metrics/counts.js';
 
 /*
@@ -252,10 +256,11 @@ export function createExposition(sources: ExpositionSources): Exposition {
   counter(
     {
       name: 'eessi_bot_uploads_total',
-      help: 'Artefact uploads by result (uploaded, failed, skipped by the upload policy)',
+      help: 'Artefacts a deploy looked at, by result (see docs/operations.md)',
       labelNames: ['result'],
     },
-    byLabel(metrics.uploads, 'result'),
+    // Every result from the start, 0 included, so that increase() sees the first failure.
+    (set) => UPLOAD_RESULTS.forEach((result) => set({ result }, metrics.uploads.get(result))),
   );
 
   // ---- catch-up and relay

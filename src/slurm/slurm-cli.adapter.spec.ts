@@ -1,5 +1,7 @@
 import { userInfo } from 'node:os';
 import { beforeEach, describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { CapturingLogger } from '../../test/support/capturing-logger.js';
 import { slurmFixture, StubRunner } from '../../test/support/stub-runner.js';
 import { CommandStartError, CommandTimeoutError } from '../common/command-runner.js';
 import { SlurmCliAdapter, type SlurmCommands } from './slurm-cli.adapter.js';
@@ -37,10 +39,13 @@ const squeueArgs = [
 describe('SlurmCliAdapter', () => {
   let runner: StubRunner;
   let slurm: SlurmCliAdapter;
+  let logs: CapturingLogger;
 
   beforeEach(() => {
     runner = new StubRunner();
     slurm = new SlurmCliAdapter(runner, commands);
+    logs = new CapturingLogger();
+    Logger.overrideLogger(logs);
   });
 
   describe('submit', () => {
@@ -48,6 +53,7 @@ describe('SlurmCliAdapter', () => {
       runner.reply({ stdout: fixture('sbatch-submitted.txt') });
 
       await expect(slurm.submit(request)).resolves.toEqual({ jobId: '1' });
+      expect(logs.lines).toEqual([`DEBUG submitted job 1 (bot-job) in ${request.workDir}`]);
 
       expect(runner.calls).toEqual([
         {

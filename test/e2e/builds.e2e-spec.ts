@@ -30,7 +30,7 @@ import {
   labeledPullRequestPayload,
   type LabeledPullRequestOverrides,
 } from '../support/payloads.js';
-import { cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
+import { captureNestLogs, cleanupAfterEach, quietNestLogger } from '../support/test-kit.js';
 
 /**
  * The `bot:build` flow end to end, wired by Nest as in production (ConfigModule, GitHubModule,
@@ -534,9 +534,15 @@ describe('kill and restart: handling the delivery again completes it exactly onc
 
   it('after sbatch queued the job, when the queue does not show work dirs: never submitted twice, reported', async () => {
     const w = await world({ slurm: crashingSubmit(new FakeSlurm(), 'after-queueing') });
+    const logs = captureNestLogs();
     await expect(w.deliver({}, 'crash-unknown')).rejects.toThrow('simulated crash');
     await w.deliver({}, 'crash-unknown');
     await w.deliver({}, 'crash-unknown');
+    // The operator is told where to look, once: the third handling finds the delivery done.
+    const jobDir = join(eventDir(w, 'crash-unknown'), 'run_001', 'linux_x86_64_amd_zen2');
+    expect(logs.lines.filter((line) => line.startsWith('ERROR'))).toEqual([
+      `ERROR delivery crash-unknown ${fixture.repo}#${fixture.cleanPr} target ${ZEN2}: interrupted while submitting in ${jobDir}; the queue cannot say whether the job exists (look for a job named ${w.config.buildenv.jobName} with that work dir: squeue -o '%i %Z'); not submitting again`,
+    ]);
     expect(submits(w.slurm)).toHaveLength(2);
     expect(w.slurm.jobs()).toHaveLength(2);
     expect(jobComments(w, '1001')).toHaveLength(1);

@@ -8,18 +8,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeGitHub, type FakeComment } from '../fakes/fake-github.server.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
 import { startServer, stopAllBots, type BotServer } from '../support/bot-process.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import { generateAppKeys, type AppKeys } from '../support/make-config.js';
@@ -74,77 +67,36 @@ interface Instance {
 /** A v0.9-format app.cfg for instance `name`, building on the given node types. */
 function instance(name: string, nodes: Record<string, string>, chatlevel = 'basic'): Instance {
   const dir = mkdtempSync(join(root, `${name}-`));
-  const keyPath = join(dir, 'app.pem');
-  writeFileSync(keyPath, keys.privateKey);
-  chmodSync(keyPath, 0o600);
   const script = join(dir, 'job.sh');
   writeFileSync(script, '#!/bin/sh\necho never released in these tests\n');
   chmodSync(script, 0o755);
-  mkdirSync(join(dir, 'repos'));
-  writeFileSync(
-    join(dir, 'repos', 'repos.cfg'),
-    `[${REPO_ID}]\nrepo_name = software.eessi.io\nrepo_version = 2023.06\n`,
-  );
-  const nodeTypes = Object.fromEntries(
-    Object.entries(nodes).map(([node, cpu]) => [
-      node,
-      { os: 'linux', cpu_subdir: cpu, slurm_params: '', repo_targets: [REPO_ID] },
-    ]),
-  );
-  const config = join(dir, 'app.cfg');
-  writeFileSync(
-    config,
-    [
-      '[github]',
-      'app_id = 1',
-      `app_name = ${name}`,
-      'installation_id = 2',
-      `private_key = ${keyPath}`,
-      `api_url = ${github.url}`,
-      '',
-      '[bot_control]',
-      'command_permission = alice bob',
-      `chatlevel = ${chatlevel}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${script}`,
-      `jobs_base_dir = ${join(dir, 'jobs')}`,
-      `local_tmp = ${join(dir, 'tmp')}`,
-      'submit_command = sbatch',
-      'job_handover_protocol = hold_release',
-      'build_permission = alice',
-      '',
-      '[architecturetargets]',
-      `node_type_map = ${JSON.stringify(nodeTypes)}`,
-      '',
-      '[repo_targets]',
-      `repos_cfg_dir = ${join(dir, 'repos')}`,
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(dir, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(dir, 'state')}`,
-      '',
-    ].join('\n'),
-  );
+  const config = writeBotConfig({
+    root: dir,
+    privateKey: keys.privateKey,
+    appName: name,
+    installationId: 2,
+    apiUrl: github.url,
+    buildJobScript: script,
+    buildenv: { job_handover_protocol: 'hold_release', build_permission: 'alice' },
+    nodeTypeMap: Object.fromEntries(
+      Object.entries(nodes).map(([node, cpu]) => [
+        node,
+        { os: 'linux', cpu_subdir: cpu, slurm_params: '', repo_targets: [REPO_ID] },
+      ]),
+    ),
+    repos: { [REPO_ID]: { repo_name: 'software.eessi.io', repo_version: '2023.06' } },
+    sections: { bot_control: { command_permission: 'alice bob', chatlevel } },
+  });
   return { name, dir, config, jobIdsDir: join(dir, 'job-ids') };
 }
 
-const env = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NO_COLOR: '1',
-  GITHUB_APP_SECRET_TOKEN: SECRET,
-  ...fixture.env,
-});
-
 function start(inst: Instance, label = inst.name): Promise<BotServer> {
-  return startServer({ config: inst.config, env: env(), jobManager: false, label });
+  return startServer({
+    config: inst.config,
+    env: botEnv(SECRET, fixture.env),
+    jobManager: false,
+    label,
+  });
 }
 
 function comment(

@@ -6,20 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobStore } from '../../src/builds/job-store.js';
 import { FakeGitHub } from '../fakes/fake-github.server.js';
-import { describeExit, PROJECT_ROOT, startServer, stopAllBots } from '../support/bot-process.js';
+import { botEnv, writeBotConfig } from '../support/bot-config.js';
+import { describeExit, startServer, stopAllBots } from '../support/bot-process.js';
 import { createTrackedJob, FIXTURE_DEFAULTS } from '../support/job-fixture.js';
 import { generateAppKeys } from '../support/make-config.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
@@ -51,58 +44,25 @@ afterAll(async () => {
 });
 
 function writeConfig(): string {
-  const keyPath = join(root, 'app.pem');
-  writeFileSync(keyPath, keys.privateKey);
-  chmodSync(keyPath, 0o600);
-  const config = join(root, 'app.cfg');
-  writeFileSync(
-    config,
-    [
-      '[github]',
-      'app_id = 1',
-      `app_name = ${APP_NAME}`,
-      'installation_id = 2',
-      `private_key = ${keyPath}`,
-      `api_url = ${github.url}`,
-      '',
-      '[buildenv]',
-      'scheduler = local',
-      `build_job_script = ${join(PROJECT_ROOT, 'scripts', 'slurm', 'eessi-bot-build.slurm')}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'submit_command = sbatch',
-      '',
-      '[architecturetargets]',
-      'arch_target_map = {"linux/x86_64/generic": ""}',
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      'poll_interval = 60',
-      'poll_command = squeue',
-      'scontrol_command = scontrol',
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      '',
-      '[deploycfg]',
-      `endpoint_url = ${s3.url}`,
-      'bucket_name = staging',
-      'upload_policy = once',
-      'deploy_permission = alice',
-      'artefact_prefix = crash/${pull_request_number}',
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return writeBotConfig({
+    root,
+    privateKey: keys.privateKey,
+    appName: APP_NAME,
+    installationId: 2,
+    apiUrl: github.url,
+    sections: {
+      deploycfg: {
+        endpoint_url: s3.url,
+        bucket_name: 'staging',
+        upload_policy: 'once',
+        deploy_permission: 'alice',
+        artefact_prefix: 'crash/${pull_request_number}',
+      },
+    },
+  });
 }
 
-const env = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NO_COLOR: '1',
-  GITHUB_APP_SECRET_TOKEN: SECRET,
-  ...S3_ENV,
-});
+const env = (): NodeJS.ProcessEnv => botEnv(SECRET, S3_ENV);
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
   for (let waited = 0; waited < 60_000; waited += 200) {

@@ -23,6 +23,7 @@ import {
   REPO_ID,
   type DeployWorld,
 } from '../support/deploy-world.js';
+import { sampleValue } from '../support/prometheus.js';
 import { S3_ENV, startS3Server, type S3Server } from '../support/s3-server.js';
 import type { DeployConfig } from '../../src/config/app-config.js';
 
@@ -61,11 +62,27 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function start(overrides: Partial<DeployConfig> = {}, partSizeBytes?: number) {
+async function start(
+  overrides: Partial<DeployConfig> = {},
+  partSizeBytes?: number,
+  http?: boolean,
+) {
   world = await deployWorld(deployConfig({ endpointUrl: s3.url, ...overrides }), {
     partSizeBytes,
+    http,
   });
   return world;
+}
+
+async function putObject(key: string, body: string): Promise<void> {
+  const client = new S3Client({
+    endpoint: s3.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  await client.send(new PutObjectCommand({ Bucket: 'staging', Key: key, Body: body }));
+  client.destroy();
 }
 
 function uploadedLog(w: DeployWorld): string {
@@ -270,19 +287,8 @@ describe('deploy with the built-in uploader', () => {
     const w = await start({ artefactPrefix: { kind: 'single', value: 'exists' } });
     const same = artefact(ZEN2, 1700000011);
     const clash = artefact(ZEN3, 1700000012);
-    const client = new S3Client({
-      endpoint: s3.url,
-      forcePathStyle: true,
-      region: 'us-east-1',
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
-    await client.send(
-      new PutObjectCommand({ Bucket: 'staging', Key: `exists/${same}`, Body: 'identical' }),
-    );
-    await client.send(
-      new PutObjectCommand({ Bucket: 'staging', Key: `exists/${clash}`, Body: 'someone else' }),
-    );
-    client.destroy();
+    await putObject(`exists/${same}`, 'identical');
+    await putObject(`exists/${clash}`, 'someone else');
     const sameJob = await w.addJob({ jobId: '161', artefacts: { [same]: 'identical' } });
     const clashJob = await w.addJob({ jobId: '162', artefacts: { [clash]: 'ours' } });
 
@@ -395,6 +401,44 @@ describe('deploy with the built-in uploader', () => {
       expect((await s3.keys('staging')).filter((k) => k.startsWith('unsigned/'))).toEqual([]);
       expect(uploadedLog(world)).toBe('');
     });
+  });
+
+  it('served as the app: the label as a signed webhook, each artefact’s result in /metrics', async () => {
+    const w = await start(
+      { uploadPolicy: 'latest', artefactPrefix: { kind: 'single', value: 'metrics' } },
+      undefined,
+      true,
+    );
+    const newest = artefact(ZEN2, 1700000062);
+    const superseded = artefact(ZEN2, 1700000061);
+    const present = artefact(ZEN3, 1700000063);
+    const clash = artefact('eessi-2023.06-software-linux-aarch64-generic', 1700000064);
+    await putObject(`metrics/${present}`, 'same bytes');
+    await putObject(`metrics/${clash}`, 'other bytes');
+    await w.addJob({ jobId: '221', artefacts: { [newest]: 'new' } });
+    await w.addJob({ jobId: '222', artefacts: { [superseded]: 'old' } });
+    await w.addJob({ jobId: '223', artefacts: { [present]: 'same bytes' } });
+    await w.addJob({ jobId: '224', artefacts: { [clash]: 'ours' } });
+    const before = await w.metrics();
+    expect(before.find((f) => f.name === 'eessi_bot_uploads_total')?.type).toBe('COUNTER');
+    expect(sampleValue(before, 'eessi_bot_uploads_total', { result: 'failed' })).toBe(0);
+
+    await w.deliver({ id: 'metrics-1' });
+
+    const metrics = await w.metrics();
+    const uploads = (result: string) => sampleValue(metrics, 'eessi_bot_uploads_total', { result });
+    expect(
+      sampleValue(metrics, 'eessi_bot_deliveries_processed_total', {
+        event: 'pull_request',
+        outcome: 'done',
+      }),
+    ).toBe(1);
+    expect(uploads('uploaded')).toBe(1);
+    expect(uploads('skipped')).toBe(1);
+    expect(uploads('already_present')).toBe(1);
+    expect(uploads('failed')).toBe(1);
+    expect(uploads('interrupted')).toBe(0);
+    expect(uploadedLog(w).split('\n').sort()).toEqual(['', `221/${newest}`, `223/${present}`]);
   });
 
   it('a labeler without deploy permission gets one reply and nothing is written', async () => {

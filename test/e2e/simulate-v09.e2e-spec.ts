@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -17,7 +15,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { simulate } from '../../src/simulate/simulate.js';
+import { writeBotConfig } from '../support/bot-config.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
+import { testAppKeys } from '../support/job-manager-env.js';
 import { makeConfig } from '../support/make-config.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
 
@@ -161,17 +161,6 @@ describe('the built bot: simulate --build with a v0.9-format app.cfg', () => {
       throw new Error(`${MAIN} is missing: run npx tsc -p tsconfig.build.json`);
     }
     const dir = mkdtempSync(join(root, 'built-'));
-    const { privateKey } = generateKeyPairSync('rsa', {
-      modulusLength: 2048,
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    });
-    writeFileSync(join(dir, 'app.pem'), privateKey, { mode: 0o600 });
-    mkdirSync(join(dir, 'repos'));
-    writeFileSync(
-      join(dir, 'repos', 'repos.cfg'),
-      '[eessi.io-2023.06-software]\nrepo_name = software.eessi.io\nrepo_version = 2023.06\n',
-    );
     const script = join(dir, 'bot-build.sh');
     // What bot-build.slurm relies on: job.cfg, the repos config copy, export_vars.sh.
     writeFileSync(
@@ -204,54 +193,35 @@ describe('the built bot: simulate --build with a v0.9-format app.cfg', () => {
         repo_targets: ['eessi.io-2023.06-software'],
       },
     };
-    const config = join(dir, 'app.cfg');
-    writeFileSync(
-      config,
-      `[github]
-app_id = 1
-app_name = site-a
-installation_id = 1
-private_key = ${join(dir, 'app.pem')}
-
-[bot_control]
-command_permission = alice
-
-[buildenv]
-scheduler = local
-build_job_script = ${script}
-jobs_base_dir = ${join(dir, 'jobs')}
-local_tmp = ${join(dir, 'tmp')}
-slurm_params = --hold
-submit_command = sbatch
-job_handover_protocol = delayed_begin
-build_permission = alice
-allowed_exportvars = ["SKIP_TESTS=yes"]
-
-[architecturetargets]
-node_type_map = ${JSON.stringify(nodeTypes)}
-
-[repo_targets]
-repos_cfg_dir = ${join(dir, 'repos')}
-
-[job_manager]
-job_ids_dir = ${join(dir, 'ids')}
-poll_interval = 1
-poll_command = squeue
-scontrol_command = scontrol
-
-[event_handler]
-state_dir = ${join(dir, 'state')}
-
-[submitted_job_comments]
-new_job_instance_repo = Job on {app_name} for {repo_id}
-build_on_arch = On {on_arch}{on_accelerator}
-build_for_arch = For {for_arch}{for_accelerator}
-jobdir = In {symlink}
-with_accelerator = with {accelerator}
-awaits_release_hold_release_msg = held
-awaits_release_delayed_begin_msg = starts in {delay_seconds} s
-`,
-    );
+    const config = writeBotConfig({
+      root: dir,
+      privateKey: testAppKeys().privateKey,
+      appName: 'site-a',
+      buildJobScript: script,
+      buildenv: {
+        slurm_params: '--hold',
+        job_handover_protocol: 'delayed_begin',
+        build_permission: 'alice',
+        allowed_exportvars: '["SKIP_TESTS=yes"]',
+      },
+      nodeTypeMap: nodeTypes,
+      repos: {
+        'eessi.io-2023.06-software': { repo_name: 'software.eessi.io', repo_version: '2023.06' },
+      },
+      pollIntervalSeconds: 1,
+      sections: {
+        bot_control: { command_permission: 'alice' },
+        submitted_job_comments: {
+          new_job_instance_repo: 'Job on {app_name} for {repo_id}',
+          build_on_arch: 'On {on_arch}{on_accelerator}',
+          build_for_arch: 'For {for_arch}{for_accelerator}',
+          jobdir: 'In {symlink}',
+          with_accelerator: 'with {accelerator}',
+          awaits_release_hold_release_msg: 'held',
+          awaits_release_delayed_begin_msg: 'starts in {delay_seconds} s',
+        },
+      },
+    });
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [

@@ -7,10 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeGitHub, type FakeComment } from '../fakes/fake-github.server.js';
+import { writeSlurmBotConfig } from '../support/bot-config.js';
 import { startServer, stopAllBots } from '../support/bot-process.js';
 import { createGitFixture, type GitFixture } from '../support/git-fixture.js';
 import { generateAppKeys } from '../support/make-config.js';
@@ -65,63 +66,20 @@ afterAll(async () => {
 });
 
 function writeConfig(): string {
-  const keyPath = join(root, 'app.pem');
-  writeFileSync(keyPath, keys.privateKey);
-  chmodSync(keyPath, 0o600);
   const script = join(root, 'job.sh');
   writeFileSync(script, '#!/bin/sh\necho this job is cancelled before it is released\n');
   chmodSync(script, 0o755);
-  mkdirSync(join(root, 'repos'));
-  writeFileSync(
-    join(root, 'repos', 'repos.cfg'),
-    `[${REPO_ID}]\nrepo_name = software.eessi.io\nrepo_version = 2023.06\n`,
-  );
-  const nodeTypes = {
-    zen4: { os: 'linux', cpu_subdir: 'x86_64/amd/zen4', slurm_params: '', repo_targets: [REPO_ID] },
-  };
-  const config = join(root, 'app.cfg');
-  writeFileSync(
-    config,
-    [
-      '[github]',
-      'app_id = 1',
-      `app_name = ${APP_NAME}`,
-      'installation_id = 2',
-      `private_key = ${keyPath}`,
-      `api_url = ${github.url}`,
-      '',
-      '[bot_control]',
-      'command_permission = alice',
-      '',
-      '[buildenv]',
-      `build_job_script = ${script}`,
-      `jobs_base_dir = ${join(root, 'jobs')}`,
-      `local_tmp = ${join(root, 'tmp')}`,
-      'slurm_params = --hold',
-      `submit_command = ${SLURM_COMMANDS.sbatch}`,
-      `job_name = ${JOB_NAME}`,
-      'job_handover_protocol = hold_release',
-      'build_permission = alice',
-      '',
-      '[architecturetargets]',
-      `node_type_map = ${JSON.stringify(nodeTypes)}`,
-      '',
-      '[repo_targets]',
-      `repos_cfg_dir = ${join(root, 'repos')}`,
-      '',
-      '[job_manager]',
-      `job_ids_dir = ${join(root, 'job-ids')}`,
-      `poll_command = ${SLURM_COMMANDS.squeue}`,
-      'poll_interval = 60',
-      `scontrol_command = ${SLURM_COMMANDS.scontrol}`,
-      `scancel_command = ${SLURM_COMMANDS.scancel}`,
-      '',
-      '[event_handler]',
-      `state_dir = ${join(root, 'state')}`,
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return writeSlurmBotConfig({
+    root,
+    privateKey: keys.privateKey,
+    apiUrl: github.url,
+    appName: APP_NAME,
+    jobName: JOB_NAME,
+    buildJobScript: script,
+    repoIds: [REPO_ID],
+    commands: SLURM_COMMANDS,
+    pollIntervalSeconds: 60,
+  });
 }
 
 async function reply(deliveryId: string): Promise<FakeComment> {

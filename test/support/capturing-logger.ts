@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 
 /**
- * Keeps what the code under test logs (`LOG …`, `WARN …`, `ERROR …`), so that a spec can check
+ * Keeps what the code under test logs (`LOG …`, `WARN …`, `ERROR …`, `DEBUG …`), so that a spec can check
  * the lines an operator sees and a passing run prints nothing. Install with
  * `Logger.overrideLogger(logs)`.
  */
@@ -15,5 +15,8 @@ export class CapturingLogger implements LoggerService {
   }
   error(message: unknown): void {
     this.lines.push(`ERROR ${String(message)}`);
+  }
+  debug(message: unknown): void {
+    this.lines.push(`DEBUG ${String(message)}`);
   }
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { CapturingLogger } from './capturing-logger.js';
 import { removeTree } from './job-dir.js';
 
 export { postDelivery, signBody, signedDelivery, type SignedDelivery } from './signed-delivery.js';
@@ -85,4 +86,15 @@ export function quietNestLogger(): void {
   beforeAll(() => {
     Logger.overrideLogger(false);
   });
+}
+
+/**
+ * Keeps what Nest's Logger logs from now on, for a test that checks the lines an operator sees
+ * (and prints nothing). Call it after compiling a testing module: `compile()` installs Nest's
+ * TestingLogger, which prints errors.
+ */
+export function captureNestLogs(): CapturingLogger {
+  const logs = new CapturingLogger();
+  Logger.overrideLogger(logs);
+  return logs;
 }

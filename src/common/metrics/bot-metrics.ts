@@ -13,8 +13,18 @@ const RECEIVED_OUTCOMES = ['accepted', 'duplicate'] as const;
 /** How a stored delivery's turn in the dispatcher ended (see intake/delivery-log.ts). */
 const PROCESSED_OUTCOMES = ['done', 'failed', 'ignored', 'unrecorded', 'vanished'] as const;
 
-/** What became of one artefact a deploy looked at. */
-export const UPLOAD_RESULTS = ['uploaded', 'failed', 'skipped'] as const;
+/**
+ * What became of one artefact a deploy looked at: transferred, found in the bucket with the same
+ * bytes, left out by the upload policy, failed, or unknown because the bot stopped while the
+ * upload script ran (see deploy/upload-outcome.ts).
+ */
+export const UPLOAD_RESULTS = [
+  'uploaded',
+  'already_present',
+  'skipped',
+  'failed',
+  'interrupted',
+] as const;
 export type UploadResult = (typeof UPLOAD_RESULTS)[number];
 
 /** Upper bounds (seconds) of the job manager's tick duration histogram. */
