@@ -7,6 +7,8 @@ import { CommandRunner } from '../../src/common/command-runner.js';
 import { SlurmCliAdapter } from '../../src/slurm/slurm-cli.adapter.js';
 import { SlurmCommandError, SlurmUnavailableError } from '../../src/slurm/slurm.errors.js';
 import type { JobEndInfo, QueuedJob, SubmitRequest } from '../../src/slurm/slurm.port.js';
+import type { CapturingLogger } from '../support/capturing-logger.js';
+import { captureNestLogs } from '../support/test-kit.js';
 
 /*
  * SlurmCliAdapter against a real Slurm 22.05: the private single-node cluster of
@@ -45,6 +47,7 @@ let clusterDir: string;
 let workDir: string;
 let jobScript: string;
 const submitted: string[] = [];
+let logs: CapturingLogger;
 
 function request(overrides: Partial<SubmitRequest> = {}): SubmitRequest {
   return {
@@ -104,6 +107,7 @@ async function cluster(command: 'stop-ctld' | 'start-ctld'): Promise<void> {
 
 describe('SlurmCliAdapter against a real Slurm', () => {
   beforeAll(async () => {
+    logs = captureNestLogs();
     const conf = process.env.SLURM_CONF;
     if (!conf || !existsSync(conf)) {
       throw new Error(
@@ -138,6 +142,12 @@ describe('SlurmCliAdapter against a real Slurm', () => {
   }, 30_000);
 
   afterAll(async () => {
+    // The adapter logs each submission (at debug level) with the id sbatch gave it.
+    const logged = logs.lines.flatMap(
+      (line) => /^DEBUG submitted job (\d+) /.exec(line)?.[1] ?? [],
+    );
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.filter((id) => !submitted.includes(id))).toEqual([]);
     for (const id of submitted) {
       await slurm.cancel(id).catch(() => undefined);
     }
