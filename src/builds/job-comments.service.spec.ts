@@ -286,6 +286,51 @@ describe('JobCommentsService', () => {
       expect(fake.requestCount()).toBe(0);
     });
 
+    it('with check runs, holds a released row back until the job starts: 4 job-manager requests per job', async () => {
+      const config = makeConfig({
+        root,
+        github: { privateKey: keys.privateKey, apiUrl: fake.url, checkRuns: true },
+      });
+      const withChecks = new JobCommentsService(
+        config,
+        new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
+        store,
+      );
+      await store.recordSubmitted(job.jobId, job.jobDir, { ...META, headSha: 'b'.repeat(40) });
+      const id = (await withChecks.ensureComment(job, await meta(), 'first'))!;
+      const posted = fake.comment(id)!.body;
+      fake.clearRequests();
+
+      // Released: still queued, on the check run as in Slurm; nothing to tell the PR yet.
+      await store.addRow(job.jobId, job.jobDir, RELEASED);
+      expect(await withChecks.sync(job, await meta())).toBe(false);
+      expect(fake.requestCount()).toBe(0);
+      expect(fake.comment(id)!.body).toBe(posted);
+
+      await store.addRow(job.jobId, job.jobDir, {
+        ...RELEASED,
+        kind: 'running',
+        status: 'running',
+      });
+      expect(await withChecks.sync(job, await meta())).toBe(true);
+      const body = fake.comment(id)!.body;
+      expect(body).toContain(`|${RELEASED.date}|released|${RELEASED.comment}|`);
+      expect(body).toContain(`|running|`);
+      expect(fake.checkRuns(REPO).map((run) => run.status)).toEqual(['in_progress']);
+
+      await store.addRow(job.jobId, job.jobDir, {
+        ...RELEASED,
+        kind: 'finished',
+        status: 'finished',
+        comment: 'SUCCESS',
+      });
+      expect(await withChecks.sync(job, await meta())).toBe(true);
+      expect(fake.checkRuns(REPO).map((run) => run.status)).toEqual(['completed']);
+      // Two comment edits and two check-run updates from submission to the end.
+      expect(fake.requestCount({ method: 'PATCH' })).toBe(4);
+      expect(fake.requestCount()).toBe(4);
+    });
+
     it('sends nothing once the job dir has moved to the trash bin, and never makes the dir again', async () => {
       const config = makeConfig({
         root,

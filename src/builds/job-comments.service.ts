@@ -8,11 +8,20 @@ import { GitHubClient } from '../github/github.client.js';
 import { checkRunName, checkRunState } from './job-check-run.js';
 import { assertJobDir } from './job-dir-gone.js';
 import { jobMarker, renderJobComment, submittedJobHeader } from './job-comment.js';
-import { JobStore, type JobMetadata, type TrackedJob } from './job-store.js';
+import {
+  JobStore,
+  type JobMetadata,
+  type RowKind,
+  type StatusRow,
+  type TrackedJob,
+} from './job-store.js';
 import { delaySeconds } from './submit-options.js';
 
 /** Job comments are what a build is for: posted at every chatlevel but incognito. */
 const JOB_COMMENT_LEVEL = 'minimal';
+
+/** Rows of a job that Slurm has not started: its check run says `queued` through all of them. */
+const NOT_STARTED_ROWS: ReadonlySet<RowKind> = new Set(['submitted', 'released', 'received']);
 
 /** How long a comment claim protects an in-flight creation before others may recover it. */
 export const COMMENT_CLAIM_STALE_MS = 5 * 60 * 1000;
@@ -44,7 +53,7 @@ export class JobCommentsService {
     return this.poster.allows(JOB_COMMENT_LEVEL);
   }
 
-  async render(job: TrackedJob, meta: JobMetadata): Promise<string> {
+  async render(job: TrackedJob, meta: JobMetadata, rows?: StatusRow[]): Promise<string> {
     const appName = meta.appName || this.config.github.appName;
     const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
     return renderJobComment({
@@ -52,7 +61,7 @@ export class JobCommentsService {
       appName,
       target: meta.target,
       jobDirLink,
-      rows: await this.store.rows(job.jobId, job.jobDir),
+      rows: rows ?? (await this.store.rows(job.jobId, job.jobDir)),
       // A job submitted for a v0.9 request keeps v0.9's comment, whoever renders it.
       header:
         meta.build &&
@@ -148,36 +157,52 @@ export class JobCommentsService {
    * Sends the rendered comment if it changed since last posted, then the check run likewise;
    * returns whether the comment was sent. Both are compared with what was last sent (files in
    * the job dir), so an unchanged job costs no request.
+   *
+   * With a check run, a job that has not started yet keeps its comment as posted: the check run
+   * already shows it queued, and its released/received row goes out with the next edit (running,
+   * cancelled or finished). That keeps the job manager at 4 requests per job with check runs on
+   * (2 comment edits, 2 check-run updates), as the comment alone costs without them.
    */
   async sync(job: TrackedJob, meta: JobMetadata): Promise<boolean> {
     if (!meta.commentId || !this.posts) {
       return false;
     }
-    const body = await this.render(job, meta);
-    const hash = hashOf(body);
+    const rows = await this.store.rows(job.jobId, job.jobDir);
     let sent = false;
-    if ((await this.store.postedHash(job.jobId, job.jobDir)) !== hash) {
-      // Checked after rendering: a dir moved away before this point rendered without its rows.
-      await assertJobDir(job.jobId, job.jobDir);
-      await this.github.updateComment(meta.repo, meta.commentId, body);
-      await this.store.setPostedHash(job.jobId, job.jobDir, hash);
-      sent = true;
+    if (!(this.hasCheckRun(meta) && rows.every((row) => NOT_STARTED_ROWS.has(row.kind)))) {
+      const body = await this.render(job, meta, rows);
+      const hash = hashOf(body);
+      if ((await this.store.postedHash(job.jobId, job.jobDir)) !== hash) {
+        // Checked after rendering: a dir moved away before this point rendered without its rows.
+        await assertJobDir(job.jobId, job.jobDir);
+        await this.github.updateComment(meta.repo, meta.commentId, body);
+        await this.store.setPostedHash(job.jobId, job.jobDir, hash);
+        sent = true;
+      }
     }
-    await this.syncCheckRun(job, meta);
+    await this.syncCheckRun(job, meta, rows);
     return sent;
+  }
+
+  private hasCheckRun(meta: JobMetadata): boolean {
+    return this.config.github.checkRuns && Boolean(meta.headSha);
   }
 
   /**
    * `[github] check_runs`: creates the job's check run on the head it builds, or brings it up to
    * date with the rows. Jobs recorded without their head sha get none.
    */
-  private async syncCheckRun(job: TrackedJob, meta: JobMetadata): Promise<void> {
-    if (!this.config.github.checkRuns || !meta.headSha) {
+  private async syncCheckRun(
+    job: TrackedJob,
+    meta: JobMetadata,
+    rows?: StatusRow[],
+  ): Promise<void> {
+    if (!this.hasCheckRun(meta) || !meta.headSha) {
       return;
     }
     const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
     const state = checkRunState(
-      await this.store.rows(job.jobId, job.jobDir),
+      rows ?? (await this.store.rows(job.jobId, job.jobDir)),
       job.jobId,
       jobDirLink,
     );

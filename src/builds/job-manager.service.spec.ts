@@ -496,17 +496,21 @@ describe('JobManagerService.tick', () => {
     );
     github.clearRequests();
 
-    await manager.tick(); // released: a comment edit, the check stays queued
+    await manager.tick(); // released: the check stays queued, so the comment waits too
+    expect(github.requestCount()).toBe(0);
     slurm.start(job.jobId);
     slurm.finish(job.jobId);
-    await manager.tick(); // gone: one edit each
+    await manager.tick(); // gone: one edit each, the comment with its released row
 
     expect(github.checkRuns(REPO).map((run) => run.history.map((s) => s.status))).toEqual([
       ['queued', 'completed'],
     ]);
     expect(github.requestCount({ path: /\/check-runs\// })).toBe(1);
-    expect(github.requestCount({ path: /\/issues\/comments\// })).toBe(2);
-    expect(github.requestCount()).toBe(3);
+    expect(github.requestCount({ path: /\/issues\/comments\// })).toBe(1);
+    expect(github.requestCount()).toBe(2);
+    const body = github.comments(REPO).at(-1)!.body;
+    expect(body).toContain(`|released|${RELEASED_TEXT}|`);
+    expect(body).toContain('|finished|');
     await manager.onModuleDestroy();
   });
 

@@ -346,7 +346,9 @@ describe('check runs ([github] check_runs = true)', () => {
       );
     }
 
-    await w.manager.tick(); // released: the comments change, the checks stay queued
+    const beforeRelease = w.github.requestCount();
+    await w.manager.tick(); // released: the checks stay queued, and so do the comments
+    expect(w.github.requestCount()).toBe(beforeRelease);
     w.slurm.start(done);
     await w.manager.tick(); // running
     const dir = await w.store.submittedJobDir(done);
@@ -368,16 +370,25 @@ describe('check runs ([github] check_runs = true)', () => {
     expect(second.history.map((s) => s.status)).toEqual(['queued', 'completed']);
     expect(second.conclusion).toBe('cancelled');
     expect(second.summary).toContain('PR merged: job cancelled');
+    // Held back while the jobs waited, the released rows still reached both comments.
+    const jobComments = w.github
+      .comments(fixture.repo)
+      .filter((c) => c.body.includes('|submitted|'));
+    expect(jobComments).toHaveLength(2);
+    for (const comment of jobComments) {
+      expect(comment.body).toContain('|released|');
+    }
 
-    // Requests over the jobs' lives. Comments: the finished job 4 (create; released, running,
-    // finished), the cancelled one 3 (create; released, cancelled), plus the move comment.
-    // Check runs: 3 (create queued; in_progress; completed) and 2 (create; completed): each sent
-    // in the tick that edits the comment, none on an idle tick.
+    // Requests over the jobs' lives. Comments: the finished job 3 (create; running with the
+    // released row; finished), the cancelled one 2 (create; cancelled with the released row),
+    // plus the move comment. Check runs: 3 (create queued; in_progress; completed) and 2 (create;
+    // completed): each sent in the tick that edits the comment, none on an idle tick. So the job
+    // manager sends at most 4 per job: 2 comment edits and 2 check-run updates.
     const checkRequests = w.github.requestCount({ path: /\/check-runs/ });
     const commentRequests = w.github.requestCount({ path: /\/comments/ });
     expect({ checkRequests, commentRequests }).toEqual({
       checkRequests: 3 + 2,
-      commentRequests: 4 + 3 + 1,
+      commentRequests: 3 + 2 + 1,
     });
   });
 
