@@ -259,6 +259,18 @@ describe('JobCommentsService', () => {
   });
 
   describe('sync', () => {
+    function serviceWithCheckRuns(): JobCommentsService {
+      const config = makeConfig({
+        root,
+        github: { privateKey: keys.privateKey, apiUrl: fake.url, checkRuns: true },
+      });
+      return new JobCommentsService(
+        config,
+        new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
+        store,
+      );
+    }
+
     it('sends nothing for a job without comment id', async () => {
       expect(await service.sync(job, await meta())).toBe(false);
       expect(fake.requestCount()).toBe(0);
@@ -287,15 +299,7 @@ describe('JobCommentsService', () => {
     });
 
     it('with check runs, holds a released row back until the job starts: 4 job-manager requests per job', async () => {
-      const config = makeConfig({
-        root,
-        github: { privateKey: keys.privateKey, apiUrl: fake.url, checkRuns: true },
-      });
-      const withChecks = new JobCommentsService(
-        config,
-        new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
-        store,
-      );
+      const withChecks = serviceWithCheckRuns();
       await store.recordSubmitted(job.jobId, job.jobDir, { ...META, headSha: 'b'.repeat(40) });
       const id = (await withChecks.ensureComment(job, await meta(), 'first'))!;
       const posted = fake.comment(id)!.body;
@@ -332,15 +336,7 @@ describe('JobCommentsService', () => {
     });
 
     it('sends nothing once the job dir has moved to the trash bin, and never makes the dir again', async () => {
-      const config = makeConfig({
-        root,
-        github: { privateKey: keys.privateKey, apiUrl: fake.url, checkRuns: true },
-      });
-      const withChecks = new JobCommentsService(
-        config,
-        new GitHubClient(githubAppSettingsOf(config), FAST_GITHUB_CLIENT_OPTIONS),
-        store,
-      );
+      const withChecks = serviceWithCheckRuns();
       await store.recordSubmitted(job.jobId, job.jobDir, { ...META, headSha: 'a'.repeat(40) });
       const id = (await withChecks.ensureComment(job, await meta(), 'first'))!;
       const posted = fake.comment(id)!.body;

@@ -184,7 +184,8 @@ export class JobCommentsService {
     return sent;
   }
 
-  private hasCheckRun(meta: JobMetadata): boolean {
+  /** Whether this job has (or is to get) a check run: its head is known and they are on. */
+  private hasCheckRun(meta: JobMetadata): meta is JobMetadata & { headSha: string } {
     return this.config.github.checkRuns && Boolean(meta.headSha);
   }
 
@@ -197,7 +198,7 @@ export class JobCommentsService {
     meta: JobMetadata,
     rows?: StatusRow[],
   ): Promise<void> {
-    if (!this.hasCheckRun(meta) || !meta.headSha) {
+    if (!this.hasCheckRun(meta)) {
       return;
     }
     const jobDirLink = join(JobStore.prDirOf(job.jobDir), job.jobId);
