@@ -1,5 +1,5 @@
 import { githubAppSettingsOf } from '../app-options.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import {
   pullRequestCommentPayload,
   type Json,
 } from '../../test/support/payloads.js';
+import { cleanupAfterEach } from '../../test/support/test-kit.js';
 import { InvalidDeliveryError } from '../builds/build-plan.js';
 import type { AppConfig, ChatLevel, NodeType } from '../config/app-config.js';
 import { ConfigModule } from '../config/config.module.js';
@@ -55,7 +56,7 @@ const NODE_TYPES: NodeType[] = [
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let keys: AppKeys;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanup = cleanupAfterEach();
 
 beforeAll(() => {
   Logger.overrideLogger(false);
@@ -67,12 +68,6 @@ beforeAll(() => {
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
 });
 
 interface World {
@@ -95,7 +90,7 @@ async function world(
   const root = mkdtempSync(join(tmpdir(), 'eessi-bot-commands-'));
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
-  cleanups.push(async () => {
+  cleanup.defer(async () => {
     await github.stop();
     rmSync(root, { recursive: true, force: true });
   });
@@ -130,7 +125,7 @@ async function world(
     .overrideProvider(GITHUB_CLIENT_OPTIONS)
     .useValue({ ...FAST_GITHUB_CLIENT_OPTIONS, retries: 0 })
     .compile();
-  cleanups.push(() => moduleRef.close());
+  cleanup.defer(() => moduleRef.close());
   const pr = fixture.cleanPr;
   github.seedPullRequest(fixture.repo, pr, fixturePullRequest(fixture, pr, fixture.headSha[pr]));
   const stateDir = join(root, 'progress');

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { execFileSync } from 'node:child_process';
 import {
@@ -35,6 +35,7 @@ import {
   type ConfigParts,
 } from '../support/make-config.js';
 import { labeledPullRequestPayload } from '../support/payloads.js';
+import { cleanupAfterEach } from '../support/test-kit.js';
 
 /**
  * A v0.9-format config from a build request to submitted jobs: node types × repo targets, the
@@ -80,7 +81,7 @@ jest.setTimeout(30_000);
 let fixture: GitFixture;
 let restoreEnv: () => void;
 let keys: AppKeys;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanup = cleanupAfterEach();
 
 beforeAll(() => {
   Logger.overrideLogger(false);
@@ -92,12 +93,6 @@ beforeAll(() => {
 afterAll(() => {
   restoreEnv();
   fixture.cleanup();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
 });
 
 interface World {
@@ -120,7 +115,7 @@ async function world(
   const root = mkdtempSync(join(tmpdir(), 'eessi-bot-v09-e2e-'));
   const github = new FakeGitHub({ appId: 1, installationId: 2, publicKey: keys.publicKey });
   await github.start();
-  cleanups.push(async () => {
+  cleanup.defer(async () => {
     await github.stop();
     rmSync(root, { recursive: true, force: true });
   });
@@ -164,7 +159,7 @@ async function world(
     },
   });
   const moduleRef = await compileBuildsModule(config, slurm);
-  cleanups.push(() => moduleRef.close());
+  cleanup.defer(() => moduleRef.close());
   const builds = moduleRef.get(BuildsService);
   let deliveries = 0;
   return {
@@ -525,7 +520,7 @@ describe('crash and resume of a v0.9 build request', () => {
       { ...w.config, nodeTypes: [{ ...NODE_TYPES[0], repoTargets: [REPO_2025] }] },
       slurm,
     );
-    cleanups.push(() => changed.close());
+    cleanup.defer(() => changed.close());
     const outcome = await changed
       .get(BuildsService)
       .handleBuildRequest(
@@ -547,7 +542,7 @@ describe('v0.9 build options', () => {
     process.env.GIT_CONFIG_COUNT = String(index + 1);
     process.env[`GIT_CONFIG_KEY_${index}`] = `url.file://${fixture.root}/remotes/.insteadOf`;
     process.env[`GIT_CONFIG_VALUE_${index}`] = 'git@github.com:';
-    cleanups.push(() => {
+    cleanup.defer(() => {
       for (const key of Object.keys(process.env)) {
         if (!(key in previous)) {
           delete process.env[key];
@@ -565,7 +560,7 @@ describe('v0.9 build options', () => {
 
   it('build_job_script = path@repo clones that repository into the job dir and submits the path inside it', async () => {
     const scripts = mkdtempSync(join(tmpdir(), 'eessi-bot-scripts-'));
-    cleanups.push(() => rmSync(scripts, { recursive: true, force: true }));
+    cleanup.defer(() => rmSync(scripts, { recursive: true, force: true }));
     const work = join(scripts, 'work');
     mkdirSync(join(work, 'scripts'), { recursive: true });
     writeFileSync(join(work, 'scripts', 'bot-build.slurm'), '#!/bin/bash\necho build\n');
